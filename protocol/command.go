@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"time"
+)
+
+// Command kinds. Each makes a terminal act, so each is signed.
+const (
+	KindAlert  = "alert"
+	KindCancel = "cancel"
+	KindConfig = "config"
+)
+
+// MaxCommandLifetime bounds Expires-IssuedAt. A terminal remembers command
+// ids until they expire, so this bounds its replay memory too.
+const MaxCommandLifetime = 8 * 24 * time.Hour
+
+// Command is the signed payload. Its exact bytes travel in a SignedCommand.
+type Command struct {
+	ID        string    `json:"id"`   // 32 lowercase hex digits, unique
+	Kind      string    `json:"kind"` // KindAlert, KindCancel, KindConfig
+	IssuedAt  time.Time `json:"issued_at"`
+	NotBefore time.Time `json:"not_before"`
+	Expires   time.Time `json:"expires"`
+	Targets   Targets   `json:"targets"`
+	Alert     *Alert    `json:"alert,omitempty"`
+	Cancel    *Cancel   `json:"cancel,omitempty"`
+	Config    *Config   `json:"config,omitempty"`
+}
+
+// Targets addresses a command. A terminal acts only when its id is listed
+// or its area code lies inside one of the listed areas.
+type Targets struct {
+	Areas     []string `json:"areas,omitempty"`     // 12-digit area codes
+	Terminals []string `json:"terminals,omitempty"` // terminal EBRIDs
+}
+
+// Alert classes.
+const (
+	ClassEmergency = "emergency"
+	ClassDaily     = "daily"
+)
+
+// Message kinds (MsgType in the EBM standard).
+const (
+	MsgActual        = 1
+	MsgCancel        = 2
+	MsgPlatformDrill = 3
+	MsgFrontEndDrill = 4
+	MsgTerminalDrill = 5
+)
+
+// Alert asks a terminal to play media.
+type Alert struct {
+	EBMID     string    `json:"ebm_id"` // 35 digits
+	Class     string    `json:"class"`
+	MsgType   int       `json:"msg_type"`   // 1 actual, 3-5 drills
+	Level     int       `json:"level"`      // 1 特别重大 .. 4 一般; 0 only for daily
+	EventType string    `json:"event_type"` // 5 characters, e.g. "11000"
+	Title     string    `json:"title"`
+	PlayAt    time.Time `json:"play_at"` // controller time; zero = at once
+	Repeat    int       `json:"repeat"`  // times to play the media list, >= 1
+	Volume    int       `json:"volume"`  // 0..100
+	Media     []Media   `json:"media"`
+}
+
+// Drill reports whether the alert is a drill (message kinds 3 to 5).
+func (a *Alert) Drill() bool { return a.MsgType >= MsgPlatformDrill && a.MsgType <= MsgTerminalDrill }
+
+// Media describes one audio file by content. Because the hashes are inside
+// the signed command, bytes fetched from anywhere are as trusted as the
+// command once they match.
+type Media struct {
+	SHA256     string   `json:"sha256"` // whole file, 64 lowercase hex digits
+	Size       int64    `json:"size"`
+	Format     string   `json:"format"` // "mp3" or "wav"
+	DurationMS int64    `json:"duration_ms"`
+	ChunkSize  int      `json:"chunk_size"`
+	Chunks     []string `json:"chunks"` // sha256 of each ChunkSize piece, in order
+}
+
+// DefaultChunkSize is the piece size media is hashed and sent in.
+const DefaultChunkSize = 64 << 10
+
+// Cancel stops an alert wherever it is queued or playing.
+type Cancel struct {
+	EBMID  string `json:"ebm_id"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Config changes terminal settings. Nil fields are left as they are.
+type Config struct {
+	Volume           *int `json:"volume,omitempty"`
+	HeartbeatSeconds *int `json:"heartbeat_seconds,omitempty"`
+}
