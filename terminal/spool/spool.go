@@ -1,0 +1,256 @@
+// Package spool is an append-only on-disk queue of records waiting to be sent
+// upstream. A record is durable once Append returns; it stays until Ack covers
+// its Seq, across link loss, process restarts and power cuts.
+//
+// Every frame carries a CRC-32C. On Open a torn tail (the partial last write
+// of a power cut) is truncated away; damage followed by valid frames is
+// reported as corruption at its offset rather than silently dropped, because
+// each Append was fsynced before the next one began.
+//
+// A Spool is safe for concurrent use. Only one Spool may have a file open.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+)
+
+// compactAckedBytes is how many bytes of acknowledged frames Ack tolerates
+// before it rewrites the file while records are still pending.
+const compactAckedBytes = 1 << 20
+
+// Record is one spooled item.
+type Record struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Spool is an open spool file.
+type Spool struct {
+	path string
+
+	mu           sync.Mutex
+	f            *os.File // nil once closed
+	end          int64    // offset just past the last good frame
+	dirty        bool     // bytes past end may remain from a failed write
+	dirDirty     bool     // the rename of a compaction is not yet durable
+	lastSeq      uint64   // highest Seq assigned, including failed appends
+	acked        uint64   // highest Seq acknowledged
+	pending      []Record // Seq > acked, in Seq order
+	pendingBytes int64    // on-disk size of the pending frames
+}
+
+// Open opens the spool at path, creating it if missing. It verifies every
+// frame, truncates a torn tail and fails, naming the offset, on corruption
+// that valid frames follow.
+func Open(path string) (*Spool, error) {
+	if err := os.Remove(tempPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("spool %s: remove leftover temp file: %w", path, err)
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := replaceFile(path, encodeHeader(0, 0)); err != nil {
+			return nil, fmt.Errorf("spool %s: create: %w", path, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", path, err)
+	}
+	s := &Spool{path: path, f: f}
+	if err := s.load(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// load reads the whole file, rebuilds the in-memory state and truncates a
+// torn tail.
+func (s *Spool) load() error {
+	buf, err := io.ReadAll(s.f)
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if len(buf) == 0 { // created empty by someone else; nothing to lose
+		buf = encodeHeader(0, 0)
+		if _, err := s.f.WriteAt(buf, 0); err != nil {
+			return fmt.Errorf("write header: %w", err)
+		}
+	}
+	if s.lastSeq, s.acked, err = decodeHeader(buf); err != nil {
+		return err
+	}
+	var prev uint64 // Seq of the previous data frame
+	off := int64(headerSize)
+	for off < int64(len(buf)) {
+		fr, err := decodeFrame(buf[off:])
+		if err != nil {
+			if next, ok := findFrame(buf, off+1, s.lastSeq); ok {
+				return fmt.Errorf("corrupt record at offset %d (%v); a valid record follows at offset %d", off, err, next)
+			}
+			break // torn tail
+		}
+		switch {
+		case fr.ack && fr.seq > s.lastSeq:
+			return fmt.Errorf("corrupt record at offset %d: ack %d beyond last seq %d", off, fr.seq, s.lastSeq)
+		case fr.ack:
+			s.acked = max(s.acked, fr.seq)
+		case fr.seq <= max(prev, s.acked):
+			return fmt.Errorf("corrupt record at offset %d: seq %d not after %d", off, fr.seq, max(prev, s.acked))
+		default:
+			prev = fr.seq
+			s.lastSeq = max(s.lastSeq, fr.seq)
+			s.pending = append(s.pending, Record{Seq: fr.seq, Data: fr.data})
+			s.pendingBytes += fr.size
+		}
+		off += fr.size
+	}
+	s.end = off
+	s.dropAcked()
+	if off < int64(len(buf)) {
+		if err := s.f.Truncate(off); err != nil {
+			return fmt.Errorf("truncate torn tail at offset %d: %w", off, err)
+		}
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
+
+// Append durably adds data as a new record and returns its Seq. If the write
+// or fsync fails (disk full, say) the file is cut back to its last good frame
+// and the error is returned; earlier records are unaffected.
+func (s *Spool) Append(data []byte) (uint64, error) {
+	if len(data) > maxRecordSize {
+		return 0, fmt.Errorf("spool %s: record of %d bytes exceeds limit of %d bytes", s.path, len(data), maxRecordSize)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return 0, fmt.Errorf("spool %s: append: spool is closed", s.path)
+	}
+	// A Seq is never reused, even if its write fails: a failed frame that
+	// reached the disk anyway must not collide with its successor.
+	s.lastSeq++
+	seq := s.lastSeq
+	fr := encodeFrame(seq, data, false)
+	if err := s.write(fr); err != nil {
+		return 0, fmt.Errorf("spool %s: append seq %d: %w", s.path, seq, err)
+	}
+	s.pending = append(s.pending, Record{Seq: seq, Data: append([]byte(nil), data...)})
+	s.pendingBytes += int64(len(fr))
+	return seq, nil
+}
+
+// write appends b at s.end and fsyncs. On failure it cuts the file back to
+// s.end so the file stays valid.
+func (s *Spool) write(b []byte) error {
+	if s.dirDirty {
+		if err := syncDir(s.path); err != nil {
+			return err
+		}
+		s.dirDirty = false
+	}
+	if s.dirty {
+		if err := s.f.Truncate(s.end); err != nil {
+			return fmt.Errorf("truncate to %d after earlier failure: %w", s.end, err)
+		}
+		s.dirty = false
+	}
+	_, err := s.f.WriteAt(b, s.end)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		if terr := s.f.Truncate(s.end); terr != nil {
+			s.dirty = true
+			return errors.Join(err, fmt.Errorf("truncate back to %d: %w", s.end, terr))
+		}
+		s.f.Sync() // best effort: an unsynced truncate only risks a resend
+		return err
+	}
+	s.end += int64(len(b))
+	return nil
+}
+
+// Pending returns copies of the records not yet acknowledged, in Seq order.
+func (s *Spool) Pending() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, len(s.pending))
+	for i, r := range s.pending {
+		out[i] = Record{Seq: r.Seq, Data: append([]byte(nil), r.Data...)}
+	}
+	return out
+}
+
+// Ack durably marks every record with Seq <= upTo as done. It compacts the
+// file when nothing is left pending or acknowledged frames pass a threshold.
+// If Ack returns an error after the acknowledgement was persisted (only
+// compaction failed), Pending already reflects it.
+func (s *Spool) Ack(upTo uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return fmt.Errorf("spool %s: ack %d: spool is closed", s.path, upTo)
+	}
+	if upTo <= s.acked {
+		return nil
+	}
+	if upTo > s.lastSeq {
+		return fmt.Errorf("spool %s: ack %d beyond last seq %d", s.path, upTo, s.lastSeq)
+	}
+	i := sort.Search(len(s.pending), func(i int) bool { return s.pending[i].Seq > upTo })
+	var keepBytes int64
+	for _, r := range s.pending[i:] {
+		keepBytes += frameHeaderSize + int64(len(r.Data))
+	}
+	var cerr error
+	if i == len(s.pending) || s.end-headerSize-keepBytes >= compactAckedBytes {
+		cerr = s.compact(upTo, s.pending[i:])
+		if s.acked == upTo { // the compacted file is in place
+			if cerr != nil {
+				return fmt.Errorf("spool %s: ack %d: %w", s.path, upTo, cerr)
+			}
+			return nil
+		}
+	}
+	if err := s.write(encodeFrame(upTo, nil, true)); err != nil {
+		return fmt.Errorf("spool %s: ack %d: %w", s.path, upTo, errors.Join(cerr, err))
+	}
+	s.acked = upTo
+	s.dropAcked()
+	if cerr != nil {
+		return fmt.Errorf("spool %s: ack %d persisted, but compaction failed: %w", s.path, upTo, cerr)
+	}
+	return nil
+}
+
+// dropAcked removes acknowledged records from s.pending.
+func (s *Spool) dropAcked() {
+	i := sort.Search(len(s.pending), func(i int) bool { return s.pending[i].Seq > s.acked })
+	for _, r := range s.pending[:i] {
+		s.pendingBytes -= frameHeaderSize + int64(len(r.Data))
+	}
+	s.pending = append([]Record(nil), s.pending[i:]...)
+}
+
+// Close closes the file. Records stay on disk for the next Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	if err != nil {
+		return fmt.Errorf("spool %s: close: %w", s.path, err)
+	}
+	return nil
+}
