@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"dalaba/controller"
+)
+
+// client calls the controller's JSON API.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// apiFlags adds --url, --token and --data to fs and returns a constructor.
+func apiFlags(fs *flag.FlagSet) func() (*client, error) {
+	u := fs.String("url", "", "controller address (default $DALABA_URL or http://127.0.0.1:8440)")
+	tok := fs.String("token", "", "API token (default $DALABA_TOKEN or DATA/admin.token)")
+	data := fs.String("data", "dalaba-data", "data folder, for the token on the controller's machine")
+	return func() (*client, error) {
+		c := &client{base: firstOf(*u, os.Getenv("DALABA_URL"), "http://127.0.0.1:8440"), token: firstOf(*tok, os.Getenv("DALABA_TOKEN")),
+			http: &http.Client{Timeout: 60 * time.Second}}
+		if c.token == "" {
+			b, err := os.ReadFile(filepath.Join(*data, controller.TokenFile))
+			if err != nil {
+				return nil, fmt.Errorf("no API token: give --token, set DALABA_TOKEN, or run on the controller's machine with --data (%v)", err)
+			}
+			c.token = strings.TrimSpace(string(b))
+		}
+		c.base = strings.TrimRight(c.base, "/")
+		return c, nil
+	}
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (c *client) do(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+			Field string `json:"field"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+func (c *client) get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, "", out)
+}
+
+func (c *client) post(ctx context.Context, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	return c.do(ctx, http.MethodPost, path, body, "application/json", out)
+}
+
+func (c *client) upload(ctx context.Context, file string) (map[string]any, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read audio: %w", err)
+	}
+	var m map[string]any
+	err = c.do(ctx, http.MethodPost, "/api/v1/media?name="+url.QueryEscape(filepath.Base(file)), bytes.NewReader(data), "application/octet-stream", &m)
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", file, err)
+	}
+	return m, nil
+}

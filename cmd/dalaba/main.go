@@ -1,0 +1,134 @@
+// Command dalaba is the operator's tool: it initialises an installation,
+// enrolls terminals, uploads audio, sends, watches and cancels alerts, and
+// runs a complete demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `dalaba — county emergency broadcast control
+
+Usage:
+  dalaba demo [--once]                       a controller and three village terminals, ready to try
+  dalaba init [--data DIR] [--county CODE] [--county-name NAME] [--listen ADDR]
+  dalaba area add CODE NAME [--parent CODE]
+  dalaba areas
+  dalaba terminal enroll --area CODE --name NAME [--lat N --lon N]
+  dalaba terminal pending | approve KID --area CODE --name NAME | revoke ID
+  dalaba terminal volume ID PERCENT
+  dalaba terminals [--area CODE]
+  dalaba media upload FILE
+  dalaba alert send --area CODE --audio FILE [--level 1..4] [--title T] [--class emergency|daily] [--drill 3|4|5] [--watch]
+  dalaba alert watch ID
+  dalaba alert cancel ID [--reason TEXT]
+  dalaba alerts
+  dalaba reports [--terminal ID] [--kind receipt|fault|rejection]
+
+The API address and token come from --url/--token, DALABA_URL/DALABA_TOKEN,
+or the data folder (--data, default ./dalaba-data) on the controller's machine.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	var ex exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ex):
+		os.Exit(int(ex))
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "dalaba:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no further message.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Print(usage)
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	two := func() string {
+		if len(rest) == 0 {
+			return ""
+		}
+		s := rest[0]
+		rest = rest[1:]
+		return s
+	}
+	switch sub {
+	case "demo":
+		return cmdDemo(ctx, rest)
+	case "init":
+		return cmdInit(ctx, rest)
+	case "areas":
+		return cmdAreas(ctx, rest)
+	case "terminals":
+		return cmdTerminals(ctx, rest)
+	case "alerts":
+		return cmdAlerts(ctx, rest)
+	case "reports":
+		return cmdReports(ctx, rest)
+	case "area":
+		if v := two(); v == "add" {
+			return cmdAreaAdd(ctx, rest)
+		}
+	case "terminal":
+		switch two() {
+		case "enroll":
+			return cmdEnroll(ctx, rest)
+		case "pending":
+			return cmdPending(ctx, rest)
+		case "approve":
+			return cmdApprove(ctx, rest)
+		case "revoke":
+			return cmdRevoke(ctx, rest)
+		case "volume":
+			return cmdVolume(ctx, rest)
+		}
+	case "media":
+		if two() == "upload" {
+			return cmdUpload(ctx, rest)
+		}
+	case "alert":
+		switch two() {
+		case "send":
+			return cmdSend(ctx, rest)
+		case "watch":
+			return cmdWatch(ctx, rest)
+		case "cancel":
+			return cmdCancel(ctx, rest)
+		}
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", joinArgs(args))
+}
+
+func joinArgs(args []string) string {
+	if len(args) > 2 {
+		args = args[:2]
+	}
+	s := ""
+	for i, a := range args {
+		if i > 0 {
+			s += " "
+		}
+		s += a
+	}
+	return s
+}

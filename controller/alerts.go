@@ -1,0 +1,306 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"dalaba/controller/events"
+	"dalaba/controller/store"
+	"dalaba/protocol"
+)
+
+// AlertRequest is what an operator asks for. Zero values take defaults.
+type AlertRequest struct {
+	Class        string    `json:"class"`    // emergency (default) or daily
+	MsgType      int       `json:"msg_type"` // 1 actual (default), 3..5 drill
+	Level        int       `json:"level"`
+	EventType    string    `json:"event_type"` // 5 characters, default "00000"
+	Title        string    `json:"title"`
+	Areas        []string  `json:"areas"`
+	Terminals    []string  `json:"terminals"`
+	Media        []string  `json:"media"`  // sha256 of uploaded media
+	Repeat       int       `json:"repeat"` // default 1
+	Volume       int       `json:"volume"` // 0 = the terminal's own volume
+	NotBefore    time.Time `json:"not_before"`
+	Expires      time.Time `json:"expires"`
+	ValidMinutes int       `json:"valid_minutes"` // used when expires is zero
+	PlayAt       time.Time `json:"play_at"`
+}
+
+// ValidationError is a request an operator must correct. Field names the
+// JSON field.
+type ValidationError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Msg }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// AlertView is an alert with its delivery tally.
+type AlertView struct {
+	store.Alert
+	Drill      bool             `json:"drill"`
+	Counts     map[string]int   `json:"counts"`
+	Deliveries []store.Delivery `json:"deliveries,omitempty"`
+}
+
+// CreateAlert validates a request, resolves its targets, signs one command
+// for all of them, stores the alert with a delivery row per terminal and
+// sends it to every connected target.
+func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertRequest) (store.Alert, error) {
+	now := c.now()
+	cmd, err := c.buildAlert(ctx, req, now)
+	if err != nil {
+		return store.Alert{}, err
+	}
+	targets, err := c.resolveTargets(ctx, cmd.Targets)
+	if err != nil {
+		return store.Alert{}, err
+	}
+	if len(targets) == 0 {
+		return store.Alert{}, invalid("areas", "no enrolled terminal in the chosen areas or terminals")
+	}
+	seq, err := c.store.NextEBMSequence(ctx, now.In(protocol.Beijing).Format("20060102"))
+	if err != nil {
+		return store.Alert{}, err
+	}
+	if cmd.Alert.EBMID, err = protocol.NewEBMID(c.cfg.PlatformEBRID, now, seq); err != nil {
+		return store.Alert{}, err
+	}
+	if err := cmd.Validate(); err != nil {
+		return store.Alert{}, invalid("alert", "%v", err)
+	}
+	sc, err := c.sign(cmd)
+	if err != nil {
+		return store.Alert{}, err
+	}
+	signed, _ := json.Marshal(sc)
+	a := store.Alert{ID: cmd.Alert.EBMID, CommandID: cmd.ID, Class: cmd.Alert.Class, MsgType: cmd.Alert.MsgType,
+		Level: cmd.Alert.Level, EventType: cmd.Alert.EventType, Title: cmd.Alert.Title, Targets: cmd.Targets,
+		CreatedAt: now, CreatedBy: by, NotBefore: cmd.NotBefore, Expires: cmd.Expires, Status: store.AlertActive, Signed: signed}
+	if err := c.store.CreateAlert(ctx, a, targets, now); err != nil {
+		return store.Alert{}, err
+	}
+	c.log.Info("alert issued", "alert", a.ID, "by", by, "level", a.Level, "class", a.Class, "terminals", len(targets))
+	c.events.Publish(events.Event{Kind: events.KindAlert, AlertID: a.ID, Data: a})
+	for _, id := range targets {
+		c.deliver(ctx, c.hub.get(id), id, a.ID, signed, protocol.DeliveryQueued)
+	}
+	return a, nil
+}
+
+// deliver sends a signed command to terminal id over s (nil when it is not
+// connected) and moves its delivery from state to sent, or to offline.
+func (c *Controller) deliver(ctx context.Context, s *session, id, alertID string, signed []byte, state string) {
+	next := protocol.DeliveryOffline
+	if s != nil {
+		msg, err := json.Marshal(protocol.Frame{Type: protocol.TypeCommand, Body: signed})
+		if err == nil && s.send(msg) {
+			next = protocol.DeliverySent
+		}
+	}
+	if !protocol.DeliveryAdvances(state, next) {
+		return
+	}
+	d := store.Delivery{AlertID: alertID, TerminalID: id, State: next, UpdatedAt: c.now()}
+	if changed, err := c.store.SetDelivery(ctx, d); err != nil {
+		c.log.Error("record delivery", "alert", alertID, "terminal", id, "err", err)
+	} else if changed {
+		c.publishDelivery(d)
+	}
+}
+
+// ConfigureTerminal signs a config command for one connected terminal.
+func (c *Controller) ConfigureTerminal(ctx context.Context, by, id string, cfg protocol.Config) error {
+	t, err := c.store.Terminal(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return invalid("config", "%v", err)
+	}
+	s := c.hub.get(t.ID)
+	if s == nil {
+		return fmt.Errorf("terminal %s is offline; try again when it is connected: %w", id, ErrOffline)
+	}
+	now := c.now()
+	cmd := &protocol.Command{ID: newCommandID(), Kind: protocol.KindConfig, IssuedAt: now, NotBefore: now.Add(-time.Minute),
+		Expires: now.Add(10 * time.Minute), Targets: protocol.Targets{Terminals: []string{t.ID}}, Config: &cfg}
+	sc, err := c.sign(cmd)
+	if err != nil {
+		return err
+	}
+	if !s.sendFrame(protocol.TypeCommand, sc) {
+		return fmt.Errorf("terminal %s: %w", id, ErrOffline)
+	}
+	c.log.Info("terminal configured", "terminal", id, "by", by, "command", cmd.ID)
+	return nil
+}
+
+// ErrOffline is returned for an action that needs a connected terminal.
+var ErrOffline = errors.New("terminal is not connected")
+
+func (c *Controller) buildAlert(ctx context.Context, req AlertRequest, now time.Time) (*protocol.Command, error) {
+	if req.Class == "" {
+		req.Class = protocol.ClassEmergency
+	}
+	if req.MsgType == 0 {
+		req.MsgType = protocol.MsgActual
+	}
+	if req.EventType == "" {
+		req.EventType = "00000"
+	}
+	if req.Repeat == 0 {
+		req.Repeat = 1
+	}
+	if strings.TrimSpace(req.Title) == "" {
+		return nil, invalid("title", "a title is required")
+	}
+	if req.NotBefore.IsZero() {
+		req.NotBefore = now
+	}
+	if req.Expires.IsZero() {
+		mins := req.ValidMinutes
+		if mins == 0 {
+			mins = c.cfg.DefaultValidMin
+		}
+		req.Expires = req.NotBefore.Add(time.Duration(mins) * time.Minute)
+	}
+	if !req.Expires.After(now) {
+		return nil, invalid("expires", "the validity window has already ended (%s)", req.Expires.Format(time.RFC3339))
+	}
+	if len(req.Media) == 0 {
+		return nil, invalid("media", "upload audio first and give its sha256")
+	}
+	media := make([]protocol.Media, 0, len(req.Media))
+	for _, sha := range req.Media {
+		m, err := c.store.MediaByHash(ctx, sha)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid("media", "no uploaded media with sha256 %s", sha)
+		} else if err != nil {
+			return nil, err
+		}
+		media = append(media, m.Media)
+	}
+	for _, a := range req.Areas {
+		if err := protocol.ValidAreaCode(a); err != nil {
+			return nil, invalid("areas", "%v", err)
+		}
+	}
+	for _, t := range req.Terminals {
+		if err := protocol.ValidEBRID(t); err != nil {
+			return nil, invalid("terminals", "%v", err)
+		}
+	}
+	issued := now
+	if req.NotBefore.Before(issued) {
+		issued = req.NotBefore
+	}
+	cmd := &protocol.Command{
+		ID: newCommandID(), Kind: protocol.KindAlert, IssuedAt: issued, NotBefore: req.NotBefore, Expires: req.Expires,
+		Targets: protocol.Targets{Areas: req.Areas, Terminals: req.Terminals},
+		Alert: &protocol.Alert{
+			EBMID: strings.Repeat("0", protocol.EBMIDLen), Class: req.Class, MsgType: req.MsgType, Level: req.Level,
+			EventType: req.EventType, Title: req.Title, PlayAt: req.PlayAt, Repeat: req.Repeat, Volume: req.Volume, Media: media,
+		},
+	}
+	// Check everything but the id before spending a sequence number.
+	probe := *cmd.Alert
+	probe.EBMID = c.cfg.PlatformEBRID + now.In(protocol.Beijing).Format("20060102") + "0001"
+	if err := probe.Validate(); err != nil {
+		return nil, invalid("alert", "%s", strings.TrimPrefix(err.Error(), "alert "+probe.EBMID+": "))
+	}
+	if err := cmd.Targets.Validate(); err != nil {
+		return nil, invalid("areas", "%v", err)
+	}
+	return cmd, nil
+}
+
+// resolveTargets lists the active terminals a target set reaches.
+func (c *Controller) resolveTargets(ctx context.Context, t protocol.Targets) ([]string, error) {
+	all, err := c.store.Terminals(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, term := range all {
+		if term.Status == store.TerminalActive && t.Includes(term.ID, term.AreaCode) {
+			out = append(out, term.ID)
+		}
+	}
+	return out, nil
+}
+
+// CancelAlert signs a cancel for an active alert and sends it to every
+// target that may have it.
+func (c *Controller) CancelAlert(ctx context.Context, by, id, reason string) error {
+	a, err := c.store.Alert(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	cmd := &protocol.Command{ID: newCommandID(), Kind: protocol.KindCancel, IssuedAt: now, NotBefore: now.Add(-time.Minute),
+		Expires: a.Expires, Targets: a.Targets, Cancel: &protocol.Cancel{EBMID: a.ID, Reason: reason}}
+	if !cmd.Expires.After(now) {
+		return fmt.Errorf("alert %s: %w (its validity already ended)", id, store.ErrNotActive)
+	}
+	sc, err := c.sign(cmd)
+	if err != nil {
+		return err
+	}
+	signed, _ := json.Marshal(sc)
+	changed, err := c.store.CancelAlert(ctx, id, signed, now)
+	if err != nil {
+		return err
+	}
+	for _, d := range changed {
+		c.publishDelivery(d)
+	}
+	c.log.Info("alert cancelled", "alert", id, "by", by, "reason", reason)
+	msg, _ := json.Marshal(protocol.Frame{Type: protocol.TypeCommand, Body: signed})
+	ds, err := c.store.Deliveries(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		if protocol.DeliveryFinal(d.State) {
+			continue
+		}
+		if s := c.hub.get(d.TerminalID); s != nil {
+			s.send(msg)
+		}
+	}
+	return nil
+}
+
+// View returns an alert with its counts and, if asked, its deliveries.
+func (c *Controller) View(ctx context.Context, id string, withDeliveries bool) (AlertView, error) {
+	a, err := c.store.Alert(ctx, id)
+	if err != nil {
+		return AlertView{}, err
+	}
+	v := AlertView{Alert: a, Drill: a.MsgType >= protocol.MsgPlatformDrill}
+	if v.Counts, err = c.store.Counts(ctx, id); err != nil {
+		return v, err
+	}
+	if withDeliveries {
+		v.Deliveries, err = c.store.Deliveries(ctx, id)
+	}
+	return v, err
+}
+
+func newCommandID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

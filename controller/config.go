@@ -1,0 +1,120 @@
+// Package controller is the county platform: it keeps the area tree and the
+// terminals, stores media, signs and dispatches alerts, tracks every
+// delivery, and serves the HTTP API and the terminals' WebSocket endpoint.
+package controller
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"dalaba/protocol"
+)
+
+// Config is the controller's configuration file (JSON).
+type Config struct {
+	Listen           string `json:"listen"`            // host:port for the API and terminals
+	DataDir          string `json:"data_dir"`          // database, keys, media
+	TLSCert          string `json:"tls_cert"`          // PEM; with tls_key, serve HTTPS and wss://
+	TLSKey           string `json:"tls_key"`           //
+	PlatformEBRID    string `json:"platform_ebrid"`    // this platform's 23-digit resource code
+	HeartbeatSeconds int    `json:"heartbeat_seconds"` // told to terminals
+	MaxUploadMB      int    `json:"max_upload_mb"`     // largest media upload
+	DefaultValidMin  int    `json:"default_valid_minutes"`
+}
+
+// DefaultConfig returns the defaults every file and variable overrides.
+func DefaultConfig() Config {
+	return Config{
+		Listen:           ":8440",
+		DataDir:          "./dalaba-data",
+		HeartbeatSeconds: 30,
+		MaxUploadMB:      32,
+		DefaultValidMin:  60,
+	}
+}
+
+// ConfigFile is the name of the config file inside the data folder.
+const ConfigFile = "controller.json"
+
+// LoadConfig reads defaults, then the file at path (if it exists), then
+// DALABA_* environment variables, then validates.
+func LoadConfig(path string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+		if c.DataDir != "" && !filepath.IsAbs(c.DataDir) {
+			c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
+		}
+	}
+	if err := c.applyEnv(os.LookupEnv); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
+	str := map[string]*string{
+		"DALABA_LISTEN": &c.Listen, "DALABA_DATA_DIR": &c.DataDir, "DALABA_TLS_CERT": &c.TLSCert,
+		"DALABA_TLS_KEY": &c.TLSKey, "DALABA_PLATFORM_EBRID": &c.PlatformEBRID,
+	}
+	for k, p := range str {
+		if v, ok := lookup(k); ok {
+			*p = v
+		}
+	}
+	ints := map[string]*int{"DALABA_HEARTBEAT_SECONDS": &c.HeartbeatSeconds, "DALABA_MAX_UPLOAD_MB": &c.MaxUploadMB}
+	for k, p := range ints {
+		if v, ok := lookup(k); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a number", k, v)
+			}
+			*p = n
+		}
+	}
+	return nil
+}
+
+// Validate checks every field; errors name the key.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port", c.Listen))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("data_dir: must be set"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls_cert and tls_key: give both or neither"))
+	}
+	if c.PlatformEBRID != "" {
+		if err := protocol.ValidEBRID(c.PlatformEBRID); err != nil {
+			errs = append(errs, fmt.Errorf("platform_ebrid: %w", err))
+		}
+	}
+	if c.HeartbeatSeconds < 5 || c.HeartbeatSeconds > 3600 {
+		errs = append(errs, fmt.Errorf("heartbeat_seconds: %d is outside 5..3600", c.HeartbeatSeconds))
+	}
+	if c.MaxUploadMB < 1 || c.MaxUploadMB > protocol.MaxMediaSize>>20 {
+		errs = append(errs, fmt.Errorf("max_upload_mb: %d is outside 1..%d", c.MaxUploadMB, protocol.MaxMediaSize>>20))
+	}
+	if c.DefaultValidMin < 1 || c.DefaultValidMin > int(protocol.MaxCommandLifetime.Minutes()) {
+		errs = append(errs, fmt.Errorf("default_valid_minutes: %d is outside 1..%d", c.DefaultValidMin, int(protocol.MaxCommandLifetime.Minutes())))
+	}
+	return errors.Join(errs...)
+}

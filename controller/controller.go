@@ -1,0 +1,189 @@
+package controller
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"dalaba/controller/events"
+	"dalaba/controller/store"
+	"dalaba/protocol"
+)
+
+// Controller is a running county platform.
+type Controller struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *store.Store
+	events *events.Broker
+	hub    *hub
+	media  *mediaStore
+	now    func() time.Time
+
+	keyMu  sync.RWMutex
+	signer ed25519.PrivateKey // the active issuing key
+	keys   []store.IssuingKey
+
+	addrMu sync.Mutex
+	addr   net.Addr // where it listens, once Run has started
+	ready  chan struct{}
+}
+
+// New opens the data folder of an installation made by Init.
+func New(cfg Config, log *slog.Logger) (*Controller, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	if _, err := os.Stat(dbPath); err != nil {
+		return nil, fmt.Errorf("no installation in %s (run `dalaba init` first): %w", cfg.DataDir, err)
+	}
+	st, err := store.Open(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{cfg: cfg, log: log, store: st, events: events.New(), now: time.Now, ready: make(chan struct{})}
+	if c.cfg.PlatformEBRID == "" {
+		st.Close()
+		return nil, errors.New("platform_ebrid: must be set (dalaba init writes it)")
+	}
+	if err := c.loadKeys(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if c.media, err = openMediaStore(filepath.Join(cfg.DataDir, "media")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	c.hub = newHub(c)
+	return c, nil
+}
+
+func (c *Controller) loadKeys(ctx context.Context) error {
+	keys, err := c.store.IssuingKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 || !keys[0].Active {
+		return errors.New("no active issuing key in the database (run `dalaba init`)")
+	}
+	priv, err := loadIssuingKey(c.cfg.DataDir, keys[0].KeyID)
+	if err != nil {
+		return err
+	}
+	c.keyMu.Lock()
+	c.signer, c.keys = priv, keys
+	c.keyMu.Unlock()
+	for _, k := range keys {
+		if left := k.NotAfter.Sub(c.now()); left < 90*24*time.Hour {
+			c.log.Warn("issuing key expires soon; rotate it", "kid", k.KeyID, "not_after", k.NotAfter, "days_left", int(left.Hours()/24))
+		}
+	}
+	return nil
+}
+
+// Store exposes the database to in-process tools such as the demo.
+func (c *Controller) Store() *store.Store { return c.store }
+
+// Addr waits until the controller listens and returns its address.
+func (c *Controller) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-c.ready:
+		c.addrMu.Lock()
+		defer c.addrMu.Unlock()
+		return c.addr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run serves until ctx ends, then shuts down within a few seconds.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.store.Close()
+	if err := c.store.MarkAllOffline(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
+	}
+	c.addrMu.Lock()
+	c.addr = ln.Addr()
+	c.addrMu.Unlock()
+	close(c.ready)
+	srv := &http.Server{
+		Handler:           c.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if c.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, c.cfg.TLSCert, c.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	c.log.Info("controller listening", "addr", ln.Addr().String(), "tls", c.cfg.TLSCert != "")
+	go c.expireLoop(ctx)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c.hub.closeAll()
+	srv.Shutdown(shut)
+	return nil
+}
+
+// expireLoop marks alerts whose validity passed, once a second.
+func (c *Controller) expireLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			changed, err := c.store.ExpireAlerts(ctx, c.now())
+			if err != nil && ctx.Err() == nil {
+				c.log.Error("expire alerts", "err", err)
+			}
+			for _, d := range changed {
+				c.publishDelivery(d)
+			}
+		}
+	}
+}
+
+func (c *Controller) publishDelivery(d store.Delivery) {
+	c.events.Publish(events.Event{Kind: events.KindDelivery, At: d.UpdatedAt, AlertID: d.AlertID, Data: d})
+}
+
+// publicKeys are the issuing keys as terminals see them.
+func (c *Controller) publicKeys() []protocol.PublicKey {
+	c.keyMu.RLock()
+	defer c.keyMu.RUnlock()
+	out := make([]protocol.PublicKey, 0, len(c.keys))
+	for _, k := range c.keys {
+		out = append(out, protocol.PublicKey{KeyID: k.KeyID, PublicKey: k.PublicKey, NotAfter: k.NotAfter})
+	}
+	return out
+}
+
+func (c *Controller) sign(cmd *protocol.Command) (protocol.SignedCommand, error) {
+	c.keyMu.RLock()
+	defer c.keyMu.RUnlock()
+	return protocol.Sign(cmd, c.signer)
+}

@@ -1,0 +1,69 @@
+package controller
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// hub holds the live terminal sessions by terminal id.
+type hub struct {
+	c        *Controller
+	mu       sync.RWMutex
+	sessions map[string]*session
+	replaced atomic.Uint64 // connections closed because the same terminal connected again
+	slow     atomic.Uint64 // connections closed because their send queue overflowed
+}
+
+func newHub(c *Controller) *hub { return &hub{c: c, sessions: map[string]*session{}} }
+
+// attach registers s, closing an older session of the same terminal: the
+// newest connection wins, since a terminal that lost its link reconnects
+// before the controller notices the old one is dead.
+func (h *hub) attach(s *session) {
+	h.mu.Lock()
+	old := h.sessions[s.terminalID]
+	h.sessions[s.terminalID] = s
+	h.mu.Unlock()
+	if old != nil {
+		h.replaced.Add(1)
+		h.c.log.Warn("terminal connected again; closing its older connection", "terminal", s.terminalID,
+			"old_addr", old.remote, "new_addr", s.remote)
+		old.close()
+	}
+}
+
+// detach removes s if it is still the terminal's current session.
+func (h *hub) detach(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[s.terminalID] == s {
+		delete(h.sessions, s.terminalID)
+		return true
+	}
+	return false
+}
+
+func (h *hub) get(id string) *session {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.sessions[id]
+}
+
+// online counts connected terminals.
+func (h *hub) online() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.sessions)
+}
+
+func (h *hub) closeAll() {
+	h.mu.RLock()
+	all := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range all {
+		s.close()
+	}
+}

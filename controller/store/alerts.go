@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"dalaba/protocol"
+)
+
+// Alert statuses.
+const (
+	AlertActive    = "active"
+	AlertCancelled = "cancelled"
+	AlertExpired   = "expired"
+)
+
+// Alert is an issued alert and the signed command that carries it.
+type Alert struct {
+	ID          string           `json:"id"` // EBM id
+	CommandID   string           `json:"command_id"`
+	Class       string           `json:"class"`
+	MsgType     int              `json:"msg_type"`
+	Level       int              `json:"level"`
+	EventType   string           `json:"event_type"`
+	Title       string           `json:"title"`
+	Targets     protocol.Targets `json:"targets"`
+	CreatedAt   time.Time        `json:"created_at"`
+	CreatedBy   string           `json:"created_by"`
+	NotBefore   time.Time        `json:"not_before"`
+	Expires     time.Time        `json:"expires"`
+	Status      string           `json:"status"`
+	CancelledAt time.Time        `json:"cancelled_at,omitempty"`
+	Signed      []byte           `json:"-"` // protocol.SignedCommand JSON
+	CancelSign  []byte           `json:"-"`
+}
+
+// NextEBMSequence reserves the next daily sequence number for an EBM id.
+func (s *Store) NextEBMSequence(ctx context.Context, day string) (int, error) {
+	var seq int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO ebm_sequence(day, seq) VALUES(?, 1)
+			ON CONFLICT(day) DO UPDATE SET seq = seq + 1 RETURNING seq`, day).Scan(&seq)
+	})
+	return seq, err
+}
+
+// CreateAlert stores an alert and one delivery row per target terminal, all
+// in one transaction: either everything is recorded or nothing is.
+func (s *Store) CreateAlert(ctx context.Context, a Alert, terminals []string, now time.Time) error {
+	targets, err := json.Marshal(a.Targets)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO alerts(id, command_id, class, msg_type, level, event_type, title, targets,
+			created_at, created_by, not_before, expires, status, signed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.CommandID, a.Class, a.MsgType, a.Level, a.EventType, a.Title, string(targets),
+			ms(a.CreatedAt), a.CreatedBy, ms(a.NotBefore), ms(a.Expires), AlertActive, a.Signed)
+		if err != nil {
+			return fmt.Errorf("save alert %s: %w", a.ID, err)
+		}
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(alert_id, terminal_id, state, updated_at) VALUES(?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, id := range terminals {
+			if _, err := stmt.ExecContext(ctx, a.ID, id, protocol.DeliveryQueued, ms(now)); err != nil {
+				return fmt.Errorf("save delivery of %s to %s: %w", a.ID, id, err)
+			}
+		}
+		return nil
+	})
+}
+
+const alertCols = `id, command_id, class, msg_type, level, event_type, title, targets, created_at, created_by,
+	not_before, expires, status, signed, cancel_signed, cancelled_at`
+
+func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
+	var a Alert
+	var targets string
+	var created, nb, exp int64
+	var cancelled sql.NullInt64
+	err := row.Scan(&a.ID, &a.CommandID, &a.Class, &a.MsgType, &a.Level, &a.EventType, &a.Title, &targets, &created,
+		&a.CreatedBy, &nb, &exp, &a.Status, &a.Signed, &a.CancelSign, &cancelled)
+	if err != nil {
+		return a, err
+	}
+	a.CreatedAt, a.NotBefore, a.Expires, a.CancelledAt = fromMS(created), fromMS(nb), fromMS(exp), nullMS(cancelled)
+	return a, json.Unmarshal([]byte(targets), &a.Targets)
+}
+
+// Alert reads one alert by EBM id.
+func (s *Store) Alert(ctx context.Context, id string) (Alert, error) {
+	a, err := scanAlert(s.r.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+	}
+	return a, err
+}
+
+// Alerts lists the newest alerts first.
+func (s *Store) Alerts(ctx context.Context, limit int) ([]Alert, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// CancelAlert marks an alert cancelled and keeps the signed cancel command.
+// Deliveries the terminal never received become cancelled at once.
+func (s *Store) CancelAlert(ctx context.Context, id string, cancelSigned []byte, now time.Time) ([]Delivery, error) {
+	var changed []Delivery
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, cancel_signed = ?, cancelled_at = ? WHERE id = ? AND status = ?`,
+			AlertCancelled, cancelSigned, ms(now), id, AlertActive)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("alert %s is not active: %w", id, ErrNotActive)
+		}
+		changed, err = setDeliveriesWhere(ctx, tx, id, []string{protocol.DeliveryQueued, protocol.DeliveryOffline},
+			protocol.DeliveryCancelled, "cancelled", "cancelled before the terminal received it", now)
+		return err
+	})
+	return changed, err
+}
+
+// ErrNotActive is returned when cancelling an alert that is not active.
+var ErrNotActive = errors.New("alert is not active")
+
+// ExpireAlerts marks active alerts past their expiry as expired, and their
+// unfinished deliveries expired. It returns the deliveries it changed.
+func (s *Store) ExpireAlerts(ctx context.Context, now time.Time) ([]Delivery, error) {
+	var changed []Delivery
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts WHERE status = ? AND expires <= ?`, AlertActive, ms(now))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ? WHERE id = ?`, AlertExpired, id); err != nil {
+				return err
+			}
+			d, err := setDeliveriesWhere(ctx, tx, id, []string{protocol.DeliveryQueued, protocol.DeliveryOffline, protocol.DeliverySent,
+				protocol.DeliveryAccepted, protocol.DeliveryFetching}, protocol.DeliveryExpired, "expired", "validity window passed", now)
+			if err != nil {
+				return err
+			}
+			changed = append(changed, d...)
+		}
+		return nil
+	})
+	return changed, err
+}

@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"dalaba/protocol"
+)
+
+// Delivery is one alert's state on one terminal.
+type Delivery struct {
+	AlertID    string    `json:"alert_id"`
+	TerminalID string    `json:"terminal_id"`
+	State      string    `json:"state"`
+	Reason     string    `json:"reason,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Deliveries lists an alert's deliveries by terminal id.
+func (s *Store) Deliveries(ctx context.Context, alertID string) ([]Delivery, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT alert_id, terminal_id, state, reason, detail, updated_at FROM deliveries
+		WHERE alert_id = ? ORDER BY terminal_id`, alertID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		var at int64
+		if err := rows.Scan(&d.AlertID, &d.TerminalID, &d.State, &d.Reason, &d.Detail, &at); err != nil {
+			return nil, err
+		}
+		d.UpdatedAt = fromMS(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// SetDelivery moves one delivery to state if that is a forward move (see
+// protocol.DeliveryAdvances). It reports whether the row changed.
+func (s *Store) SetDelivery(ctx context.Context, d Delivery) (bool, error) {
+	var changed bool
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		changed, err = setDelivery(ctx, tx, d)
+		return err
+	})
+	return changed, err
+}
+
+func setDelivery(ctx context.Context, tx *sql.Tx, d Delivery) (bool, error) {
+	var cur string
+	err := tx.QueryRowContext(ctx, `SELECT state FROM deliveries WHERE alert_id = ? AND terminal_id = ?`, d.AlertID, d.TerminalID).Scan(&cur)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !protocol.DeliveryAdvances(cur, d.State) {
+		return false, nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND terminal_id = ?`,
+		d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID)
+	return err == nil, err
+}
+
+func setDeliveriesWhere(ctx context.Context, tx *sql.Tx, alertID string, from []string, to, reason, detail string, now time.Time) ([]Delivery, error) {
+	args := []any{to, reason, detail, ms(now), alertID}
+	for _, f := range from {
+		args = append(args, f)
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?
+		WHERE alert_id = ? AND state IN (?`+strings.Repeat(", ?", len(from)-1)+`) RETURNING terminal_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("update deliveries of %s: %w", alertID, err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		d := Delivery{AlertID: alertID, State: to, Reason: reason, Detail: detail, UpdatedAt: now}
+		if err := rows.Scan(&d.TerminalID); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Outstanding is a command a terminal should (re)receive when it connects.
+type Outstanding struct {
+	AlertID string
+	State   string
+	Signed  []byte // the alert, or its cancel when cancelled
+}
+
+// OutstandingFor lists what terminal id has not finished: active alerts it
+// has not yet accepted, and cancels of alerts it accepted but not finished.
+func (s *Store) OutstandingFor(ctx context.Context, id string, now time.Time) ([]Outstanding, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT a.id, d.state, CASE WHEN a.status = 'cancelled' THEN a.cancel_signed ELSE a.signed END
+		FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+		WHERE d.terminal_id = ? AND a.expires > ? AND (
+			(a.status = 'active' AND d.state IN ('queued', 'offline', 'sent')) OR
+			(a.status = 'cancelled' AND d.state IN ('sent', 'accepted', 'fetching', 'playing')))
+		ORDER BY a.created_at`, id, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Outstanding
+	for rows.Next() {
+		var o Outstanding
+		if err := rows.Scan(&o.AlertID, &o.State, &o.Signed); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Counts tallies an alert's deliveries by state.
+func (s *Store) Counts(ctx context.Context, alertID string) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM deliveries WHERE alert_id = ? GROUP BY state`, alertID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

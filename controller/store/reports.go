@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"dalaba/protocol"
+)
+
+// Applied says what storing a report changed.
+type Applied struct {
+	Duplicate bool      // already stored: nothing changed
+	Delivery  *Delivery // the delivery it moved, if any
+	Fault     *protocol.Fault
+}
+
+// ApplyReport stores a terminal's report once (by terminal and Seq) and
+// applies it in the same transaction: a receipt moves its delivery forward,
+// a fault updates the terminal's fault list. The terminal's acknowledged
+// sequence only grows.
+func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.Report, now time.Time) (Applied, error) {
+	var ap Applied
+	body, err := json.Marshal(r)
+	if err != nil {
+		return ap, err
+	}
+	var cmdID, reason string
+	switch {
+	case r.Receipt != nil:
+		cmdID, reason = r.Receipt.CommandID, r.Receipt.Reason
+	case r.Rejection != nil:
+		cmdID, reason = r.Rejection.CommandID, r.Rejection.Reason
+	case r.Fault != nil:
+		reason = r.Fault.Code
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO reports(terminal_id, seq, at, received_at, kind, command_id, reason, body)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, terminalID, r.Seq, ms(r.At), ms(now), r.Kind, cmdID, reason, string(body))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE terminals SET acked_seq = MAX(acked_seq, ?) WHERE id = ?`, r.Seq, terminalID); err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			ap.Duplicate = true
+			return nil
+		}
+		switch {
+		case r.Receipt != nil:
+			var alertID string
+			err := tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE command_id = ?`, r.Receipt.CommandID).Scan(&alertID)
+			if err == sql.ErrNoRows {
+				return nil // a receipt for a cancel or config command
+			}
+			if err != nil {
+				return err
+			}
+			d := Delivery{AlertID: alertID, TerminalID: terminalID, State: r.Receipt.State, Reason: r.Receipt.Reason, Detail: r.Receipt.Detail, UpdatedAt: now}
+			changed, err := setDelivery(ctx, tx, d)
+			if changed {
+				ap.Delivery = &d
+			}
+			return err
+		case r.Fault != nil:
+			ap.Fault = r.Fault
+			_, err := tx.ExecContext(ctx, `INSERT INTO faults(terminal_id, code, active, message, since) VALUES(?, ?, ?, ?, ?)
+				ON CONFLICT(terminal_id, code) DO UPDATE SET active = excluded.active, message = excluded.message, since = excluded.since`,
+				terminalID, r.Fault.Code, r.Fault.Active, r.Fault.Message, ms(r.At))
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return ap, fmt.Errorf("store report %d of terminal %s: %w", r.Seq, terminalID, err)
+	}
+	return ap, nil
+}
+
+// StoredReport is a report as kept.
+type StoredReport struct {
+	TerminalID string          `json:"terminal_id"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Report     protocol.Report `json:"report"`
+}
+
+// Reports lists a terminal's reports (all terminals when id is empty) of
+// kind (all kinds when empty), newest first.
+func (s *Store) Reports(ctx context.Context, terminalID, kind string, limit int) ([]StoredReport, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT terminal_id, received_at, body FROM reports
+		WHERE (? = '' OR terminal_id = ?) AND (? = '' OR kind = ?) ORDER BY received_at DESC, seq DESC LIMIT ?`,
+		terminalID, terminalID, kind, kind, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StoredReport
+	for rows.Next() {
+		var r StoredReport
+		var at int64
+		var body string
+		if err := rows.Scan(&r.TerminalID, &at, &body); err != nil {
+			return nil, err
+		}
+		r.ReceivedAt = fromMS(at)
+		if err := json.Unmarshal([]byte(body), &r.Report); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Fault is a terminal's current or last fault of one code.
+type Fault struct {
+	TerminalID string    `json:"terminal_id"`
+	Code       string    `json:"code"`
+	Active     bool      `json:"active"`
+	Message    string    `json:"message"`
+	Since      time.Time `json:"since"`
+}
+
+// Faults lists faults; only active ones when active is true.
+func (s *Store) Faults(ctx context.Context, active bool) ([]Fault, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT terminal_id, code, active, message, since FROM faults WHERE (? = 0 OR active = 1) ORDER BY since DESC`, active)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Fault
+	for rows.Next() {
+		var f Fault
+		var since int64
+		if err := rows.Scan(&f.TerminalID, &f.Code, &f.Active, &f.Message, &since); err != nil {
+			return nil, err
+		}
+		f.Since = fromMS(since)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
