@@ -323,7 +323,9 @@ func (c *Controller) setOffline(id string) {
 
 // sendMedia streams a media file from an offset in chunk-size pieces.
 func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
-	fail := func(reason string) { s.sendFrame(protocol.TypeMediaErr, protocol.MediaErr{SHA256: g.SHA256, Reason: reason}) }
+	fail := func(reason string) {
+		s.sendFrame(protocol.TypeMediaErr, protocol.MediaErr{SHA256: g.SHA256, Reason: reason})
+	}
 	if !protocol.ValidSHA256(g.SHA256) {
 		fail("bad sha256")
 		return

@@ -52,10 +52,14 @@ func scanTerminal(row interface{ Scan(...any) error }) (Terminal, error) {
 	var vol sql.NullInt64
 	var relay, audio sql.NullBool
 	var acked int64
-	err := row.Scan(&t.ID, &t.AreaCode, &t.Name, &t.Status, &t.PublicKey, &created, &enrolled, &lat, &lon,
+	var pub []byte
+	err := row.Scan(&t.ID, &t.AreaCode, &t.Name, &t.Status, &pub, &created, &enrolled, &lat, &lon,
 		&seen, &t.State, &vol, &t.Firmware, &relay, &audio, &acked, &t.enrollHash, &until)
 	if err != nil {
 		return t, err
+	}
+	if len(pub) > 0 {
+		t.PublicKey = ed25519.PublicKey(pub)
 	}
 	t.CreatedAt, t.EnrolledAt, t.LastSeen, t.enrollUntil = fromMS(created), nullMS(enrolled), nullMS(seen), nullMS(until)
 	if lat.Valid && lon.Valid {
