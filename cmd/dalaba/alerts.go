@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"dalaba/controller"
+	"dalaba/controller/store"
 	"dalaba/protocol"
 )
 
@@ -114,8 +115,9 @@ func cmdWatch(ctx context.Context, args []string) error {
 	return nil
 }
 
-// watchAlert prints the delivery table whenever it changes until every
-// delivery is final. It reports whether every terminal finished "done".
+// watchAlert prints each delivery change as a line, then the final table,
+// until every delivery is final. It reports whether every terminal
+// finished "done".
 func watchAlert(ctx context.Context, c *client, id string, out io.Writer) (bool, error) {
 	changed := make(chan struct{}, 1)
 	sctx, cancel := context.WithCancel(ctx)
@@ -123,19 +125,21 @@ func watchAlert(ctx context.Context, c *client, id string, out io.Writer) (bool,
 	go c.follow(sctx, "/api/v1/events?alert="+url.QueryEscape(id), changed)
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	last := ""
-	for {
+	seen := map[string]string{}
+	for first := true; ; first = false {
 		var v controller.AlertView
 		if err := c.get(ctx, "/api/v1/alerts/"+url.PathEscape(id), &v); err != nil {
 			return false, err
 		}
-		text := renderDeliveries(v)
-		if text != last {
-			fmt.Fprint(out, text)
-			last = text
+		if first {
+			fmt.Fprintf(out, "%s  level %d  %s  %s  → %d terminals\n", v.ID, v.Level, v.Title, kindText(v), len(v.Deliveries))
 		}
 		final, done := 0, 0
 		for _, d := range v.Deliveries {
+			if seen[d.TerminalID] != d.State {
+				fmt.Fprintf(out, "%s  %s  %-9s %s\n", d.UpdatedAt.Local().Format("15:04:05.000"), d.TerminalID, d.State, reasonText(d))
+				seen[d.TerminalID] = d.State
+			}
 			if protocol.DeliveryFinal(d.State) {
 				final++
 			}
@@ -144,6 +148,7 @@ func watchAlert(ctx context.Context, c *client, id string, out io.Writer) (bool,
 			}
 		}
 		if final == len(v.Deliveries) {
+			fmt.Fprint(out, renderDeliveries(v))
 			return done == len(v.Deliveries), nil
 		}
 		select {
@@ -155,23 +160,29 @@ func watchAlert(ctx context.Context, c *client, id string, out io.Writer) (bool,
 	}
 }
 
+func kindText(v controller.AlertView) string {
+	if v.Drill {
+		return fmt.Sprintf("演练 drill (kind %d)", v.MsgType)
+	}
+	return v.Class
+}
+
+func reasonText(d store.Delivery) string {
+	if d.Detail != "" {
+		return d.Reason + ": " + d.Detail
+	}
+	return d.Reason
+}
+
 func renderDeliveries(v controller.AlertView) string {
 	var b strings.Builder
-	kind := "实际"
-	if v.Drill {
-		kind = fmt.Sprintf("演练 (drill, kind %d)", v.MsgType)
-	}
-	fmt.Fprintf(&b, "\n%s  %s  level %d  %s  %s  status %s\n", time.Now().Format("15:04:05.000"), v.ID, v.Level, v.Title, kind, v.Status)
+	fmt.Fprintf(&b, "\n%s  %s  status %s\n", v.ID, v.Title, v.Status)
 	tw := newTab(&b)
 	fmt.Fprintln(tw, "TERMINAL\tSTATE\tCODE\tREASON\tUPDATED")
 	ds := append(v.Deliveries[:0:0], v.Deliveries...)
 	sort.Slice(ds, func(i, j int) bool { return ds[i].TerminalID < ds[j].TerminalID })
 	for _, d := range ds {
-		reason := d.Reason
-		if d.Detail != "" {
-			reason += ": " + d.Detail
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", d.TerminalID, d.State, protocol.BroadcastState(d.State), reason, d.UpdatedAt.Local().Format("15:04:05.000"))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", d.TerminalID, d.State, protocol.BroadcastState(d.State), reasonText(d), d.UpdatedAt.Local().Format("15:04:05.000"))
 	}
 	tw.Flush()
 	return b.String()

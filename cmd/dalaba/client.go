@@ -119,3 +119,5 @@ func (c *client) upload(ctx context.Context, file string) (map[string]any, error
 	}
 	return m, nil
 }
+
+func httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }

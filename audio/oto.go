@@ -1,0 +1,252 @@
+package audio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ebitengine/oto/v3"
+)
+
+// ErrNoDevice reports that the system audio output cannot be used.
+var ErrNoDevice = errors.New("audio device unavailable")
+
+// Timing of the oto output.
+const (
+	// otoDeviceBuffer is the latency asked of the audio server. It bounds
+	// how long sound continues after a cancel and how long Play waits after
+	// the last sample left the process.
+	otoDeviceBuffer = 50 * time.Millisecond
+	// otoPlayerBuffer is how much PCM oto reads ahead of the device.
+	otoPlayerBuffer = 200 * time.Millisecond
+	otoPoll         = 5 * time.Millisecond
+	otoOpenTimeout  = 10 * time.Second
+	otoStallTimeout = 2 * time.Second
+)
+
+// deviceError is a failure to open or use the audio output.
+type deviceError struct{ msg string }
+
+func (e *deviceError) Error() string { return e.msg }
+func (e *deviceError) Unwrap() error { return ErrNoDevice }
+
+// otoShared is the process's single oto context: oto allows one per process,
+// and only one attempt to create it.
+var otoShared struct {
+	mu    sync.Mutex
+	ctx   *oto.Context
+	rate  int
+	err   error // the failure of the one attempt, returned again on later calls
+	sinks int   // open sinks; the context is suspended when none is open
+}
+
+// OtoSink plays through the system audio (PulseAudio, else ALSA) with oto.
+// Play calls on one OtoSink run one at a time; several OtoSinks share the
+// process's one output and are mixed.
+type OtoSink struct {
+	rate   int
+	ctx    *oto.Context
+	turn   chan struct{} // holds a token while a Play runs
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewOtoSink opens the system audio output at rate (normally 48000), stereo
+// s16le: PulseAudio (at PULSE_SERVER if set), else ALSA.
+//
+// oto supports a single output per process, opened once: a later call with
+// the same rate shares it, one with another rate fails, and if opening
+// failed every later call returns the same error (restart the process to
+// retry). When no device can be opened the error wraps ErrNoDevice and
+// reads like "audio: cannot open the audio device (PulseAudio: ...; ALSA: ...)".
+func NewOtoSink(rate int) (*OtoSink, error) {
+	if rate < minRate || rate > maxRate {
+		return nil, fmt.Errorf("audio: rate %d Hz out of range (%d..%d Hz)", rate, minRate, maxRate)
+	}
+	o := &otoShared
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return nil, o.err
+	}
+	if o.ctx == nil {
+		ctx, err := openOto(rate)
+		if err != nil {
+			o.err = err
+			return nil, err
+		}
+		o.ctx, o.rate = ctx, rate
+	} else if rate != o.rate {
+		return nil, fmt.Errorf("audio: the audio device is already open at %d Hz in this process; cannot also open it at %d Hz", o.rate, rate)
+	} else if o.sinks == 0 {
+		if err := o.ctx.Resume(); err != nil {
+			return nil, &deviceError{"audio: cannot resume the audio device: " + err.Error()}
+		}
+	}
+	o.sinks++
+	return &OtoSink{rate: rate, ctx: o.ctx, turn: make(chan struct{}, 1)}, nil
+}
+
+// openOto creates the oto context and waits for its driver to be ready.
+func openOto(rate int) (*oto.Context, error) {
+	ctx, ready, err := oto.NewContext(&oto.NewContextOptions{
+		SampleRate:      rate,
+		ChannelCount:    2,
+		Format:          oto.FormatSignedInt16LE,
+		BufferSize:      otoDeviceBuffer,
+		ApplicationName: "dalaba",
+	})
+	if err != nil {
+		return nil, otoDeviceError("cannot open the audio device", err)
+	}
+	select {
+	case <-ready:
+	case <-time.After(otoOpenTimeout):
+		return nil, &deviceError{fmt.Sprintf("audio: cannot open the audio device (no answer after %v)", otoOpenTimeout)}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, otoDeviceError("cannot open the audio device", err)
+	}
+	return ctx, nil
+}
+
+// otoDeviceError words an oto failure for a technician.
+func otoDeviceError(what string, err error) error {
+	detail := strings.TrimPrefix(err.Error(), "oto: initialization failed: ")
+	detail = strings.ReplaceAll(detail, "oto: ", "")
+	return &deviceError{fmt.Sprintf("audio: %s (%s)", what, detail)}
+}
+
+// Rate returns the sample rate of the PCM the sink expects.
+func (s *OtoSink) Rate() int { return s.rate }
+
+// Close releases the sink; when no OtoSink is open any more the output is
+// suspended. Close does not interrupt a Play in progress.
+func (s *OtoSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	o := &otoShared
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sinks--; o.sinks == 0 {
+		if err := o.ctx.Suspend(); err != nil {
+			return otoDeviceError("cannot suspend the audio device", err)
+		}
+	}
+	return nil
+}
+
+// Play plays pcm and returns once its last sample has left the device
+// buffer. On cancel it stops feeding the device at once (what the device
+// has buffered, up to about 50 ms, still sounds) and returns ctx.Err(). If
+// a read of pcm is blocked at that moment, Play waits for it to return.
+//
+// If the device stops taking audio for 2 s while Play has audio for it (the
+// audio server died, say), Play fails with an error wrapping ErrNoDevice.
+func (s *OtoSink) Play(ctx context.Context, pcm io.Reader) error {
+	select {
+	case s.turn <- struct{}{}:
+		defer func() { <-s.turn }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errors.New("audio: play on a closed sink")
+	}
+
+	src := &readTracker{r: pcm}
+	p := s.ctx.NewPlayer(src)
+	p.SetBufferSize(int(int64(s.rate)*int64(otoPlayerBuffer)/int64(time.Second)) * frameBytes)
+	p.Play()
+	tick := time.NewTicker(otoPoll)
+	defer tick.Stop()
+	// The device's progress is what it has taken from the player. (Polling
+	// the oto context's Err instead would race with the PulseAudio client,
+	// which sets its error without synchronisation when the server goes.)
+	lastTaken, lastMove := int64(-1), time.Now()
+	for p.IsPlaying() {
+		select {
+		case <-ctx.Done():
+			p.PauseAndStopReading()
+			return ctx.Err()
+		case <-tick.C:
+		}
+		buffered := p.BufferedSize()
+		taken := src.count() - int64(buffered)
+		if taken != lastTaken || buffered == 0 { // moving, or waiting for pcm
+			lastTaken, lastMove = taken, time.Now()
+		} else if time.Since(lastMove) > otoStallTimeout {
+			p.PauseAndStopReading()
+			return s.stalled()
+		}
+	}
+	if err := src.failure(); err != nil {
+		return fmt.Errorf("audio: play: %w", err)
+	}
+	if err := p.Err(); err != nil {
+		return fmt.Errorf("audio: play: %w", err)
+	}
+	// The last samples are in the device buffer now; wait until they sound.
+	wait := time.NewTimer(otoDeviceBuffer)
+	defer wait.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wait.C:
+		return nil
+	}
+}
+
+// stalled returns the error for a device that stopped taking audio.
+func (s *OtoSink) stalled() error {
+	msg := fmt.Sprintf("audio: the audio device stopped playing (no progress for %v)", otoStallTimeout)
+	if err := s.ctx.Err(); err != nil { // the failure, if any, is long recorded by now
+		return otoDeviceError(msg[len("audio: "):], err)
+	}
+	return &deviceError{msg}
+}
+
+// readTracker counts the bytes read from a reader and remembers its first
+// error other than io.EOF.
+type readTracker struct {
+	r   io.Reader
+	n   atomic.Int64
+	mu  sync.Mutex
+	err error
+}
+
+// Read implements io.Reader.
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	t.n.Add(int64(n))
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.mu.Lock()
+		if t.err == nil {
+			t.err = fmt.Errorf("read PCM: %w", err)
+		}
+		t.mu.Unlock()
+	}
+	return n, err
+}
+
+// count returns the bytes read so far.
+func (t *readTracker) count() int64 { return t.n.Load() }
+
+// failure returns the error the reader met, if any.
+func (t *readTracker) failure() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}

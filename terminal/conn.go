@@ -1,0 +1,429 @@
+package terminal
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"dalaba/protocol"
+)
+
+// Link timing.
+const (
+	handshakeWait = 10 * time.Second // dial, challenge and welcome each
+	writeWait     = 10 * time.Second // one frame write
+	// readLimit bounds a message: a text frame or a media chunk of the
+	// largest chunk size a command may declare.
+	readLimit = protocol.MaxFrameBytes + protocol.MediaChunkHeader + 1<<20
+)
+
+// errLinkDown is returned when sending on a connection that has ended.
+var errLinkDown = errors.New("controller link is down")
+
+// session is one welcomed connection. Only its writer goroutine writes to
+// the WebSocket (gorilla allows one writer); everyone else queues frames.
+type session struct {
+	url  string
+	ws   *websocket.Conn
+	out  chan []byte
+	kick chan struct{} // new reports spooled
+	done chan struct{}
+	once sync.Once
+}
+
+func newSession(url string, ws *websocket.Conn) *session {
+	return &session{url: url, ws: ws, out: make(chan []byte, 64), kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// send queues a text frame; it fails once the session has ended.
+func (s *session) send(frame []byte) error {
+	select {
+	case s.out <- frame:
+		return nil
+	case <-s.done:
+		return errLinkDown
+	}
+}
+
+func (s *session) kickReports() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *session) close() {
+	s.once.Do(func() {
+		close(s.done)
+		s.ws.Close()
+	})
+}
+
+func (s *session) writeLoop() {
+	for {
+		select {
+		case b := <-s.out:
+			s.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				s.close()
+				return
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// deniedError is a controller's refusal.
+type deniedError struct{ d protocol.Denied }
+
+func (e *deniedError) Error() string {
+	switch e.d.Reason {
+	case protocol.DenyPending:
+		return "waiting for a technician to approve this terminal (pending)"
+	case protocol.DenyBusy:
+		return "another connection holds this terminal's identity (duplicate_connection)"
+	}
+	if e.d.Detail != "" {
+		return fmt.Sprintf("controller denied this terminal: %s: %s", e.d.Reason, e.d.Detail)
+	}
+	return "controller denied this terminal: " + e.d.Reason
+}
+
+// connectLoop keeps one welcomed connection, trying the controllers in
+// order and waiting a capped, jittered backoff after a round that failed.
+func (t *Terminal) connectLoop(ctx context.Context) {
+	log := t.log.With("subsystem", "link")
+	dialer, err := t.dialer()
+	if err != nil {
+		t.faults.raise(protocol.FaultConfig, err.Error())
+		log.Error("cannot connect", "err", err)
+		return
+	}
+	bo := newBackoff(t.backoffMin, t.backoffMax)
+	for ctx.Err() == nil {
+		for _, url := range t.cfg.Controllers {
+			welcomed, err := t.runSession(ctx, dialer, url)
+			if ctx.Err() != nil {
+				return
+			}
+			if welcomed {
+				bo.reset()
+				log.Warn("controller link lost", "controller", url, "err", err)
+				break
+			}
+			var denied *deniedError
+			if errors.As(err, &denied) && denied.d.Reason == protocol.DenyPending {
+				log.Info(err.Error(), "controller", url)
+			} else {
+				log.Warn("cannot connect to controller", "controller", url, "err", err)
+			}
+		}
+		if !t.sleep(ctx.Done(), bo.delay()) {
+			return
+		}
+	}
+}
+
+// dialer builds the WebSocket dialer, trusting ca_file for wss:// when set.
+func (t *Terminal) dialer() (*websocket.Dialer, error) {
+	d := &websocket.Dialer{HandshakeTimeout: handshakeWait, ReadBufferSize: 64 << 10}
+	if t.cfg.CAFile != "" {
+		pem, err := os.ReadFile(t.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", t.cfg.CAFile)
+		}
+		d.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return d, nil
+}
+
+// runSession dials url, does the handshake and serves the connection until
+// it ends. welcomed says whether the controller accepted the terminal.
+func (t *Terminal) runSession(ctx context.Context, d *websocket.Dialer, url string) (welcomed bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, handshakeWait)
+	ws, _, err := d.DialContext(dctx, url, nil)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("dial: %w", err)
+	}
+	defer ws.Close()
+	stop := context.AfterFunc(ctx, func() { ws.Close() })
+	defer stop()
+	ws.SetReadLimit(readLimit)
+
+	w, err := t.handshake(ws)
+	if err != nil {
+		return false, err
+	}
+	if err := t.acceptWelcome(w); err != nil {
+		return false, err
+	}
+	t.offset.reset(w.ServerTime, t.localNow())
+	t.ack(w.AckedSeq)
+	t.log.Info("connected to controller", "controller", url, "terminal_id", w.TerminalID, "acked_seq", w.AckedSeq)
+
+	s := newSession(url, ws)
+	var wg sync.WaitGroup
+	for _, f := range []func(*session){(*session).writeLoop, t.pumpReports, t.heartbeatLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(s) }()
+	}
+	t.setSession(s)
+	err = t.readLoop(s)
+	t.setSession(nil)
+	s.close()
+	wg.Wait()
+	return true, err
+}
+
+// handshake answers the challenge and reads the Welcome or Denied.
+func (t *Terminal) handshake(ws *websocket.Conn) (protocol.Welcome, error) {
+	var w protocol.Welcome
+	ws.SetReadDeadline(time.Now().Add(handshakeWait))
+	f, err := readFrame(ws)
+	if err != nil {
+		return w, fmt.Errorf("read challenge: %w", err)
+	}
+	var ch protocol.Challenge
+	if f.Type != protocol.TypeChallenge {
+		return w, fmt.Errorf("expected a challenge, got %q", f.Type)
+	}
+	if err := protocol.DecodeBody(f, &ch); err != nil {
+		return w, err
+	}
+	if ch.Version != protocol.Version {
+		return w, fmt.Errorf("%w: controller speaks version %d, terminal %d", protocol.ErrVersion, ch.Version, protocol.Version)
+	}
+	pub := t.key.Public().(ed25519.PublicKey)
+	hello := protocol.Hello{
+		Version:   protocol.Version,
+		PublicKey: pub,
+		Proof:     ed25519.Sign(t.key, protocol.HelloProof(ch.Nonce, pub)),
+		Firmware:  Firmware,
+		Hostname:  t.hostname(),
+	}
+	t.mu.Lock()
+	if t.trust != nil {
+		hello.TerminalID = t.trust.TerminalID
+	} else {
+		hello.EnrollCode = t.cfg.enrollCode()
+	}
+	t.mu.Unlock()
+	b, err := protocol.Encode(protocol.TypeHello, hello)
+	if err != nil {
+		return w, err
+	}
+	ws.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return w, fmt.Errorf("send hello: %w", err)
+	}
+	ws.SetReadDeadline(time.Now().Add(handshakeWait))
+	if f, err = readFrame(ws); err != nil {
+		return w, fmt.Errorf("read welcome: %w", err)
+	}
+	switch f.Type {
+	case protocol.TypeWelcome:
+		return w, protocol.DecodeBody(f, &w)
+	case protocol.TypeDenied:
+		var d protocol.Denied
+		if err := protocol.DecodeBody(f, &d); err != nil {
+			return w, err
+		}
+		return w, &deniedError{d}
+	}
+	return w, fmt.Errorf("expected a welcome, got %q", f.Type)
+}
+
+func readFrame(ws *websocket.Conn) (protocol.Frame, error) {
+	mt, msg, err := ws.ReadMessage()
+	if err != nil {
+		return protocol.Frame{}, err
+	}
+	if mt != websocket.TextMessage {
+		return protocol.Frame{}, errors.New("binary message during the handshake")
+	}
+	return protocol.Decode(msg)
+}
+
+func (t *Terminal) hostname() string {
+	if t.cfg.Name != "" {
+		return t.cfg.Name
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// acceptWelcome enrolls on the first Welcome, pinning the fingerprinted key.
+// After enrollment a Welcome changes nothing the terminal trusts.
+func (t *Terminal) acceptWelcome(w protocol.Welcome) error {
+	t.mu.Lock()
+	tr := t.trust
+	t.mu.Unlock()
+	if tr != nil {
+		if w.TerminalID != tr.TerminalID || w.AreaCode != tr.AreaCode {
+			t.log.Warn("controller's welcome names another identity; keeping the enrolled one",
+				"welcome_terminal_id", w.TerminalID, "welcome_area", w.AreaCode,
+				"terminal_id", tr.TerminalID, "area", tr.AreaCode)
+		}
+		return nil
+	}
+	tr, err := enroll(w, t.cfg.fingerprint())
+	if err != nil {
+		if errors.Is(err, errKeyMismatch) {
+			t.faults.raise(protocol.FaultConfig, errKeyMismatch.Error())
+		}
+		return fmt.Errorf("enroll: %w", err)
+	}
+	if err := saveTrust(t.cfg.DataDir, tr); err != nil {
+		return fmt.Errorf("enroll: %w", err)
+	}
+	t.mu.Lock()
+	t.trust, t.keyring = tr, tr.keyring()
+	t.mu.Unlock()
+	t.faults.clear(protocol.FaultConfig, "enrolled")
+	t.log.Info("enrolled", "terminal_id", tr.TerminalID, "area", tr.AreaCode, "name", tr.Name, "kid", tr.Keys[0].KeyID)
+	return nil
+}
+
+// setSession publishes the current connection (nil when offline).
+func (t *Terminal) setSession(s *session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sess = s
+	close(t.sessCh)
+	t.sessCh = make(chan struct{})
+}
+
+// waitSession returns the welcomed connection, waiting for one until ctx ends.
+func (t *Terminal) waitSession(ctx context.Context) (*session, error) {
+	for {
+		t.mu.Lock()
+		s, changed := t.sess, t.sessCh
+		t.mu.Unlock()
+		if s != nil && !s.ended() {
+			return s, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// readLoop handles incoming messages until the connection fails.
+func (t *Terminal) readLoop(s *session) error {
+	for {
+		st, _ := t.currentSettings()
+		s.ws.SetReadDeadline(time.Now().Add(2*st.heartbeat() + handshakeWait))
+		mt, msg, err := s.ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if mt == websocket.BinaryMessage {
+			t.deliverChunk(msg)
+			continue
+		}
+		f, err := protocol.Decode(msg)
+		if err != nil {
+			return err // a peer that breaks framing is not worth talking to
+		}
+		t.handleFrame(s, f)
+	}
+}
+
+func (t *Terminal) handleFrame(s *session, f protocol.Frame) {
+	switch f.Type {
+	case protocol.TypeCommand:
+		t.handleCommand(s, f.Body)
+	case protocol.TypeAck:
+		var a protocol.Ack
+		if err := protocol.DecodeBody(f, &a); err == nil {
+			t.ack(a.Seq)
+		}
+	case protocol.TypePong:
+		var p protocol.Pong
+		if err := protocol.DecodeBody(f, &p); err == nil {
+			t.offset.add(p.TerminalTime, p.ServerTime, t.localNow())
+		}
+	case protocol.TypeMediaErr:
+		var m protocol.MediaErr
+		if err := protocol.DecodeBody(f, &m); err == nil {
+			t.deliverMediaErr(m)
+		}
+	default:
+		t.log.Debug("ignored frame", "type", f.Type)
+	}
+}
+
+// heartbeatLoop sends three quick pings after the welcome, then a heartbeat
+// and a ping every heartbeat interval.
+func (t *Terminal) heartbeatLoop(s *session) {
+	for range 3 {
+		t.sendPing(s)
+		if !t.sleep(s.done, 100*time.Millisecond) {
+			return
+		}
+	}
+	t.sendHeartbeat(s)
+	for {
+		st, changed := t.currentSettings()
+		select {
+		case <-t.clock.After(st.heartbeat()):
+			t.amp.probe()
+			t.sendHeartbeat(s)
+			t.sendPing(s)
+		case <-changed:
+			t.sendHeartbeat(s)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (t *Terminal) sendPing(s *session) {
+	if b, err := protocol.Encode(protocol.TypePing, protocol.Ping{TerminalTime: t.localNow()}); err == nil {
+		s.send(b)
+	}
+}
+
+func (t *Terminal) sendHeartbeat(s *session) {
+	st := t.Status()
+	hb := protocol.Heartbeat{
+		State:      st.State,
+		Volume:     st.Volume,
+		RelayOK:    st.Faults[protocol.FaultRelay] == "",
+		RelayOn:    st.RelayOn,
+		AudioOK:    t.speaker.ok(),
+		Playing:    st.Playing,
+		Firmware:   Firmware,
+		UptimeSecs: int64(t.clock.Now().Sub(t.started) / time.Second),
+		CacheBytes: t.cache.Size(),
+		Pending:    st.PendingReports,
+	}
+	if b, err := protocol.Encode(protocol.TypeHeartbeat, hb); err == nil {
+		s.send(b)
+	}
+}

@@ -1,0 +1,91 @@
+package terminal
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"dalaba/audio"
+	"dalaba/protocol"
+)
+
+// speaker owns the audio output. An output that cannot open is a fault and
+// is tried again on the next alert.
+type speaker struct {
+	t    *Terminal
+	cfg  AudioConfig
+	log  *slog.Logger
+	open func() (audio.Sink, error) // replaced in tests
+
+	mu   sync.Mutex
+	sink audio.Sink
+}
+
+func newSpeaker(t *Terminal, cfg AudioConfig) *speaker {
+	s := &speaker{t: t, cfg: cfg, log: t.log.With("subsystem", "audio")}
+	s.open = s.openSink
+	return s
+}
+
+func (s *speaker) openSink() (audio.Sink, error) {
+	switch s.cfg.Output {
+	case "wav":
+		return audio.NewWAVFileSink(s.cfg.Dir, s.cfg.Rate)
+	case "silent":
+		return audio.NewSilentSink(s.cfg.Rate), nil
+	case "oto":
+		return audio.NewOtoSink(s.cfg.Rate)
+	}
+	return nil, fmt.Errorf("audio.output %q has no sink", s.cfg.Output)
+}
+
+func (s *speaker) start() {
+	if _, err := s.get(); err != nil {
+		s.log.Error("audio output not ready", "err", err)
+	}
+}
+
+// get returns the open sink, opening it if needed.
+func (s *speaker) get() (audio.Sink, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink != nil {
+		return s.sink, nil
+	}
+	sink, err := s.open()
+	if err != nil {
+		err = fmt.Errorf("audio output %q cannot open: %w", s.cfg.Output, err)
+		s.t.faults.raise(protocol.FaultAudio, err.Error())
+		return nil, err
+	}
+	s.sink = sink
+	s.t.faults.clear(protocol.FaultAudio, "audio output open")
+	return sink, nil
+}
+
+// failed drops a sink whose playback failed, to reopen it next time.
+func (s *speaker) failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink != nil {
+		s.sink.Close()
+		s.sink = nil
+	}
+	s.t.faults.raise(protocol.FaultAudio, err.Error())
+}
+
+func (s *speaker) ok() bool {
+	s.mu.Lock()
+	open := s.sink != nil
+	s.mu.Unlock()
+	return open && !s.t.faults.isActive(protocol.FaultAudio)
+}
+
+func (s *speaker) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sink != nil {
+		s.sink.Close()
+		s.sink = nil
+	}
+}
