@@ -1,0 +1,16 @@
+#!/bin/sh
+# Installs what Dalaba's tests need when it is missing, with Debian's apt:
+# socat (pty pairs for the serial relay), PulseAudio (a real audio server
+# with a null sink) and its utilities (parecord), libasound2.
+set -eu
+need=""
+command -v socat >/dev/null 2>&1 || need="$need socat"
+command -v pulseaudio >/dev/null 2>&1 || need="$need pulseaudio"
+command -v parecord >/dev/null 2>&1 || need="$need pulseaudio-utils"
+[ -e /usr/lib/x86_64-linux-gnu/libasound.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libasound.so.2 ] || ldconfig -p 2>/dev/null | grep -q libasound.so.2 || need="$need libasound2"
+[ -z "$need" ] && exit 0
+echo "installing test dependencies:$need"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need
