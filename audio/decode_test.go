@@ -95,6 +95,23 @@ func TestDecodeResample(t *testing.T) {
 			if p := peak(left); math.Abs(p-0.5) > 0.05 {
 				t.Errorf("peak %.3f, want 0.5", p)
 			}
+			if tt.format == "wav" {
+				// Output frame n is the input at time n/48000 s, interpolated:
+				// compare with the ideal tone. Linear interpolation errs by at
+				// most A·(πf/fs)²/2 (1% of full scale at 22.05 kHz); holding
+				// samples would err by up to A·2πf/fs (14%). The frames after
+				// the last input sample (up to 6 at 8 kHz) hold it and are left out.
+				_, inRate, _ := ReadWAV(tt.data)
+				bound := 0.5*math.Pow(math.Pi*tt.freq/float64(inRate), 2)/2 + 0.001
+				worst := 0.0
+				for n, v := range left[:len(left)-7] {
+					ideal := 0.5 * math.Sin(2*math.Pi*tt.freq*float64(n)/48000)
+					worst = max(worst, math.Abs(float64(v)-ideal))
+				}
+				if worst > bound {
+					t.Errorf("output departs from the ideal tone by up to %.4f, want under %.4f", worst, bound)
+				}
+			}
 			if !equalSamples(left, right) && !strings.Contains(tt.name, "stereo") {
 				t.Error("mono input not duplicated to both channels")
 			}

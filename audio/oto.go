@@ -64,6 +64,11 @@ type OtoSink struct {
 // failed every later call returns the same error (restart the process to
 // retry). When no device can be opened the error wraps ErrNoDevice and
 // reads like "audio: cannot open the audio device (PulseAudio: ...; ALSA: ...)".
+//
+// Tests: open it in a child process that exits before its PulseAudio server
+// is stopped (see package pulsetest), because the PulseAudio client under oto
+// sets its error without synchronisation when the server goes away, which the
+// race detector reports.
 func NewOtoSink(rate int) (*OtoSink, error) {
 	if rate < minRate || rate > maxRate {
 		return nil, fmt.Errorf("audio: rate %d Hz out of range (%d..%d Hz)", rate, minRate, maxRate)
@@ -126,8 +131,10 @@ func otoDeviceError(what string, err error) error {
 func (s *OtoSink) Rate() int { return s.rate }
 
 // Close releases the sink; when no OtoSink is open any more the output is
-// suspended. Close does not interrupt a Play in progress.
+// suspended. Close waits for a Play in progress to end: cancel it first.
 func (s *OtoSink) Close() error {
+	s.turn <- struct{}{}
+	defer func() { <-s.turn }()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

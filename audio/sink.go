@@ -93,6 +93,9 @@ func (s *SilentSink) Rate() int { return s.rate }
 // much audio takes to play has passed.
 func (s *SilentSink) Play(ctx context.Context, pcm io.Reader) error {
 	_, err := pace(ctx, pcm, s.rate, 250*time.Millisecond, func([]byte) error { return nil })
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("silent sink: %w", err)
+	}
 	return err
 }
 
