@@ -15,8 +15,14 @@ import (
 )
 
 const (
-	timeout = 400 * time.Millisecond
-	slack   = 400 * time.Millisecond // scheduling room under -race on 2 cores
+	// timeout is what a healthy board is given; it answers in milliseconds,
+	// the rest is room for -race on a loaded 2-core machine.
+	timeout = 3 * time.Second
+	// faultTimeout is what a faulty board is given: tests wait it out.
+	faultTimeout = 500 * time.Millisecond
+	// slack is how late past its timeout a call may return and still count
+	// as "not a hang" when the machine is busy.
+	slack = 2 * time.Second
 )
 
 // rig is a driver wired to a simulated board.
@@ -69,7 +75,7 @@ func serve(t *testing.T, fn func(ctx context.Context) error) {
 	})
 }
 
-func newRig(t *testing.T, protocol string, port func(*testing.T, *relaysim.Board) (relay.Port, *relaysim.Line)) *rig {
+func newRig(t *testing.T, protocol string, port func(*testing.T, *relaysim.Board) (relay.Port, *relaysim.Line), timeout time.Duration) *rig {
 	t.Helper()
 	b := relaysim.New(protocol, 1)
 	p, line := port(t, b)
@@ -105,7 +111,7 @@ func TestSwitchVerified(t *testing.T) {
 	for _, tt := range tests {
 		for _, tr := range transports {
 			t.Run(tt.protocol+"/"+tr.name, func(t *testing.T) {
-				rg := newRig(t, tt.protocol, tr.port)
+				rg := newRig(t, tt.protocol, tr.port, timeout)
 				if err := rg.relay.Set(true); err != nil {
 					t.Fatalf("Set(true): %v", err)
 				}
@@ -145,13 +151,14 @@ func TestSwitchVerified(t *testing.T) {
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name    string
+		timeout time.Duration
 		fault   func(b *relaysim.Board)
 		wantErr error  // nil: Set must succeed
 		wantMsg string // part of the error text
 	}{
-		{"mute", func(b *relaysim.Board) { b.SetMute(true) }, relay.ErrNoAnswer, "did not answer"},
-		{"stuck", func(b *relaysim.Board) { b.SetStuck(true) }, relay.ErrReadBack, "relay: channel 1 reads OFF after ON"},
-		{"junk before replies", func(b *relaysim.Board) {
+		{"mute", faultTimeout, func(b *relaysim.Board) { b.SetMute(true) }, relay.ErrNoAnswer, "did not answer"},
+		{"stuck", timeout, func(b *relaysim.Board) { b.SetStuck(true) }, relay.ErrReadBack, "relay: channel 1 reads OFF after ON"},
+		{"junk before replies", timeout, func(b *relaysim.Board) {
 			b.SetNoise([]byte{0xFF, 0xA0, 0x07, 0x55, 0x00, 0x01, 0x05, 0x00, 0x01, 0x01})
 		}, nil, ""},
 	}
@@ -159,13 +166,13 @@ func TestFaults(t *testing.T) {
 		for _, protocol := range protocols {
 			for _, tr := range transports {
 				t.Run(tt.name+"/"+protocol+"/"+tr.name, func(t *testing.T) {
-					rg := newRig(t, protocol, tr.port)
+					rg := newRig(t, protocol, tr.port, tt.timeout)
 					tt.fault(rg.board)
 					start := time.Now()
 					err := rg.relay.Set(true)
 					took := time.Since(start)
-					if took > timeout+slack {
-						t.Errorf("Set took %v, timeout is %v", took, timeout)
+					if took > tt.timeout+slack {
+						t.Errorf("Set took %v, timeout is %v", took, tt.timeout)
 					}
 					if tt.wantErr == nil {
 						if err != nil {
@@ -179,8 +186,8 @@ func TestFaults(t *testing.T) {
 					if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
 						t.Fatalf("Set(true) error = %v, want %v containing %q", err, tt.wantErr, tt.wantMsg)
 					}
-					if errors.Is(err, relay.ErrNoAnswer) && took < timeout-50*time.Millisecond {
-						t.Errorf("gave up after %v, before the %v timeout", took, timeout)
+					if errors.Is(err, relay.ErrNoAnswer) && took < tt.timeout {
+						t.Errorf("gave up after %v, before the %v timeout", took, tt.timeout)
 					}
 				})
 			}
@@ -191,7 +198,7 @@ func TestFaults(t *testing.T) {
 func TestLineCut(t *testing.T) {
 	for _, protocol := range protocols {
 		t.Run("cut/"+protocol, func(t *testing.T) {
-			rg := newRig(t, protocol, ptyTo)
+			rg := newRig(t, protocol, ptyTo, timeout)
 			if err := rg.relay.Set(true); err != nil {
 				t.Fatalf("Set(true) before the cut: %v", err)
 			}
@@ -219,7 +226,7 @@ func TestLineCut(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	for _, protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
-			rg := newRig(t, protocol, pipeTo)
+			rg := newRig(t, protocol, pipeTo, timeout)
 			var wg sync.WaitGroup
 			for g := range 6 {
 				wg.Go(func() {
@@ -248,7 +255,7 @@ func TestConcurrentUse(t *testing.T) {
 func TestClosedDriver(t *testing.T) {
 	for _, protocol := range protocols {
 		t.Run(protocol, func(t *testing.T) {
-			rg := newRig(t, protocol, pipeTo)
+			rg := newRig(t, protocol, pipeTo, timeout)
 			if err := rg.relay.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}

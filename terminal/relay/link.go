@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 )
@@ -52,13 +53,13 @@ func newLink(p Port) *link {
 // fails. (0, io.EOF) is a read timeout and means no data yet.
 func (l *link) readLoop() {
 	defer close(l.done)
+	buf := make([]byte, 256)
 	for {
-		buf := make([]byte, 256)
 		start := time.Now()
 		n, err := l.port.Read(buf)
 		if n > 0 {
 			select {
-			case l.chunks <- buf[:n]:
+			case l.chunks <- slices.Clone(buf[:n]):
 			case <-l.quit:
 				l.err = errClosed
 				return
@@ -114,13 +115,13 @@ func (l *link) drain() {
 // send writes one request frame. Callers hold l.mu.
 func (l *link) send(req []byte, deadline time.Time) error {
 	if err := l.fault(); err != nil {
-		return err
+		return fmt.Errorf("line failed: %w", err)
 	}
 	if d, ok := l.port.(interface{ SetWriteDeadline(time.Time) error }); ok {
 		_ = d.SetWriteDeadline(deadline)
 	}
 	if _, err := l.port.Write(req); err != nil {
-		return fmt.Errorf("write: %w", err)
+		return fmt.Errorf("send % X: %w", req, err)
 	}
 	return nil
 }
@@ -149,7 +150,7 @@ func (l *link) await(frame frameFunc, deadline time.Time) ([]byte, int, error) {
 		case c := <-l.chunks:
 			buf = append(buf, c...)
 		case <-l.done:
-			return nil, junk, fmt.Errorf("read: %w", l.err)
+			return nil, junk, fmt.Errorf("line failed: %w", l.err)
 		case <-timer.C:
 			if junk+len(buf) > 0 {
 				return nil, junk, fmt.Errorf("%w (%d junk bytes skipped): %w",

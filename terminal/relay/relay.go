@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 	"time"
 
@@ -80,7 +81,8 @@ func OpenSerial(path string, baud int, readTimeout time.Duration) (Port, error) 
 	return &serialPort{path: path, port: p, vtime: vtime}, nil
 }
 
-// serialPort adds path context to errors and hang-up detection to a tarm port.
+// serialPort adds hang-up detection to a tarm port. Its errors are the
+// *os.PathError values of the tty file, which name the path.
 type serialPort struct {
 	path  string
 	port  *serial.Port
@@ -90,33 +92,15 @@ type serialPort struct {
 func (s *serialPort) Read(b []byte) (int, error) {
 	start := time.Now()
 	n, err := s.port.Read(b)
-	switch {
-	case err == nil:
-		return n, nil
-	case errors.Is(err, io.EOF):
-		if n == 0 && len(b) > 0 && time.Since(start) < s.vtime/4 {
-			return 0, fmt.Errorf("serial %s: read: line hung up: %w", s.path, syscall.EIO)
-		}
-		return n, io.EOF
-	default:
-		return n, fmt.Errorf("serial %s: read: %w", s.path, err)
+	if n == 0 && len(b) > 0 && errors.Is(err, io.EOF) && time.Since(start) < s.vtime/4 {
+		return 0, &os.PathError{Op: "read", Path: s.path, Err: fmt.Errorf("line hung up: %w", syscall.EIO)}
 	}
+	return n, err
 }
 
-func (s *serialPort) Write(b []byte) (int, error) {
-	n, err := s.port.Write(b)
-	if err != nil {
-		return n, fmt.Errorf("serial %s: write: %w", s.path, err)
-	}
-	return n, nil
-}
+func (s *serialPort) Write(b []byte) (int, error) { return s.port.Write(b) }
 
-func (s *serialPort) Close() error {
-	if err := s.port.Close(); err != nil {
-		return fmt.Errorf("serial %s: close: %w", s.path, err)
-	}
-	return nil
-}
+func (s *serialPort) Close() error { return s.port.Close() }
 
 // onOff names a relay state the way the error messages print it.
 func onOff(on bool) string {

@@ -16,10 +16,6 @@ import (
 // Channels is how many relay channels a simulated board has (1..Channels).
 const Channels = 8
 
-// frameGap is the silence after which a half-received frame is forgotten, as
-// a board's parser does (Modbus RTU delimits frames by silence).
-const frameGap = 100 * time.Millisecond
-
 // Event is one frame the board received.
 type Event struct {
 	At      time.Time
@@ -106,8 +102,9 @@ func (b *Board) WaitFor(ctx context.Context, cond func([]Event) bool) error {
 }
 
 // Serve reads frames from rw and answers them until a read or write fails or
-// ctx ends (it then returns nil). A read that returns io.EOF means the other
-// end closed the line and ends Serve with nil; a port whose reads time out
+// ctx ends (it then returns nil). A read that returns io.EOF, or a write that
+// returns io.ErrClosedPipe, means the other end closed the line and ends
+// Serve with nil; a port whose reads time out
 // with (0, io.EOF) must be wrapped, as ServeSerial does.
 // Serve does not close rw; if rw has SetReadDeadline, Serve uses it to stop
 // its reader when ctx ends, otherwise that reader stops when rw is closed.
@@ -137,7 +134,6 @@ func (b *Board) Serve(ctx context.Context, rw io.ReadWriter) error {
 		defer context.AfterFunc(ctx, func() { _ = d.SetReadDeadline(time.Now()) })()
 	}
 	var pending []byte
-	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,16 +144,11 @@ func (b *Board) Serve(ctx context.Context, rw io.ReadWriter) error {
 			}
 			return fmt.Errorf("relaysim: read: %w", err)
 		case c := <-chunks:
-			now := time.Now()
-			if now.Sub(last) > frameGap {
-				pending = nil
-			}
-			last = now
 			var reply []byte
-			pending, reply = b.handle(append(pending, c...), now)
+			pending, reply = b.handle(append(pending, c...), time.Now())
 			if len(reply) > 0 {
 				if _, err := rw.Write(reply); err != nil {
-					if ctx.Err() != nil {
+					if ctx.Err() != nil || errors.Is(err, io.ErrClosedPipe) {
 						return nil
 					}
 					return fmt.Errorf("relaysim: write: %w", err)

@@ -8,12 +8,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"dalaba/terminal/relay"
 )
+
+// TB is the part of testing.TB that StartLine uses. It is declared here so
+// that programs importing relaysim for its Board (a demo terminal) do not link
+// the testing package; *testing.T and *testing.B satisfy it.
+type TB interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+	Skip(args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Line is a real serial line made of a pty pair joined by socat: the terminal
 // opens Device, the simulated board serves Board.
@@ -29,7 +41,7 @@ type Line struct {
 // pty,raw,echo=0,link=DIR/ttyBoard` in t.TempDir(), waits until both links
 // exist and kills socat when the test ends. Without socat the test is skipped,
 // or fails when the environment variable CI is set.
-func StartLine(t testing.TB) *Line {
+func StartLine(t TB) *Line {
 	t.Helper()
 	socat, err := exec.LookPath("socat")
 	if err != nil {
@@ -53,8 +65,11 @@ func StartLine(t testing.TB) *Line {
 		t.Fatalf("relaysim: start socat: %v", err)
 	}
 	t.Cleanup(l.Cut)
+	// socat sets the ptys raw after it makes the links; opening them before
+	// that would let socat overwrite our termios (VMIN=1: reads that never
+	// time out). It logs the transfer loop's start once it is done.
 	deadline := time.Now().Add(5 * time.Second)
-	for !exists(l.Device) || !exists(l.Board) {
+	for !exists(l.Device) || !exists(l.Board) || !logged(logPath, "starting data transfer loop") {
 		if time.Now().After(deadline) {
 			l.Cut()
 			out, _ := os.ReadFile(logPath)
@@ -65,8 +80,13 @@ func StartLine(t testing.TB) *Line {
 	return l
 }
 
+func logged(path, line string) bool {
+	out, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(out), line)
+}
+
 // PTYPair is StartLine for callers that only need the two paths.
-func PTYPair(t testing.TB) (devicePath, boardPath string) {
+func PTYPair(t TB) (devicePath, boardPath string) {
 	t.Helper()
 	l := StartLine(t)
 	return l.Device, l.Board
