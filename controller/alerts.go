@@ -166,18 +166,11 @@ func (c *Controller) buildAlert(ctx context.Context, req AlertRequest, now time.
 	if strings.TrimSpace(req.Title) == "" {
 		return nil, invalid("title", "a title is required")
 	}
-	if req.NotBefore.IsZero() {
-		req.NotBefore = now
+	if err := checkAlertFields(req); err != nil {
+		return nil, err
 	}
-	if req.Expires.IsZero() {
-		mins := req.ValidMinutes
-		if mins == 0 {
-			mins = c.cfg.DefaultValidMin
-		}
-		req.Expires = req.NotBefore.Add(time.Duration(mins) * time.Minute)
-	}
-	if !req.Expires.After(now) {
-		return nil, invalid("expires", "the validity window has already ended (%s)", req.Expires.Format(time.RFC3339))
+	if err := checkWindow(&req, now, c.cfg.DefaultValidMin); err != nil {
+		return nil, err
 	}
 	if len(req.Media) == 0 {
 		return nil, invalid("media", "upload audio first and give its sha256")
@@ -202,28 +195,98 @@ func (c *Controller) buildAlert(ctx context.Context, req AlertRequest, now time.
 			return nil, invalid("terminals", "%v", err)
 		}
 	}
-	issued := now
-	if req.NotBefore.Before(issued) {
-		issued = req.NotBefore
-	}
 	cmd := &protocol.Command{
-		ID: newCommandID(), Kind: protocol.KindAlert, IssuedAt: issued, NotBefore: req.NotBefore, Expires: req.Expires,
+		ID: newCommandID(), Kind: protocol.KindAlert, IssuedAt: issuedAt(req, now), NotBefore: req.NotBefore, Expires: req.Expires,
 		Targets: protocol.Targets{Areas: req.Areas, Terminals: req.Terminals},
 		Alert: &protocol.Alert{
-			EBMID: strings.Repeat("0", protocol.EBMIDLen), Class: req.Class, MsgType: req.MsgType, Level: req.Level,
+			Class: req.Class, MsgType: req.MsgType, Level: req.Level,
 			EventType: req.EventType, Title: req.Title, PlayAt: req.PlayAt, Repeat: req.Repeat, Volume: req.Volume, Media: media,
 		},
-	}
-	// Check everything but the id before spending a sequence number.
-	probe := *cmd.Alert
-	probe.EBMID = c.cfg.PlatformEBRID + now.In(protocol.Beijing).Format("20060102") + "0001"
-	if err := probe.Validate(); err != nil {
-		return nil, invalid("alert", "%s", strings.TrimPrefix(err.Error(), "alert "+probe.EBMID+": "))
 	}
 	if err := cmd.Targets.Validate(); err != nil {
 		return nil, invalid("areas", "%v", err)
 	}
+	// Check the whole command, with a stand-in id, before spending a
+	// sequence number: only an alert that is then stored consumes one.
+	cmd.Alert.EBMID = c.cfg.PlatformEBRID + now.In(protocol.Beijing).Format("20060102") + "0001"
+	if err := cmd.Validate(); err != nil {
+		return nil, invalid("alert", "%v", err)
+	}
 	return cmd, nil
+}
+
+// issuedAt is the command's issue time: now, or an earlier not_before.
+func issuedAt(req AlertRequest, now time.Time) time.Time {
+	if req.NotBefore.Before(now) {
+		return req.NotBefore
+	}
+	return now
+}
+
+// checkAlertFields applies protocol.Alert's rules to the request so that an
+// error names the request field (protocol.Alert.Validate names the alert).
+func checkAlertFields(req AlertRequest) error {
+	switch req.Class {
+	case protocol.ClassEmergency, protocol.ClassDaily:
+	default:
+		return invalid("class", "%q must be %q or %q", req.Class, protocol.ClassEmergency, protocol.ClassDaily)
+	}
+	if req.MsgType != protocol.MsgActual && (req.MsgType < protocol.MsgPlatformDrill || req.MsgType > protocol.MsgTerminalDrill) {
+		return invalid("msg_type", "%d must be 1 (actual) or 3..5 (drill); to cancel an alert, use its cancel action", req.MsgType)
+	}
+	minLevel := 1
+	if req.Class == protocol.ClassDaily {
+		minLevel = 0
+	}
+	if req.Level < minLevel || req.Level > 4 {
+		return invalid("level", "%d must be %d..4 for a %s alert (1 特别重大 .. 4 一般)", req.Level, minLevel, req.Class)
+	}
+	if len(req.EventType) != 5 {
+		return invalid("event_type", "%q must be 5 characters (e.g. 11000)", req.EventType)
+	}
+	if req.Repeat < 1 || req.Repeat > 100 {
+		return invalid("repeat", "%d must be 1..100", req.Repeat)
+	}
+	if req.Volume < 0 || req.Volume > 100 {
+		return invalid("volume", "%d must be 0..100 (0: the terminal's own volume)", req.Volume)
+	}
+	return nil
+}
+
+// checkWindow fills in the validity window's defaults and checks it: it
+// must not have ended, must not be empty, and must fit a command's lifetime.
+func checkWindow(req *AlertRequest, now time.Time, defaultMin int) error {
+	maxMin := int(protocol.MaxCommandLifetime / time.Minute)
+	if req.ValidMinutes < 0 || req.ValidMinutes > maxMin {
+		return invalid("valid_minutes", "%d is outside 1..%d", req.ValidMinutes, maxMin)
+	}
+	if req.NotBefore.Sub(now) > protocol.MaxCommandLifetime {
+		return invalid("not_before", "%s is more than %s ahead", req.NotBefore.Format(time.RFC3339), protocol.MaxCommandLifetime)
+	}
+	if req.NotBefore.IsZero() {
+		req.NotBefore = now
+	}
+	if req.Expires.IsZero() {
+		mins := req.ValidMinutes
+		if mins == 0 {
+			mins = defaultMin
+		}
+		req.Expires = req.NotBefore.Add(time.Duration(mins) * time.Minute)
+	}
+	if !req.Expires.After(now) {
+		return invalid("expires", "the validity window has already ended (%s)", req.Expires.Format(time.RFC3339))
+	}
+	if !req.Expires.After(req.NotBefore) {
+		return invalid("expires", "%s is not after not_before %s", req.Expires.Format(time.RFC3339), req.NotBefore.Format(time.RFC3339))
+	}
+	if life := req.Expires.Sub(issuedAt(*req, now)); life > protocol.MaxCommandLifetime {
+		field := "expires"
+		if req.ValidMinutes != 0 && req.Expires.Equal(req.NotBefore.Add(time.Duration(req.ValidMinutes)*time.Minute)) {
+			field = "valid_minutes"
+		}
+		return invalid(field, "the window of %s is longer than the maximum %s", life.Round(time.Minute), protocol.MaxCommandLifetime)
+	}
+	return nil
 }
 
 // resolveTargets lists the active terminals a target set reaches.

@@ -22,30 +22,43 @@ func (c *Controller) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/terminal", c.serveTerminal)
 	mux.HandleFunc("GET /api/v1/health", c.apiHealth)
-	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request, by string)) {
-		mux.Handle(pattern, c.authed(h))
+	for _, rt := range c.apiRoutes() {
+		mux.Handle(rt.pattern, c.authed(rt.handle))
 	}
-	api("GET /api/v1/areas", c.apiAreas)
-	api("POST /api/v1/areas", c.apiPutArea)
-	api("GET /api/v1/terminals", c.apiTerminals)
-	api("POST /api/v1/terminals", c.apiEnroll)
-	api("GET /api/v1/terminals/pending", c.apiPending)
-	api("POST /api/v1/terminals/pending/{kid}/approve", c.apiApprove)
-	api("GET /api/v1/terminals/{id}", c.apiTerminal)
-	api("POST /api/v1/terminals/{id}/revoke", c.apiRevoke)
-	api("POST /api/v1/terminals/{id}/config", c.apiConfigure)
-	api("GET /api/v1/terminals/{id}/reports", c.apiReports)
-	api("GET /api/v1/reports", c.apiReports)
-	api("GET /api/v1/faults", c.apiFaults)
-	api("POST /api/v1/media", c.apiUpload)
-	api("GET /api/v1/media", c.apiMediaList)
-	api("POST /api/v1/alerts", c.apiCreateAlert)
-	api("GET /api/v1/alerts", c.apiAlerts)
-	api("GET /api/v1/alerts/{id}", c.apiAlert)
-	api("GET /api/v1/alerts/{id}/command", c.apiAlertCommand)
-	api("POST /api/v1/alerts/{id}/cancel", c.apiCancel)
-	api("GET /api/v1/events", c.apiEvents)
 	return mux
+}
+
+// apiRoute is one API route that needs a token.
+type apiRoute struct {
+	pattern string
+	handle  func(w http.ResponseWriter, r *http.Request, by string)
+}
+
+// apiRoutes lists every authenticated route; tests walk it to check that
+// none answers without a valid token.
+func (c *Controller) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{"GET /api/v1/areas", c.apiAreas},
+		{"POST /api/v1/areas", c.apiPutArea},
+		{"GET /api/v1/terminals", c.apiTerminals},
+		{"POST /api/v1/terminals", c.apiEnroll},
+		{"GET /api/v1/terminals/pending", c.apiPending},
+		{"POST /api/v1/terminals/pending/{kid}/approve", c.apiApprove},
+		{"GET /api/v1/terminals/{id}", c.apiTerminal},
+		{"POST /api/v1/terminals/{id}/revoke", c.apiRevoke},
+		{"POST /api/v1/terminals/{id}/config", c.apiConfigure},
+		{"GET /api/v1/terminals/{id}/reports", c.apiReports},
+		{"GET /api/v1/reports", c.apiReports},
+		{"GET /api/v1/faults", c.apiFaults},
+		{"POST /api/v1/media", c.apiUpload},
+		{"GET /api/v1/media", c.apiMediaList},
+		{"POST /api/v1/alerts", c.apiCreateAlert},
+		{"GET /api/v1/alerts", c.apiAlerts},
+		{"GET /api/v1/alerts/{id}", c.apiAlert},
+		{"GET /api/v1/alerts/{id}/command", c.apiAlertCommand},
+		{"POST /api/v1/alerts/{id}/cancel", c.apiCancel},
+		{"GET /api/v1/events", c.apiEvents},
+	}
 }
 
 // authed checks the bearer token before calling h with the token's name.
@@ -207,18 +220,26 @@ func (c *Controller) apiEnroll(w http.ResponseWriter, r *http.Request, by string
 	writeJSON(w, http.StatusCreated, res)
 }
 
-// Enroll creates a terminal awaiting its first connection.
-func (c *Controller) Enroll(ctx context.Context, by string, req EnrollRequest) (EnrollResult, error) {
+// checkNewTerminal checks the area and name of a terminal to create.
+func (c *Controller) checkNewTerminal(ctx context.Context, req EnrollRequest) error {
 	if err := protocol.ValidAreaCode(req.AreaCode); err != nil {
-		return EnrollResult{}, invalid("area_code", "%v", err)
+		return invalid("area_code", "%v", err)
 	}
 	if ok, err := c.store.AreaExists(ctx, req.AreaCode); err != nil {
-		return EnrollResult{}, err
+		return err
 	} else if !ok {
-		return EnrollResult{}, invalid("area_code", "area %s is not in the area tree; add it first", req.AreaCode)
+		return invalid("area_code", "area %s is not in the area tree; add it first", req.AreaCode)
 	}
 	if strings.TrimSpace(req.Name) == "" {
-		return EnrollResult{}, invalid("name", "a name is required (e.g. 大塘村1号)")
+		return invalid("name", "a name is required (e.g. 大塘村1号)")
+	}
+	return nil
+}
+
+// Enroll creates a terminal awaiting its first connection.
+func (c *Controller) Enroll(ctx context.Context, by string, req EnrollRequest) (EnrollResult, error) {
+	if err := c.checkNewTerminal(ctx, req); err != nil {
+		return EnrollResult{}, err
 	}
 	if req.ValidHours == 0 {
 		req.ValidHours = 72
@@ -259,16 +280,13 @@ func (c *Controller) apiApprove(w http.ResponseWriter, r *http.Request, by strin
 		c.fail(w, r, err)
 		return
 	}
-	if err := protocol.ValidAreaCode(req.AreaCode); err != nil {
-		c.fail(w, r, invalid("area_code", "%v", err))
+	if err := c.checkNewTerminal(r.Context(), req); err != nil {
+		c.fail(w, r, err)
 		return
 	}
 	t, err := c.store.ApprovePending(r.Context(), r.PathValue("kid"), store.NewTerminal{AreaCode: req.AreaCode, Name: req.Name,
 		Latitude: req.Latitude, Longitude: req.Longitude}, c.now())
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			err = invalid("area_code", "%v", err)
-		}
 		c.fail(w, r, err)
 		return
 	}

@@ -147,6 +147,11 @@ func (s *session) writeNow(t protocol.Type, body any) error {
 // send queues a text frame without blocking. A terminal too slow to take
 // its control frames is disconnected; it gets what it missed on reconnect.
 func (s *session) send(msg []byte) bool {
+	select { // a select picks at random among ready cases: check the end first
+	case <-s.done:
+		return false
+	default:
+	}
 	select {
 	case s.ctrl <- msg:
 		return true
