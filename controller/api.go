@@ -349,9 +349,14 @@ func (c *Controller) apiFaults(w http.ResponseWriter, r *http.Request, by string
 
 func (c *Controller) apiUpload(w http.ResponseWriter, r *http.Request, by string) {
 	max := int64(c.cfg.MaxUploadMB) << 20
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max+1))
-	if err != nil || int64(len(data)) > max {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("upload is larger than the limit of %d MB", c.cfg.MaxUploadMB))
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("upload interrupted: %v", err))
 		return
 	}
 	m, err := c.AddMedia(r.Context(), r.URL.Query().Get("name"), data)
