@@ -3,6 +3,7 @@ package terminal
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,8 +76,8 @@ func TestBadChunkPlaysNothing(t *testing.T) {
 	cmd := ctl.alert([]protocol.Media{m}, nil)
 	ctl.send(ctl.sign(cmd))
 	rc := ctl.waitState(cmd.ID, protocol.DeliveryFailed)
-	if rc.Reason != "media" {
-		t.Fatalf("failed with reason %q (%s), want media", rc.Reason, rc.Detail)
+	if rc.Reason != "media" || !strings.Contains(rc.Detail, "chunk 2 ") {
+		t.Fatalf("failed with reason %q (%s), want media, caught at chunk 2", rc.Reason, rc.Detail)
 	}
 	if f := ctl.faults(protocol.FaultMedia); len(f) != 1 || !f[0].Active {
 		t.Fatalf("media faults %+v, want one raised", f)

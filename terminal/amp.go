@@ -29,9 +29,9 @@ type amplifier struct {
 	mu     sync.Mutex
 	ctx    context.Context // lives until stop, for the simulated board
 	cancel context.CancelFunc
-	r     relay.Relay     // nil until opened, or after the line died
-	on    bool            // last verified state
-	inUse bool            // between switchOn and switchOff
+	r      relay.Relay // nil until opened, or after the line died
+	on     bool        // last verified state
+	inUse  bool        // between switchOn and switchOff
 }
 
 func newAmplifier(t *Terminal, cfg RelayConfig) *amplifier {
@@ -174,7 +174,7 @@ func (a *amplifier) failed(err error) {
 // openRelay opens the configured board.
 func (a *amplifier) openRelay(ctx context.Context) (relay.Relay, error) {
 	c := a.cfg
-	timeout := time.Duration(c.TimeoutMS) * time.Millisecond
+	timeout := ms(c.TimeoutMS)
 	switch c.Protocol {
 	case "lcus", "modbus":
 		p, err := relay.OpenSerial(c.Port, c.Baud, serialReadTimeout)

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // EnvPrefix starts every environment variable that overrides a config key:
@@ -126,7 +125,7 @@ func parseConfig(b []byte, cfg *Config) error {
 func jsonError(b []byte, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Errorf("%s: a JSON %s cannot be a %s", te.Field, te.Value, te.Type)
+		return fmt.Errorf("%s: got a JSON %s, want %s", te.Field, te.Value, typeName(te.Type))
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -134,6 +133,20 @@ func jsonError(b []byte, err error) error {
 		return fmt.Errorf("line %d: %v", line, se)
 	}
 	return err
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int:
+		return "a whole number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct:
+		return "an object"
+	}
+	return t.String()
 }
 
 // checkKeys walks decoded JSON against the struct type t and names the first
@@ -368,5 +381,4 @@ func (c *Config) enrollCode() string {
 	return code
 }
 
-func (c *Config) ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }

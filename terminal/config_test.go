@@ -23,7 +23,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"missing data_dir", `{"controllers": ["ws://a/v1/terminal"], "relay": {"protocol": "sim"}}`, nil, "data_dir: is required"},
 		{"missing relay protocol", `{"controllers": ["ws://a/v1/terminal"], "data_dir": "/d"}`, nil, "relay.protocol: is required"},
 		{"serial relay without port", `{"controllers": ["ws://a/v1/terminal"], "data_dir": "/d", "relay": {"protocol": "modbus"}}`, nil, "relay.port: is required"},
-		{"wrong type", `{` + good + `, "volume": "loud"}`, nil, "volume: a JSON string cannot be a int"},
+		{"wrong type", `{` + good + `, "volume": "loud"}`, nil, "volume: got a JSON string, want a whole number"},
 		{"bad token", `{` + good + `, "enroll_token": "nofingerprint"}`, nil, "enroll_token: must look like <code>.<fingerprint>"},
 		{"wav without dir", `{` + good + `, "audio": {"output": "wav"}}`, nil, "audio.dir: is required"},
 		{"syntax", `{` + good + `,}`, nil, "line 1:"},

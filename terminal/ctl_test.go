@@ -1,19 +1,15 @@
 package terminal
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
+	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,8 +20,6 @@ import (
 
 	"dalaba/audio"
 	"dalaba/protocol"
-	"dalaba/terminal/relay"
-	"dalaba/terminal/relay/relaysim"
 )
 
 // The terminal every test enrolls: a village of Rong'an county.
@@ -58,22 +52,24 @@ type fakeController struct {
 	srv    *httptest.Server
 	url    string
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced on every event
-	offer    []protocol.PublicKey
-	media    map[string][]byte
-	chunk    map[string]int
-	corrupt  map[string]int // sha → index of a chunk sent damaged
-	deny     string         // deny every hello with this reason
-	down     bool           // refuse WebSocket upgrades
-	dropOnWelcome bool      // close each connection right after the welcome
-	conns    []*ctlConn
-	hellos   []protocol.Hello
-	reports  []protocol.Report // stored once per Seq, in arrival order
-	stored   map[uint64]bool
-	maxSeq   uint64
-	beats    int
-	welcomes int
+	mu            sync.Mutex
+	changed       chan struct{} // closed and replaced on every event
+	offer         []protocol.PublicKey
+	media         map[string][]byte
+	chunk         map[string]int
+	corrupt       map[string]int // sha → index of a chunk sent damaged
+	cutAfter      map[string]int // sha → close the link after this many chunks, once
+	gets          []protocol.MediaGet
+	deny          string // deny every hello with this reason
+	down          bool   // refuse WebSocket upgrades
+	dropOnWelcome bool   // close each connection right after the welcome
+	conns         []*ctlConn
+	hellos        []protocol.Hello
+	reports       []protocol.Report // stored once per Seq, in arrival order
+	stored        map[uint64]bool
+	maxSeq        uint64
+	beats         []protocol.Heartbeat
+	welcomes      int
 }
 
 type ctlConn struct {
@@ -96,13 +92,22 @@ func (c *ctlConn) send(typ protocol.Type, body any) error {
 	return c.write(websocket.TextMessage, b)
 }
 
-func newFakeController(t testing.TB) *fakeController {
+func newFakeController(t testing.TB) *fakeController { return startFakeController(t, false) }
+
+// startFakeController starts the server, with a self-signed certificate
+// (wss://) when tls is set.
+func startFakeController(t testing.TB, tls bool) *fakeController {
 	c := &fakeController{
 		t: t, issuer: newKey(t), changed: make(chan struct{}),
-		media: map[string][]byte{}, chunk: map[string]int{}, corrupt: map[string]int{}, stored: map[uint64]bool{},
+		media: map[string][]byte{}, chunk: map[string]int{}, corrupt: map[string]int{}, cutAfter: map[string]int{}, stored: map[uint64]bool{},
 	}
 	c.offer = []protocol.PublicKey{pubKey(c.issuer)}
-	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	if tls {
+		c.srv = httptest.NewTLSServer(http.HandlerFunc(c.serve))
+		c.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	} else {
+		c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	}
 	c.url = "ws" + strings.TrimPrefix(c.srv.URL, "http") + "/v1/terminal"
 	t.Cleanup(c.close)
 	return c
@@ -272,8 +277,10 @@ func (c *fakeController) handle(conn *ctlConn, f protocol.Frame) {
 		protocol.DecodeBody(f, &p)
 		conn.send(protocol.TypePong, protocol.Pong{TerminalTime: p.TerminalTime, ServerTime: time.Now()})
 	case protocol.TypeHeartbeat:
+		var hb protocol.Heartbeat
+		protocol.DecodeBody(f, &hb)
 		c.mu.Lock()
-		c.beats++
+		c.beats = append(c.beats, hb)
 		c.event()
 		c.mu.Unlock()
 	case protocol.TypeMediaGet:
@@ -290,6 +297,9 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 	if i, ok := c.corrupt[g.SHA256]; ok {
 		bad = i
 	}
+	cut, hasCut := c.cutAfter[g.SHA256]
+	delete(c.cutAfter, g.SHA256)
+	c.gets = append(c.gets, g)
 	c.mu.Unlock()
 	if !ok {
 		conn.send(protocol.TypeMediaErr, protocol.MediaErr{SHA256: g.SHA256, Reason: "unknown media"})
@@ -301,6 +311,13 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 		piece := append([]byte(nil), data[off:min(off+size, len(data))]...)
 		if off/size == bad {
 			piece[len(piece)/2] ^= 0xff
+		}
+		if hasCut && (off-int(g.Offset))/size == cut {
+			// A clean close: the chunks before it are delivered.
+			conn.mu.Lock()
+			conn.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "cut"), time.Now().Add(time.Second))
+			conn.mu.Unlock()
+			return
 		}
 		if conn.write(websocket.BinaryMessage, protocol.EncodeMediaChunk(sum, uint64(off), piece)) != nil {
 			return
@@ -460,159 +477,3 @@ func (c *fakeController) sign(cmd *protocol.Command) protocol.SignedCommand {
 	}
 	return sc
 }
-
-// rig is a terminal under test with its relay board and audio folder.
-type rig struct {
-	t      *testing.T
-	ctl    *fakeController
-	board  *relaysim.Board
-	dir    string // data_dir
-	wavDir string
-	cfg    Config
-	term   *Terminal
-	stop   func()
-}
-
-func newRig(t *testing.T, ctl *fakeController) *rig {
-	r := &rig{t: t, ctl: ctl, board: relaysim.New("lcus", 0), dir: t.TempDir(), wavDir: t.TempDir()}
-	r.cfg = DefaultConfig()
-	r.cfg.Controllers = []string{ctl.url}
-	r.cfg.DataDir = r.dir
-	r.cfg.EnrollToken = "123456." + ctl.fingerprint()
-	r.cfg.Relay = RelayConfig{Protocol: "sim", Channel: 1, TimeoutMS: 300}
-	r.cfg.Audio = AudioConfig{Output: "wav", Dir: r.wavDir, Rate: 16000}
-	r.cfg.WarmupMS, r.cfg.TailMS = 50, 50
-	if err := r.cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// start runs a Terminal on the rig's data folder and waits for its welcome.
-func (r *rig) start(adjust ...func(*Terminal)) *Terminal {
-	r.t.Helper()
-	ctl := r.ctl
-	ctl.mu.Lock()
-	welcomes := ctl.welcomes
-	ctl.mu.Unlock()
-	r.term = r.startNoWait(adjust...)
-	ctl.waitFor("welcome", func() bool { return ctl.welcomes > welcomes })
-	r.waitConnected()
-	return r.term
-}
-
-func (r *rig) waitConnected() {
-	r.t.Helper()
-	eventually(r.t, "terminal connected", func() bool { return r.term.Status().Connected })
-}
-
-// eventually polls cond, for state that only the terminal holds.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func (r *rig) startNoWait(adjust ...func(*Terminal)) *Terminal {
-	term := New(r.cfg, testLogger(r.t))
-	term.amp.open = func(ctx context.Context) (relay.Relay, error) {
-		return pipeRelay(ctx, r.board, r.cfg.Relay), nil
-	}
-	for _, f := range adjust {
-		f(term)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- term.Run(ctx) }()
-	stopped := false
-	r.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				r.t.Errorf("Run: %v", err)
-			}
-		case <-time.After(2 * time.Second):
-			r.t.Error("terminal did not stop within 2 s")
-		}
-	}
-	r.t.Cleanup(r.stop)
-	return term
-}
-
-// pipeRelay drives board with the real LCUS driver over an in-memory pipe.
-func pipeRelay(ctx context.Context, board *relaysim.Board, c RelayConfig) relay.Relay {
-	ours, theirs := net.Pipe()
-	ctx, cancel := context.WithCancel(ctx)
-	go board.Serve(ctx, theirs)
-	return &simRelay{Relay: relay.NewLCUS(ours, c.Channel, time.Duration(c.TimeoutMS)*time.Millisecond), board: board, end: theirs, cancel: cancel}
-}
-
-// ops returns the operations the board received after the first skip frames.
-func (r *rig) ops(skip int) []string {
-	var out []string
-	for _, e := range r.board.Log()[skip:] {
-		out = append(out, e.Op)
-	}
-	return out
-}
-
-// wavs returns the WAV files the audio output wrote.
-func (r *rig) wavs() []string {
-	names, _ := filepath.Glob(filepath.Join(r.wavDir, "*.wav"))
-	return names
-}
-
-// playedTone returns how long the tone at freq sounds in the WAV files the
-// audio output wrote (one per media played).
-func (r *rig) playedTone(freq float64) time.Duration {
-	r.t.Helper()
-	var total time.Duration
-	for _, name := range r.wavs() {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		s, rate, err := audio.ReadWAV(b)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		for _, seg := range audio.ToneSegments(s, rate, freq) {
-			total += seg.End - seg.Start
-		}
-	}
-	return total
-}
-
-// testLogger logs into the test's output until the test ends.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *testWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = (*testWriter)(nil)

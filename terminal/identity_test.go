@@ -13,10 +13,10 @@ import (
 
 func TestEnrollment(t *testing.T) {
 	cases := []struct {
-		name     string
+		name       string
 		decoyFirst bool // the welcome offers a decoy key before the real one
-		onlyDecoy bool  // the welcome offers only a decoy key
-		byConfig bool   // controller_fingerprint instead of an enrollment token
+		onlyDecoy  bool // the welcome offers only a decoy key
+		byConfig   bool // controller_fingerprint instead of an enrollment token
 	}{
 		{name: "pins only the fingerprinted key", decoyFirst: true},
 		{name: "fingerprint from controller_fingerprint", byConfig: true},

@@ -141,24 +141,42 @@ func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Medi
 		return nil
 	}
 	t.log.Debug("fetching media", "sha256", m.SHA256, "offset", off, "size", m.Size)
+	// take writes a chunk if it is the next one; a chunk for another
+	// offset is left over from an earlier request and skipped.
+	take := func(c chunkMsg) error {
+		if c.merr != nil {
+			return &mediaError{fmt.Sprintf("controller cannot send media %s: %s", m.SHA256, c.merr.Reason)}
+		}
+		if int64(c.offset) != off {
+			return nil
+		}
+		if err := checkChunk(m, off, c.data); err != nil {
+			return err
+		}
+		if _, err := w.Write(c.data); err != nil {
+			return fmt.Errorf("store media %s: %w", m.SHA256, err)
+		}
+		off += int64(len(c.data))
+		return nil
+	}
 	for off < m.Size {
 		select {
 		case c := <-chunks:
-			if c.merr != nil {
-				return &mediaError{fmt.Sprintf("controller cannot send media %s: %s", m.SHA256, c.merr.Reason)}
-			}
-			if int64(c.offset) != off {
-				continue // left over from an earlier request
-			}
-			if err := checkChunk(m, off, c.data); err != nil {
+			if err := take(c); err != nil {
 				return err
 			}
-			if _, err := w.Write(c.data); err != nil {
-				return fmt.Errorf("store media %s: %w", m.SHA256, err)
-			}
-			off += int64(len(c.data))
 		case <-s.done:
-			return nil
+			// Keep what arrived before the link dropped.
+			for {
+				select {
+				case c := <-chunks:
+					if err := take(c); err != nil {
+						return err
+					}
+				default:
+					return nil
+				}
+			}
 		case <-t.clock.After(chunkIdle):
 			return nil
 		case <-ctx.Done():

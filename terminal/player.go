@@ -255,7 +255,7 @@ func (p *player) amplify(ctx context.Context, it *item, sink audio.Sink) (o outc
 	if err := t.amp.switchOn(); err != nil {
 		return outcome{protocol.DeliveryFailed, "relay", err.Error()}
 	}
-	if !t.sleep(ctx.Done(), t.cfg.ms(t.cfg.WarmupMS)) {
+	if !t.sleep(ctx.Done(), ms(t.cfg.WarmupMS)) {
 		return outcome{protocol.DeliveryFailed, "interrupted", "stopped during warm-up"}
 	}
 	volume := a.Volume
@@ -272,7 +272,7 @@ func (p *player) amplify(ctx context.Context, it *item, sink audio.Sink) (o outc
 			}
 		}
 	}
-	if !t.sleep(ctx.Done(), t.cfg.ms(t.cfg.TailMS)) {
+	if !t.sleep(ctx.Done(), ms(t.cfg.TailMS)) {
 		return outcome{protocol.DeliveryFailed, "interrupted", "stopped during the tail"}
 	}
 	return outcome{protocol.DeliveryDone, "", ""}

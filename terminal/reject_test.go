@@ -173,3 +173,26 @@ func TestReplayRejectedAcrossRestart(t *testing.T) {
 		r.checkSilent(base, wavs)
 	}
 }
+
+func TestConfigCommandPersists(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	term := r.start()
+	vol, hb := 35, 5
+	cmd := ctl.command(protocol.KindConfig, func(c *protocol.Command) {
+		c.Config = &protocol.Config{Volume: &vol, HeartbeatSeconds: &hb}
+	})
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	if st := term.Status(); st.Volume != 35 || st.HeartbeatSeconds != 5 {
+		t.Fatalf("status %+v after config", st)
+	}
+	r.stop()
+	term = r.start()
+	if st := term.Status(); st.Volume != 35 || st.HeartbeatSeconds != 5 {
+		t.Fatalf("settings lost across a restart: %+v", st)
+	}
+	if want := []string{protocol.DeliveryAccepted, protocol.DeliveryDone}; !slices.Equal(ctl.states(cmd.ID), want) {
+		t.Fatalf("receipts %v, want %v", ctl.states(cmd.ID), want)
+	}
+}

@@ -19,23 +19,25 @@ type settings struct {
 	HeartbeatSeconds int `json:"heartbeat_seconds"`
 }
 
-// loadSettings overlays the persisted settings on the config file's.
-func (t *Terminal) loadSettings() error {
+// loadSettings returns the config file's settings with the persisted ones
+// over them.
+func loadSettings(dir string, cfg Config) (settings, error) {
+	cur := settings{Volume: cfg.Volume, HeartbeatSeconds: cfg.HeartbeatSeconds}
 	var s settings
-	err := readJSON(filepath.Join(t.cfg.DataDir, settingsFile), &s)
+	err := readJSON(filepath.Join(dir, settingsFile), &s)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return cur, nil
 	}
 	if err != nil {
-		return fmt.Errorf("settings: %w", err)
+		return cur, fmt.Errorf("settings: %w", err)
 	}
 	if s.Volume >= 0 && s.Volume <= 100 {
-		t.settings.Volume = s.Volume
+		cur.Volume = s.Volume
 	}
 	if s.HeartbeatSeconds >= 5 && s.HeartbeatSeconds <= 3600 {
-		t.settings.HeartbeatSeconds = s.HeartbeatSeconds
+		cur.HeartbeatSeconds = s.HeartbeatSeconds
 	}
-	return nil
+	return cur, nil
 }
 
 // applyConfig applies and persists a verified config command.

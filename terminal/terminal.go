@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"dalaba/protocol"
 	"dalaba/terminal/mediacache"
 	"dalaba/terminal/seen"
@@ -46,6 +48,7 @@ type Terminal struct {
 	player  *player
 	faults  *faults
 	fetch   fetchSlot
+	ws      *websocket.Dialer
 	offset  clockOffset
 	started time.Time
 	// Reconnect backoff bounds; tests shorten them.
@@ -94,10 +97,10 @@ func (t *Terminal) Run(ctx context.Context) error {
 	defer t.close()
 	t.started = t.clock.Now()
 	t.log.Info("terminal starting", "data_dir", t.cfg.DataDir, "public_key_fp", protocol.Fingerprint(t.key.Public().(ed25519.PublicKey)),
-		"enrolled", t.trust != nil, "relay", t.cfg.Relay.Protocol, "audio", t.cfg.Audio.Output)
+		"enrolled", t.Status().Enrolled, "relay", t.cfg.Relay.Protocol, "audio", t.cfg.Audio.Output)
 
-	t.amp.start(ctx)    // switches OFF whatever a crash left ON
-	t.speaker.start()   // a missing device is a fault, not a reason to stop
+	t.amp.start(ctx)  // switches OFF whatever a crash left ON
+	t.speaker.start() // a missing device is a fault, not a reason to stop
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){t.player.run, t.connectLoop, t.pruneLoop} {
 		wg.Add(1)
@@ -110,39 +113,55 @@ func (t *Terminal) Run(ctx context.Context) error {
 	return nil
 }
 
-// open prepares the data folder and everything stored in it.
+// open prepares the data folder and everything stored in it. Fields are
+// published under t.mu, since Status may be called while Run opens.
 func (t *Terminal) open() error {
+	dialer, err := t.dialer()
+	if err != nil {
+		return err
+	}
+	t.ws = dialer
 	dir := t.cfg.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	var err error
-	if t.key, err = loadOrCreateKey(dir); err != nil {
+	key, err := loadOrCreateKey(dir)
+	if err != nil {
 		return err
 	}
-	if t.trust, err = loadTrust(dir); err != nil {
+	tr, err := loadTrust(dir)
+	if err != nil {
 		return err
 	}
-	if t.trust != nil {
-		t.keyring = t.trust.keyring()
-	} else if t.cfg.fingerprint() == "" {
+	if tr == nil && t.cfg.fingerprint() == "" {
 		return errors.New("this terminal is not enrolled: set enroll_token (from `dalaba terminal enroll`) or controller_fingerprint")
 	}
-	if err := t.loadSettings(); err != nil {
+	st, err := loadSettings(dir, t.cfg)
+	if err != nil {
 		return err
 	}
-	if t.spool, err = spool.Open(filepath.Join(dir, spoolFile)); err != nil {
+	sp, err := spool.Open(filepath.Join(dir, spoolFile))
+	if err != nil {
 		return err
 	}
-	if t.seen, err = seen.Open(filepath.Join(dir, seenFile)); err != nil {
-		t.spool.Close()
+	guard, err := seen.Open(filepath.Join(dir, seenFile))
+	if err != nil {
+		sp.Close()
 		return err
 	}
-	if t.cache, err = mediacache.Open(filepath.Join(dir, mediaDir), int64(t.cfg.CacheMaxMB)<<20); err != nil {
-		t.spool.Close()
-		t.seen.Close()
+	cache, err := mediacache.Open(filepath.Join(dir, mediaDir), int64(t.cfg.CacheMaxMB)<<20)
+	if err != nil {
+		sp.Close()
+		guard.Close()
 		return err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.key, t.trust, t.settings = key, tr, st
+	if tr != nil {
+		t.keyring = tr.keyring()
+	}
+	t.spool, t.seen, t.cache = sp, guard, cache
 	return nil
 }
 
@@ -157,11 +176,14 @@ func (t *Terminal) close() {
 
 // pruneLoop drops expired command ids from the replay guard every hour.
 func (t *Terminal) pruneLoop(ctx context.Context) {
-	for t.sleep(ctx.Done(), time.Hour) {
+	for {
 		if err := t.seen.Prune(t.pruneTime(), time.Hour); err != nil {
 			t.log.Error("prune replay guard", "err", err)
 		}
 		t.player.pruneCancelled(t.now())
+		if !t.sleep(ctx.Done(), time.Hour) {
+			return
+		}
 	}
 }
 
@@ -204,13 +226,14 @@ func (t *Terminal) Status() Status {
 	if t.sess != nil {
 		st.Connected, st.Controller = true, t.sess.url
 	}
+	sp := t.spool
 	t.mu.Unlock()
 	st.Playing, st.Queued = t.player.snapshot()
 	st.RelayOn = t.amp.isOn()
 	st.Faults = t.faults.snapshot()
 	st.ClockOffset = t.offset.get()
-	if t.spool != nil {
-		st.PendingReports = len(t.spool.Pending())
+	if sp != nil {
+		st.PendingReports = len(sp.Pending())
 	}
 	st.State = protocol.StateIdle
 	switch {

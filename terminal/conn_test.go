@@ -1,0 +1,255 @@
+package terminal
+
+import (
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"dalaba/protocol"
+)
+
+func TestBackoff(t *testing.T) {
+	cases := []struct {
+		name   string
+		jitter float64
+		want   []time.Duration
+	}{
+		{"no jitter draws half", 0, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}},
+		{"full jitter draws the step", 0.999999, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 60 * time.Second, 60 * time.Second}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBackoff(time.Second, 60*time.Second)
+			b.jitter = func() float64 { return c.jitter }
+			for i, want := range c.want {
+				if got := b.delay(); got.Round(time.Millisecond) != want {
+					t.Fatalf("delay %d = %v, want %v", i, got, want)
+				}
+			}
+			b.reset()
+			if got := b.delay().Round(time.Millisecond); got != c.want[0] {
+				t.Fatalf("after reset %v, want %v", got, c.want[0])
+			}
+		})
+	}
+}
+
+func TestClockOffsetMedian(t *testing.T) {
+	var c clockOffset
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	c.reset(t0.Add(5*time.Second), t0)
+	if got := c.get(); got != 5*time.Second {
+		t.Fatalf("before samples %v, want the welcome's 5s", got)
+	}
+	// rtt 100ms, server 2s ahead; one outlier delayed on the way back.
+	for i, off := range []time.Duration{2 * time.Second, 2 * time.Second, 9 * time.Second, 2 * time.Second} {
+		sent := t0.Add(time.Duration(i) * time.Second)
+		recv := sent.Add(100 * time.Millisecond)
+		c.add(sent, sent.Add(50*time.Millisecond).Add(off), recv)
+	}
+	if got := c.get(); got != 2*time.Second {
+		t.Fatalf("median %v, want 2s", got)
+	}
+	for i := range 20 { // only the last 8 count
+		sent := t0.Add(time.Duration(i) * time.Second)
+		c.add(sent, sent.Add(-time.Second), sent)
+	}
+	if got := c.get(); got != -time.Second {
+		t.Fatalf("after 20 new samples %v, want -1s", got)
+	}
+}
+
+// stepClock is a Clock whose backoff-sized waits the test releases one at
+// a time; short waits pass at once and very long ones never.
+type stepClock struct {
+	waits chan stepWait
+}
+
+type stepWait struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+func (c *stepClock) Now() time.Time { return time.Now() }
+
+func (c *stepClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	switch {
+	case d <= 100*time.Millisecond:
+		ch <- time.Now()
+	case d >= time.Hour:
+	default:
+		c.waits <- stepWait{d, ch}
+	}
+	return ch
+}
+
+func (c *stepClock) next(t *testing.T) stepWait {
+	t.Helper()
+	select {
+	case w := <-c.waits:
+		return w
+	case <-time.After(waitLong):
+		t.Fatal("terminal never waited")
+	}
+	return stepWait{}
+}
+
+func TestReconnectBackoff(t *testing.T) {
+	ctl := newFakeController(t)
+	ctl.deny = protocol.DenyPending
+	r := newRig(t, ctl)
+	r.cfg.HeartbeatSeconds = 3600 // keep heartbeats off the stepped clock
+	clock := &stepClock{waits: make(chan stepWait, 100)}
+	r.startNoWait(func(term *Terminal) { term.clock = clock })
+
+	within := func(step string, w stepWait, lo, hi time.Duration) {
+		t.Helper()
+		if w.d < lo || w.d > hi {
+			t.Fatalf("%s: waited %v, want %v..%v", step, w.d, lo, hi)
+		}
+		w.fire <- time.Now()
+	}
+	// Pending: the terminal waits longer each time.
+	within("1st denial", clock.next(t), 500*time.Millisecond, time.Second)
+	within("2nd denial", clock.next(t), time.Second, 2*time.Second)
+	w := clock.next(t)
+	// Approved, but the link drops at once: the backoff starts over.
+	ctl.set(func(c *fakeController) { c.deny, c.dropOnWelcome = "", true })
+	within("3rd denial", w, 2*time.Second, 4*time.Second)
+	w = clock.next(t)
+	within("after a welcome", w, 500*time.Millisecond, time.Second)
+	ctl.mu.Lock()
+	welcomes := ctl.welcomes
+	ctl.mu.Unlock()
+	if welcomes != 1 {
+		t.Fatalf("%d welcomes, want 1", welcomes)
+	}
+}
+
+func TestFailover(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "ws://" + ln.Addr().String() + "/v1/terminal"
+	ln.Close()
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.cfg.Controllers = []string{dead, ctl.url}
+	term := r.start()
+	if got := term.Status().Controller; got != ctl.url {
+		t.Fatalf("connected to %q, want the second controller %q", got, ctl.url)
+	}
+}
+
+func TestReportsSpooledOfflineArriveAfterReconnect(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	term := r.start(func(term *Terminal) { term.backoffMin, term.backoffMax = 20*time.Millisecond, 50*time.Millisecond })
+	cmd := ctl.alert([]protocol.Media{tone(ctl, time.Second)}, nil)
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryPlaying)
+
+	// The link goes down while the alert plays; it finishes offline.
+	ctl.set(func(c *fakeController) { c.down = true })
+	ctl.dropAll()
+	eventually(t, "done spooled offline", func() bool {
+		st := term.Status()
+		return !st.Connected && st.Playing == "" && st.PendingReports > 0
+	})
+	if got := ctl.states(cmd.ID); len(got) != 3 {
+		t.Fatalf("controller already has %v", got)
+	}
+	ctl.set(func(c *fakeController) { c.down = false })
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	eventually(t, "spool drained", func() bool { return term.Status().PendingReports == 0 })
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	for i, rep := range ctl.reports {
+		if rep.Seq != uint64(i+1) {
+			t.Fatalf("report %d has seq %d: lost or reordered", i, rep.Seq)
+		}
+	}
+}
+
+func TestFetchResumesAfterReconnect(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.start(func(term *Terminal) { term.backoffMin, term.backoffMax = 20*time.Millisecond, 50*time.Millisecond })
+	m := tone(ctl, 500*time.Millisecond) // 16000 B in 4 KiB chunks
+	ctl.set(func(c *fakeController) { c.cutAfter[m.SHA256] = 2 })
+	cmd := ctl.alert([]protocol.Media{m}, nil)
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	ctl.mu.Lock()
+	gets := ctl.gets
+	ctl.mu.Unlock()
+	if len(gets) != 2 || gets[0].Offset != 0 || gets[1].Offset != 2*4096 {
+		t.Fatalf("media requests %+v, want offset 0 then %d", gets, 2*4096)
+	}
+}
+
+func TestClockSkewAndPlayAt(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.cfg.ClockOffsetMS = -3600 * 1000 // the board's clock is an hour slow
+	term := r.start()
+	eventually(t, "clock estimate", func() bool {
+		d := term.Status().ClockOffset - time.Hour
+		return d > -time.Second && d < time.Second
+	})
+	playAt := time.Now().Add(700 * time.Millisecond)
+	cmd := ctl.alert([]protocol.Media{tone(ctl, 200*time.Millisecond)}, func(c *protocol.Command) { c.Alert.PlayAt = playAt })
+	base := len(r.board.Log())
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	var on time.Time
+	for _, e := range r.board.Log()[base:] {
+		if e.Op == "on" {
+			on = e.At
+		}
+	}
+	if d := on.Sub(playAt); d < -20*time.Millisecond || d > 200*time.Millisecond {
+		t.Fatalf("relay ON %v after play_at, want about 0", d)
+	}
+}
+
+func TestHeartbeatAfterWelcome(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.start()
+	ctl.waitFor("a heartbeat", func() bool { return len(ctl.beats) > 0 })
+	ctl.mu.Lock()
+	hb := ctl.beats[0]
+	ctl.mu.Unlock()
+	want := protocol.Heartbeat{State: protocol.StateIdle, Volume: 80, RelayOK: true, AudioOK: true, Firmware: Firmware}
+	hb.UptimeSecs, hb.Pending = 0, 0
+	if hb != want {
+		t.Fatalf("heartbeat %+v, want %+v", hb, want)
+	}
+}
+
+func TestWSSWithCAFile(t *testing.T) {
+	ctl := startFakeController(t, true)
+	r := newRig(t, ctl)
+	r.cfg.CAFile = filepath.Join(t.TempDir(), "county-ca.pem")
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ctl.srv.Certificate().Raw})
+	if err := os.WriteFile(r.cfg.CAFile, pemCert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if term := r.start(); term.Status().Controller != ctl.url || !strings.HasPrefix(ctl.url, "wss://") {
+		t.Fatalf("connected to %q", term.Status().Controller)
+	}
+
+	// A CA file that holds no certificate stops the terminal at once.
+	os.WriteFile(r.cfg.CAFile, []byte("not a certificate"), 0o644)
+	err := New(r.cfg, nil).Run(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "ca_file") {
+		t.Fatalf("Run = %v, want an error naming ca_file", err)
+	}
+}
