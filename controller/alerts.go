@@ -31,6 +31,7 @@ type AlertRequest struct {
 	Expires      time.Time `json:"expires"`
 	ValidMinutes int       `json:"valid_minutes"` // used when expires is zero
 	PlayAt       time.Time `json:"play_at"`
+	IssueNow     bool      `json:"issue_now"` // level 1 only, where enabled: send now, review afterwards
 }
 
 // ValidationError is a request an operator must correct. Field names the
@@ -54,9 +55,12 @@ type AlertView struct {
 	Deliveries []store.Delivery `json:"deliveries,omitempty"`
 }
 
-// CreateAlert validates a request, resolves its targets, signs one command
-// for all of them, stores the alert with a delivery row per terminal and
-// sends it to every connected target.
+// CreateAlert validates a request, resolves its targets and gives it an
+// EBM id. When the county's policy wants a second person for its class and
+// level, the exact command is kept, unsigned, for an approver (Decide);
+// otherwise it is signed once for all targets, stored with a delivery row
+// per terminal, and sent to every connected target. Permission and scope
+// are the caller's to check (the API does, for its principal).
 func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertRequest) (store.Alert, error) {
 	now := c.now()
 	cmd, err := c.buildAlert(ctx, req, now)
@@ -70,6 +74,16 @@ func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertReques
 	if len(targets) == 0 {
 		return store.Alert{}, invalid("areas", "no enrolled terminal in the chosen areas or terminals")
 	}
+	policy, err := c.Policy(ctx)
+	if err != nil {
+		return store.Alert{}, err
+	}
+	pending := policy.NeedsApproval(cmd.Alert.Class, cmd.Alert.Level)
+	issueNow := req.IssueNow && pending
+	if issueNow && !(policy.IssueNowLevel1 && cmd.Alert.Class == protocol.ClassEmergency && cmd.Alert.Level == 1) {
+		return store.Alert{}, invalid("issue_now", "issue now is only for level 1 emergencies, and only where the county enabled it")
+	}
+	pending = pending && !issueNow
 	seq, err := c.store.NextEBMSequence(ctx, now.In(protocol.Beijing).Format("20060102"))
 	if err != nil {
 		return store.Alert{}, err
@@ -80,23 +94,50 @@ func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertReques
 	if err := cmd.Validate(); err != nil {
 		return store.Alert{}, invalid("alert", "%v", err)
 	}
-	sc, err := c.sign(cmd)
+	payload, err := json.Marshal(cmd)
 	if err != nil {
 		return store.Alert{}, err
 	}
-	signed, _ := json.Marshal(sc)
 	a := store.Alert{ID: cmd.Alert.EBMID, CommandID: cmd.ID, Class: cmd.Alert.Class, MsgType: cmd.Alert.MsgType,
 		Level: cmd.Alert.Level, EventType: cmd.Alert.EventType, Title: cmd.Alert.Title, Targets: cmd.Targets,
-		CreatedAt: now, CreatedBy: by, NotBefore: cmd.NotBefore, Expires: cmd.Expires, Status: store.AlertActive, Signed: signed}
+		CreatedAt: now, CreatedBy: by, NotBefore: cmd.NotBefore, Expires: cmd.Expires, Draft: payload, NeedsReview: issueNow}
+	if pending {
+		a.Status = store.AlertPending
+		if err := c.store.CreateAlert(ctx, a, nil, now); err != nil {
+			return store.Alert{}, err
+		}
+		c.log.Info("alert waits for approval", "alert", a.ID, "by", by, "level", a.Level, "class", a.Class)
+		c.events.Publish(events.Event{Kind: events.KindAlert, AlertID: a.ID, Data: a})
+		return a, nil
+	}
+	a.Status = store.AlertActive
+	a.Signed = c.signPayload(payload)
 	if err := c.store.CreateAlert(ctx, a, targets, now); err != nil {
 		return store.Alert{}, err
 	}
-	c.log.Info("alert issued", "alert", a.ID, "by", by, "level", a.Level, "class", a.Class, "terminals", len(targets))
+	if issueNow {
+		c.log.Warn("LEVEL 1 ALERT ISSUED WITHOUT APPROVAL (issue now); it must be reviewed", "alert", a.ID, "by", by)
+	}
+	c.dispatch(ctx, a, targets)
+	return a, nil
+}
+
+// signPayload signs exact command bytes with the active issuing key.
+func (c *Controller) signPayload(payload []byte) []byte {
+	c.keyMu.RLock()
+	sc := protocol.SignBytes(payload, c.signer)
+	c.keyMu.RUnlock()
+	signed, _ := json.Marshal(sc)
+	return signed
+}
+
+// dispatch announces a signed alert and sends it to its terminals.
+func (c *Controller) dispatch(ctx context.Context, a store.Alert, targets []string) {
+	c.log.Info("alert issued", "alert", a.ID, "by", a.CreatedBy, "level", a.Level, "class", a.Class, "terminals", len(targets))
 	c.events.Publish(events.Event{Kind: events.KindAlert, AlertID: a.ID, Data: a})
 	for _, id := range targets {
-		c.deliver(ctx, c.hub.get(id), id, a.ID, signed, protocol.DeliveryQueued)
+		c.deliver(ctx, c.hub.get(id), id, a.ID, a.Signed, protocol.DeliveryQueued)
 	}
-	return a, nil
 }
 
 // deliver sends a signed command to terminal id over s (nil when it is not

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"dalaba/controller/auth"
 	"dalaba/controller/events"
 	"dalaba/controller/store"
 	"dalaba/protocol"
@@ -32,6 +33,10 @@ type Controller struct {
 	signer ed25519.PrivateKey // the active issuing key
 	keys   []store.IssuingKey
 
+	auditKey  []byte
+	throttle  *auth.Throttle
+	termAreas sync.Map // terminal id → area code; a terminal never moves
+
 	addrMu sync.Mutex
 	addr   net.Addr // where it listens, once Run has started
 	ready  chan struct{}
@@ -50,7 +55,12 @@ func New(cfg Config, log *slog.Logger) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, log: log, store: st, events: events.New(), now: time.Now, ready: make(chan struct{})}
+	c := &Controller{cfg: cfg, log: log, store: st, events: events.New(), now: time.Now, ready: make(chan struct{}),
+		throttle: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute)}
+	if c.auditKey, err = loadAuditKey(cfg.DataDir); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if c.cfg.PlatformEBRID == "" {
 		st.Close()
 		return nil, errors.New("platform_ebrid: must be set (dalaba init writes it)")
@@ -186,4 +196,17 @@ func (c *Controller) sign(cmd *protocol.Command) (protocol.SignedCommand, error)
 	c.keyMu.RLock()
 	defer c.keyMu.RUnlock()
 	return protocol.Sign(cmd, c.signer)
+}
+
+// terminalArea returns a terminal's area code, cached.
+func (c *Controller) terminalArea(ctx context.Context, id string) (string, bool) {
+	if v, ok := c.termAreas.Load(id); ok {
+		return v.(string), true
+	}
+	t, err := c.store.Terminal(ctx, id)
+	if err != nil {
+		return "", false
+	}
+	c.termAreas.Store(id, t.AreaCode)
+	return t.AreaCode, true
 }

@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"dalaba/controller/access"
+	"dalaba/controller/audit"
+	"dalaba/controller/auth"
 	"dalaba/controller/store"
 	"dalaba/protocol"
 )
@@ -32,11 +35,18 @@ type InitOptions struct {
 	CountyName string
 	Listen     string
 	KeyLife    time.Duration // issuing key validity, default two years
+	AdminName  string        // the first admin's sign-in name, default "admin"
+	// AdminPassword is the first admin's password, as they typed it. Empty:
+	// a one-time password is made, printed once, and must be changed at
+	// first sign-in.
+	AdminPassword string
 }
 
 // InitResult is what a new installation's operator must see once.
 type InitResult struct {
 	ConfigPath  string
+	AdminName   string
+	OneTimePass string // set when no password was given
 	AdminToken  string
 	KeyID       string
 	Fingerprint string
@@ -80,11 +90,39 @@ func Init(ctx context.Context, o InitOptions, now time.Time) (InitResult, error)
 	if err := st.AddIssuingKey(ctx, store.IssuingKey{PublicKey: pub, CreatedAt: now, NotAfter: now.Add(o.KeyLife), Active: true}); err != nil {
 		return res, err
 	}
+	if o.AdminName == "" {
+		o.AdminName = "admin"
+	}
+	pw, mustChange := o.AdminPassword, false
+	if pw == "" {
+		pw, mustChange = auth.OneTimePassword(), true
+		res.OneTimePass = pw
+	} else if err := auth.CheckPasswordRules(pw, o.AdminName); err != nil {
+		return res, fmt.Errorf("admin password: %w", err)
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return res, err
+	}
+	admin, err := st.CreateUser(ctx, store.User{Name: o.AdminName, Display: o.AdminName, Password: hash, MustChange: mustChange,
+		Roles: []string{access.Admin}, Areas: []string{o.CountyCode}}, now)
+	if err != nil {
+		return res, err
+	}
 	token, err := NewSecret()
 	if err != nil {
 		return res, err
 	}
-	if err := st.AddToken(ctx, HashSecret(token), "admin", now); err != nil {
+	if err := st.AddUserToken(ctx, HashSecret(token), "init", admin.ID, now); err != nil {
+		return res, err
+	}
+	res.AdminName = admin.Name
+	auditKey, err := loadAuditKey(o.DataDir)
+	if err != nil {
+		return res, err
+	}
+	if _, err := st.AppendAudit(ctx, auditKey, audit.Entry{At: now, Actor: "system", Action: "install.init", Target: o.CountyCode,
+		After: o.AdminName, Detail: "issuing key " + protocol.KeyID(pub)}); err != nil {
 		return res, err
 	}
 	if err := writeFileAtomic(filepath.Join(o.DataDir, TokenFile), []byte(token+"\n"), 0o600); err != nil {

@@ -132,8 +132,13 @@ func TestSignedAlertEndToEnd(t *testing.T) {
 	if err := os.WriteFile(tone, audio.ToneWAV(toneHz, toneLen, 44100, 0.5), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := cli("alert", "send", "--area", township, "--audio", tone, "--level", "2", "--title", "防汛测试", "--watch")
-	alertID := regexp.MustCompile(`alert (\d{35}) issued`).FindStringSubmatch(out)[1]
+	// An officer composes it; a second person approves; it goes out.
+	officer := person(t, dalaba, a.base, data, "zhang", "officer", county)
+	approver := person(t, dalaba, a.base, data, "li", "approver", county)
+	out := officer("alert", "send", "--area", township, "--audio", tone, "--level", "2", "--title", "防汛测试")
+	alertID := regexp.MustCompile(`alert (\d{35}) waits for approval`).FindStringSubmatch(out)[1]
+	approver("alert", "approve", alertID, "--comment", "核实无误，同意播发")
+	officer("alert", "watch", alertID)
 	var view struct {
 		Deliveries []store.Delivery `json:"deliveries"`
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,4 +197,30 @@ func httpGet(url string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
+}
+
+// person creates an operator with the admin's CLI, signs them in with the
+// CLI (replacing the one-time password), and returns a runner of the CLI
+// with their API token.
+func person(t *testing.T, dalaba, base, data, name, roles, areas string) func(args ...string) string {
+	t.Helper()
+	out := run(t, dalaba, "user", "add", name, "--roles", roles, "--areas", areas, "--url", base, "--data", data)
+	m := regexp.MustCompile(`one-time password: (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no one-time password in:\n%s", out)
+	}
+	dir := t.TempDir()
+	once, fresh, tokFile := filepath.Join(dir, "once"), filepath.Join(dir, "new"), filepath.Join(dir, "token")
+	os.WriteFile(once, []byte(m[1]+"\n"), 0o600)
+	os.WriteFile(fresh, []byte("Flood-Watch-2026!\n"), 0o600)
+	run(t, dalaba, "login", "--url", base, "--user", name, "--password-file", once, "--new-password-file", fresh, "--save", tokFile)
+	tok, err := os.ReadFile(tokFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tok))
+	return func(args ...string) string {
+		t.Helper()
+		return run(t, dalaba, append(args, "--url", base, "--token", token)...)
+	}
 }

@@ -59,7 +59,11 @@ func cmdSend(ctx context.Context, args []string) error {
 	if err := c.post(ctx, "/api/v1/alerts", req, &v); err != nil {
 		return err
 	}
-	fmt.Printf("alert %s issued to %d terminals\n", v.ID, total(v.Counts))
+	if v.Status == "pending" {
+		fmt.Printf("alert %s waits for approval by a second person (dalaba approvals)\n", v.ID)
+	} else {
+		fmt.Printf("alert %s issued to %d terminals\n", v.ID, total(v.Counts))
+	}
 	if !*watch {
 		return nil
 	}
@@ -126,13 +130,35 @@ func watchAlert(ctx context.Context, c *client, id string, out io.Writer) (bool,
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	seen := map[string]string{}
-	for first := true; ; first = false {
+	for waiting, announced := false, false; ; {
 		var v controller.AlertView
 		if err := c.get(ctx, "/api/v1/alerts/"+url.PathEscape(id), &v); err != nil {
 			return false, err
 		}
-		if first {
+		switch v.Status {
+		case "pending":
+			if !waiting {
+				fmt.Fprintf(out, "%s  level %d  %s  waits for approval…\n", v.ID, v.Level, v.Title)
+				waiting = true
+			}
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-changed:
+			case <-tick.C:
+			}
+			continue
+		case "rejected":
+			fmt.Fprintf(out, "%s was rejected by %s: %s\n", v.ID, v.ApprovedBy, v.Comment)
+			return false, nil
+		}
+		if len(v.Deliveries) == 0 {
+			fmt.Fprintf(out, "%s is %s with no deliveries: %s\n", v.ID, v.Status, v.Comment)
+			return false, nil
+		}
+		if !announced {
 			fmt.Fprintf(out, "%s  level %d  %s  %s  → %d terminals\n", v.ID, v.Level, v.Title, kindText(v), len(v.Deliveries))
+			announced = true
 		}
 		final, done := 0, 0
 		for _, d := range v.Deliveries {

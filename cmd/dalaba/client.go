@@ -28,17 +28,21 @@ type client struct {
 // apiFlags adds --url, --token and --data to fs and returns a constructor.
 func apiFlags(fs *flag.FlagSet) func() (*client, error) {
 	u := fs.String("url", "", "controller address (default $DALABA_URL or http://127.0.0.1:8440)")
-	tok := fs.String("token", "", "API token (default $DALABA_TOKEN or DATA/admin.token)")
+	tok := fs.String("token", "", "API token (default $DALABA_TOKEN, then the one `dalaba login` kept, then DATA/admin.token)")
 	data := fs.String("data", "dalaba-data", "data folder, for the token on the controller's machine")
 	return func() (*client, error) {
 		c := &client{base: firstOf(*u, os.Getenv("DALABA_URL"), "http://127.0.0.1:8440"), token: firstOf(*tok, os.Getenv("DALABA_TOKEN")),
 			http: &http.Client{Timeout: 60 * time.Second}}
-		if c.token == "" {
-			b, err := os.ReadFile(filepath.Join(*data, controller.TokenFile))
-			if err != nil {
-				return nil, fmt.Errorf("no API token: give --token, set DALABA_TOKEN, or run on the controller's machine with --data (%v)", err)
+		for _, f := range []string{tokenFile(), filepath.Join(*data, controller.TokenFile)} {
+			if c.token != "" {
+				break
 			}
-			c.token = strings.TrimSpace(string(b))
+			if b, err := os.ReadFile(f); err == nil {
+				c.token = strings.TrimSpace(string(b))
+			}
+		}
+		if c.token == "" {
+			return nil, errors.New("no API token: run `dalaba login --user NAME`, give --token, set DALABA_TOKEN, or on the controller's machine give --data")
 		}
 		c.base = strings.TrimRight(c.base, "/")
 		return c, nil
@@ -121,3 +125,27 @@ func (c *client) upload(ctx context.Context, file string) (map[string]any, error
 }
 
 func httpClient() *http.Client { return &http.Client{Timeout: 60 * time.Second} }
+
+func jsonBody(v any) io.Reader {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b)
+}
+
+// download copies a response body to w.
+func (c *client) download(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

@@ -48,20 +48,30 @@ func cmdInit(ctx context.Context, args []string) error {
 	county := fs.String("county", "450224000000", "12-digit county area code")
 	name := fs.String("county-name", "融安县", "county name")
 	listen := fs.String("listen", ":8440", "address the controller listens on")
+	admin := fs.String("admin", "admin", "sign-in name of the first administrator")
+	pwFile := fs.String("admin-password-file", "", "file holding the administrator's password (- reads a line from standard input); without it a one-time password is printed")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	res, err := controller.Init(ctx, controller.InitOptions{DataDir: *data, CountyCode: *county, CountyName: *name, Listen: *listen}, time.Now())
+	opts := controller.InitOptions{DataDir: *data, CountyCode: *county, CountyName: *name, Listen: *listen, AdminName: *admin}
+	if *pwFile != "" {
+		pw, err := readSecret(*pwFile, os.Stdin)
+		if err != nil {
+			return err
+		}
+		opts.AdminPassword = pw
+	}
+	res, err := controller.Init(ctx, opts, time.Now())
 	if err != nil {
 		return err
 	}
-	fmt.Printf(`Initialised %s
-  config:          %s
-  issuing key:     %s (fingerprint %s)
-  admin API token: %s
-The token is shown once and kept, readable only by you, in %s/%s.
-Start the controller:  dalaba-controller -config %s
-`, *data, res.ConfigPath, res.KeyID, res.Fingerprint, res.AdminToken, *data, controller.TokenFile, res.ConfigPath)
+	fmt.Printf("Initialised %s\n  config:          %s\n  issuing key:     %s (fingerprint %s)\n  administrator:   %s\n",
+		*data, res.ConfigPath, res.KeyID, res.Fingerprint, res.AdminName)
+	if res.OneTimePass != "" {
+		fmt.Printf("  one-time password: %s   (shown once; it must be changed at first sign-in)\n", res.OneTimePass)
+	}
+	fmt.Printf("  admin API token: %s\nThe token is shown once and kept, readable only by you, in %s/%s.\nStart the controller:  dalaba-controller -config %s\n",
+		res.AdminToken, *data, controller.TokenFile, res.ConfigPath)
 	return nil
 }
 

@@ -79,12 +79,18 @@ func cmdDemo(ctx context.Context, args []string) error {
 	if err := waitOnline(ctx, ctrl.Store(), len(demoTerminals), 20*time.Second); err != nil {
 		return err
 	}
-	fmt.Printf(`Dalaba demo is running (data and logs in %s)
-  API:        %s   (e.g. curl -H "Authorization: Bearer %s" %s/api/v1/terminals)
-  admin token: %s
-  terminals:  %d online, relay boards simulated, audio → %s
-  try:        dalaba alert send --url %s --token %s --area 450224000000 --audio FILE.mp3 --watch
-`, *dir, base, token, base, token, len(demoTerminals), audioOut, base, token)
+	people, err := demoPeople(ctx, ctrl)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Dalaba demo is running (data and logs in %s)\n  API:       %s   (e.g. curl -H \"Authorization: Bearer %s\" %s/api/v1/terminals)\n",
+		*dir, base, token, base)
+	fmt.Printf("  terminals: %d online, relay boards simulated, audio → %s\n  sign in as (passwords made for this demo, shown once):\n", len(demoTerminals), audioOut)
+	for _, p := range people {
+		fmt.Printf("    %-8s %-22s %s   %s\n", p.name, p.password, strings.Join(p.roles, ","), p.what)
+	}
+	fmt.Printf("  try:       dalaba login --url %s --user zhang   then   dalaba alert send --url %s --area 450224000000 --audio FILE.mp3\n", base, base)
+	fmt.Printf("             dalaba login --url %s --user li      then   dalaba approvals --url %s ; dalaba alert approve ID --comment 同意 --url %s\n", base, base, base)
 	if !*once {
 		fmt.Println("Press Ctrl-C to stop.")
 		<-ctx.Done()
@@ -214,18 +220,53 @@ func waitOnline(ctx context.Context, st *store.Store, n int, limit time.Duration
 	}
 }
 
-// demoAlert sends a signed test alert (a 2 s tone) to the whole county and
-// watches it to the end.
+// demoPerson is an operator the demo creates, with a password made for it.
+type demoPerson struct {
+	name, password, what string
+	roles, areas         []string
+}
+
+// demoPeople creates the demo's operators: an officer and an approver for
+// the county, a cadre for one village, a technician.
+func demoPeople(ctx context.Context, ctrl *controller.Controller) ([]demoPerson, error) {
+	people := []demoPerson{
+		{name: "zhang", roles: []string{"officer"}, areas: []string{"450224000000"}, what: "县应急局 officer: sends alerts"},
+		{name: "li", roles: []string{"approver"}, areas: []string{"450224000000"}, what: "approver: the second person"},
+		{name: "wang", roles: []string{"cadre"}, areas: []string{"450224100201"}, what: "大巷村 cadre: daily notices to that village"},
+		{name: "chen", roles: []string{"technician"}, areas: []string{"450224000000"}, what: "technician: terminals"},
+	}
+	for i, p := range people {
+		nu, err := ctrl.CreateUser(ctx, controller.UserRequest{Name: p.name, Roles: p.roles, Areas: p.areas})
+		if err != nil {
+			return nil, err
+		}
+		// Demo users sign in with the one-time password as their own, so a
+		// newcomer is not asked to change it first.
+		if err := ctrl.SetUserPassword(ctx, nu.User.Name, nu.Password); err != nil {
+			return nil, err
+		}
+		people[i].password = nu.Password
+	}
+	return people, nil
+}
+
+// demoAlert sends a signed test alert (a 2 s tone) to the whole county, as
+// the officer, has the approver approve it, and watches it to the end.
 func demoAlert(ctx context.Context, ctrl *controller.Controller, c *client) error {
 	m, err := ctrl.AddMedia(ctx, "demo-tone.wav", audio.ToneWAV(880, 2*time.Second, 22050, 0.5))
 	if err != nil {
 		return err
 	}
-	a, err := ctrl.CreateAlert(ctx, "demo", controller.AlertRequest{Level: 4, Title: "演示：测试音", Areas: []string{"450224000000"},
+	a, err := ctrl.CreateAlert(ctx, "zhang", controller.AlertRequest{Level: 4, Title: "演示：测试音", Areas: []string{"450224000000"},
 		Media: []string{m.SHA256}, ValidMinutes: 5, MsgType: protocol.MsgTerminalDrill, EventType: "00000"})
 	if err != nil {
 		return err
 	}
+	fmt.Printf("\nzhang (officer) composed alert %s; it waits for a second person.\n", a.ID)
+	if _, err := ctrl.Decide(ctx, "li", a.ID, true, "演示：同意播发"); err != nil {
+		return err
+	}
+	fmt.Println("li (approver) approved it; it is signed and sent.")
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	ok, err := watchAlert(wctx, c, a.ID, os.Stdout)

@@ -17,7 +17,11 @@ const usage = `dalaba — county emergency broadcast control
 
 Usage:
   dalaba demo [--once]                       a controller and three village terminals, ready to try
-  dalaba init [--data DIR] [--county CODE] [--county-name NAME] [--listen ADDR]
+  dalaba init [--data DIR] [--county CODE] [--county-name NAME] [--listen ADDR] [--admin NAME] [--admin-password-file F]
+  dalaba login --user NAME [--password-file F] [--new-password-file F]
+  dalaba user add NAME --roles R[,R] --areas CODE[,CODE] | disable NAME | enable NAME | reset-password NAME
+  dalaba users
+  dalaba audit [--actor NAME] [--action PREFIX] | audit verify | audit export [--out FILE]
   dalaba area add CODE NAME [--parent CODE]
   dalaba areas
   dalaba terminal enroll --area CODE --name NAME [--lat N --lon N]
@@ -26,6 +30,8 @@ Usage:
   dalaba terminals [--area CODE]
   dalaba media upload FILE
   dalaba alert send --area CODE --audio FILE [--level 1..4] [--title T] [--class emergency|daily] [--drill 3|4|5] [--watch]
+  dalaba alert approve|reject ID --comment TEXT
+  dalaba approvals
   dalaba alert watch ID
   dalaba alert cancel ID [--reason TEXT]
   dalaba alerts
@@ -84,6 +90,25 @@ func run(ctx context.Context, args []string) error {
 		return cmdAlerts(ctx, rest)
 	case "reports":
 		return cmdReports(ctx, rest)
+	case "login":
+		return cmdLogin(ctx, rest)
+	case "users":
+		return cmdUsers(ctx, rest)
+	case "approvals":
+		return cmdApprovals(ctx, rest)
+	case "audit":
+		return cmdAudit(ctx, rest)
+	case "user":
+		switch two() {
+		case "add":
+			return cmdUserAdd(ctx, rest)
+		case "disable":
+			return cmdUserSet(ctx, rest, true)
+		case "enable":
+			return cmdUserSet(ctx, rest, false)
+		case "reset-password":
+			return cmdResetPassword(ctx, rest)
+		}
 	case "area":
 		if v := two(); v == "add" {
 			return cmdAreaAdd(ctx, rest)
@@ -113,6 +138,8 @@ func run(ctx context.Context, args []string) error {
 			return cmdWatch(ctx, rest)
 		case "cancel":
 			return cmdCancel(ctx, rest)
+		case "approve", "reject":
+			return cmdDecide(ctx, rest, args[1])
 		}
 	}
 	fmt.Fprint(os.Stderr, usage)

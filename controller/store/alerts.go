@@ -13,6 +13,8 @@ import (
 
 // Alert statuses.
 const (
+	AlertPending   = "pending" // waiting for an approver
+	AlertRejected  = "rejected"
 	AlertActive    = "active"
 	AlertCancelled = "cancelled"
 	AlertExpired   = "expired"
@@ -36,6 +38,12 @@ type Alert struct {
 	CancelledAt time.Time        `json:"cancelled_at,omitempty"`
 	Signed      []byte           `json:"-"` // protocol.SignedCommand JSON
 	CancelSign  []byte           `json:"-"`
+	Draft       []byte           `json:"-"` // protocol.Command JSON awaiting approval
+	ApprovedBy  string           `json:"approved_by,omitempty"`
+	ApprovedAt  time.Time        `json:"approved_at,omitempty"`
+	Comment     string           `json:"decision_comment,omitempty"`
+	NeedsReview bool             `json:"needs_review"` // sent at once by issue-now, not yet reviewed
+	ReviewedBy  string           `json:"reviewed_by,omitempty"`
 }
 
 // NextEBMSequence reserves the next daily sequence number for an EBM id.
@@ -56,41 +64,54 @@ func (s *Store) CreateAlert(ctx context.Context, a Alert, terminals []string, no
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if a.Status == "" {
+			a.Status = AlertActive
+		}
+		if a.Signed == nil {
+			a.Signed = []byte{}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO alerts(id, command_id, class, msg_type, level, event_type, title, targets,
-			created_at, created_by, not_before, expires, status, signed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			created_at, created_by, not_before, expires, status, signed, draft, needs_review) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.CommandID, a.Class, a.MsgType, a.Level, a.EventType, a.Title, string(targets),
-			ms(a.CreatedAt), a.CreatedBy, ms(a.NotBefore), ms(a.Expires), AlertActive, a.Signed)
+			ms(a.CreatedAt), a.CreatedBy, ms(a.NotBefore), ms(a.Expires), a.Status, a.Signed, a.Draft, a.NeedsReview)
 		if err != nil {
 			return fmt.Errorf("save alert %s: %w", a.ID, err)
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(alert_id, terminal_id, state, updated_at) VALUES(?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, id := range terminals {
-			if _, err := stmt.ExecContext(ctx, a.ID, id, protocol.DeliveryQueued, ms(now)); err != nil {
-				return fmt.Errorf("save delivery of %s to %s: %w", a.ID, id, err)
-			}
-		}
-		return nil
+		return insertDeliveries(ctx, tx, a.ID, terminals, now)
 	})
 }
 
+func insertDeliveries(ctx context.Context, tx *sql.Tx, alertID string, terminals []string, now time.Time) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(alert_id, terminal_id, state, updated_at) VALUES(?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, id := range terminals {
+		if _, err := stmt.ExecContext(ctx, alertID, id, protocol.DeliveryQueued, ms(now)); err != nil {
+			return fmt.Errorf("save delivery of %s to %s: %w", alertID, id, err)
+		}
+	}
+	return nil
+}
+
 const alertCols = `id, command_id, class, msg_type, level, event_type, title, targets, created_at, created_by,
-	not_before, expires, status, signed, cancel_signed, cancelled_at`
+	not_before, expires, status, signed, cancel_signed, cancelled_at, draft, COALESCE(approved_by, ''), approved_at,
+	COALESCE(decision_comment, ''), needs_review, COALESCE(reviewed_by, '')`
 
 func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
 	var targets string
 	var created, nb, exp int64
-	var cancelled sql.NullInt64
+	var cancelled, approved sql.NullInt64
 	err := row.Scan(&a.ID, &a.CommandID, &a.Class, &a.MsgType, &a.Level, &a.EventType, &a.Title, &targets, &created,
-		&a.CreatedBy, &nb, &exp, &a.Status, &a.Signed, &a.CancelSign, &cancelled)
+		&a.CreatedBy, &nb, &exp, &a.Status, &a.Signed, &a.CancelSign, &cancelled, &a.Draft, &a.ApprovedBy, &approved,
+		&a.Comment, &a.NeedsReview, &a.ReviewedBy)
 	if err != nil {
 		return a, err
 	}
 	a.CreatedAt, a.NotBefore, a.Expires, a.CancelledAt = fromMS(created), fromMS(nb), fromMS(exp), nullMS(cancelled)
+	a.ApprovedAt = nullMS(approved)
 	return a, json.Unmarshal([]byte(targets), &a.Targets)
 }
 
@@ -149,6 +170,10 @@ var ErrNotActive = errors.New("alert is not active")
 func (s *Store) ExpireAlerts(ctx context.Context, now time.Time) ([]Delivery, error) {
 	var changed []Delivery
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, decision_comment = 'validity window passed while waiting for approval'
+			WHERE status = ? AND expires <= ?`, AlertExpired, AlertPending, ms(now)); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts WHERE status = ? AND expires <= ?`, AlertActive, ms(now))
 		if err != nil {
 			return err
@@ -177,4 +202,42 @@ func (s *Store) ExpireAlerts(ctx context.Context, now time.Time) ([]Delivery, er
 		return nil
 	})
 	return changed, err
+}
+
+// ErrNotPending is returned when deciding on an alert that is not pending.
+var ErrNotPending = errors.New("alert is not waiting for approval")
+
+// Decide approves (with the signed command and its terminals) or rejects
+// (signed nil) a pending alert, in one transaction.
+func (s *Store) Decide(ctx context.Context, id, by, comment string, signed []byte, terminals []string, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		status := AlertRejected
+		if signed != nil {
+			status = AlertActive
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, signed = COALESCE(?, signed), approved_by = ?, approved_at = ?,
+			decision_comment = ? WHERE id = ? AND status = ?`, status, signed, by, ms(now), comment, id, AlertPending)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("alert %s: %w", id, ErrNotPending)
+		}
+		if signed == nil {
+			return nil
+		}
+		return insertDeliveries(ctx, tx, id, terminals, now)
+	})
+}
+
+// MarkReviewed records the review of an alert sent by issue-now.
+func (s *Store) MarkReviewed(ctx context.Context, id, by, comment string) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE alerts SET needs_review = 0, reviewed_by = ?, decision_comment = ? WHERE id = ? AND needs_review = 1`, by, comment, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("alert %s does not await review: %w", id, ErrNotFound)
+	}
+	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"dalaba/protocol"
@@ -53,23 +51,4 @@ func (s *Store) IssuingKeys(ctx context.Context) ([]IssuingKey, error) {
 		out = append(out, k)
 	}
 	return out, rows.Err()
-}
-
-// AddToken records an API token by its hash.
-func (s *Store) AddToken(ctx context.Context, hash, name string, now time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO api_tokens(hash, name, created_at) VALUES(?, ?, ?)`, hash, name, ms(now))
-	if err != nil {
-		return fmt.Errorf("save token %s: %w", name, err)
-	}
-	return nil
-}
-
-// TokenName returns the name of a valid, unrevoked token by hash.
-func (s *Store) TokenName(ctx context.Context, hash string) (string, error) {
-	var name string
-	err := s.r.QueryRowContext(ctx, `SELECT name FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`, hash).Scan(&name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
-	}
-	return name, err
 }
