@@ -78,6 +78,9 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"POST /api/v1/alerts/{id}/reject", access.ApproveAlert, c.apiRejectAlert},
 		{"POST /api/v1/alerts/{id}/review", access.ApproveAlert, c.apiReviewAlert},
 		{"GET /api/v1/events", access.View, c.apiEvents},
+		{"GET /api/v1/keys", access.ManageKeys, c.apiKeys},
+		{"POST /api/v1/keys/rotate", access.ManageKeys, c.apiRotateKey},
+		{"POST /api/v1/keys/{kid}/retire", access.ManageKeys, c.apiRetireKey},
 	}
 }
 

@@ -220,6 +220,11 @@ func (c *Controller) mayCompose(ctx context.Context, p *principal, req AlertRequ
 			return forbidden("drills may be sent by %s only", strings.Join(policy.DrillRoles, ", "))
 		}
 	}
+	for _, a := range req.Areas {
+		if err := protocol.ValidAreaCode(a); err != nil {
+			return invalid("areas", "%v", err)
+		}
+	}
 	for _, id := range req.Terminals {
 		if protocol.ValidEBRID(id) != nil {
 			return invalid("terminals", "%v", protocol.ValidEBRID(id))

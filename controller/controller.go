@@ -29,13 +29,15 @@ type Controller struct {
 	media  *mediaStore
 	now    func() time.Time
 
-	keyMu  sync.RWMutex
-	signer ed25519.PrivateKey // the active issuing key
-	keys   []store.IssuingKey
+	keyMu   sync.RWMutex
+	signer  ed25519.PrivateKey            // the active issuing key
+	keys    []store.IssuingKey            // trusted (not retired), active first
+	private map[string]ed25519.PrivateKey // every trusted key, by kid
 
 	auditKey  []byte
 	throttle  *auth.Throttle
 	termAreas sync.Map // terminal id → area code; a terminal never moves
+	keysSent  sync.Map // keys command id → the key ids it carries
 
 	addrMu sync.Mutex
 	addr   net.Addr // where it listens, once Run has started
@@ -78,25 +80,28 @@ func New(cfg Config, log *slog.Logger) (*Controller, error) {
 }
 
 func (c *Controller) loadKeys(ctx context.Context) error {
-	keys, err := c.store.IssuingKeys(ctx)
+	all, err := c.store.IssuingKeys(ctx)
 	if err != nil {
 		return err
 	}
-	if len(keys) == 0 || !keys[0].Active {
+	if len(all) == 0 || !all[0].Active {
 		return errors.New("no active issuing key in the database (run `dalaba init`)")
 	}
-	priv, err := loadIssuingKey(c.cfg.DataDir, keys[0].KeyID)
-	if err != nil {
-		return err
+	var keys []store.IssuingKey
+	private := map[string]ed25519.PrivateKey{}
+	for _, k := range all {
+		if !k.Retired.IsZero() {
+			continue
+		}
+		priv, err := loadIssuingKey(c.cfg.DataDir, k.KeyID)
+		if err != nil {
+			return err
+		}
+		keys, private[k.KeyID] = append(keys, k), priv
 	}
 	c.keyMu.Lock()
-	c.signer, c.keys = priv, keys
+	c.signer, c.keys, c.private = private[keys[0].KeyID], keys, private
 	c.keyMu.Unlock()
-	for _, k := range keys {
-		if left := k.NotAfter.Sub(c.now()); left < 90*24*time.Hour {
-			c.log.Warn("issuing key expires soon; rotate it", "kid", k.KeyID, "not_after", k.NotAfter, "days_left", int(left.Hours()/24))
-		}
-	}
 	return nil
 }
 
@@ -145,6 +150,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}()
 	c.log.Info("controller listening", "addr", ln.Addr().String(), "tls", c.cfg.TLSCert != "")
 	go c.expireLoop(ctx)
+	go c.expiryWarnings(ctx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

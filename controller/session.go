@@ -31,6 +31,7 @@ type session struct {
 	areaCode   string
 	remote     string
 	log        *slog.Logger
+	kids       []string    // issuing keys the terminal said it trusts
 	ctrl       chan []byte // text frames
 	media      chan []byte // binary media chunks
 	done       chan struct{}
@@ -94,6 +95,7 @@ func (s *session) handshake(ctx context.Context) (store.Terminal, error) {
 	if err := protocol.DecodeBody(f, &h); err != nil {
 		return store.Terminal{}, err
 	}
+	s.kids = h.KeyIDs
 	if err := protocol.VerifyHello(h, nonce); err != nil {
 		reason := protocol.DenyProof
 		if errors.Is(err, protocol.ErrVersion) {
@@ -206,6 +208,12 @@ func (s *session) online(ctx context.Context, t store.Terminal) {
 		s.log.Error("record terminal online", "err", err)
 	}
 	s.c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": t.ID, "state": protocol.StateIdle, "online": true}})
+	if err := s.c.store.SetTerminalKeys(ctx, t.ID, s.kids); err != nil {
+		s.log.Error("record terminal keys", "err", err)
+	}
+	if msg := s.c.keysFor(t.ID, s.kids); msg != nil && len(s.kids) > 0 {
+		s.send(msg) // before anything signed by a key it may not trust yet
+	}
 	out, err := s.c.store.OutstandingFor(ctx, t.ID, now)
 	if err != nil {
 		s.log.Error("list outstanding commands", "err", err)
@@ -308,6 +316,7 @@ func (c *Controller) report(ctx context.Context, id string, r protocol.Report) e
 	if ap.Delivery != nil {
 		c.publishDelivery(*ap.Delivery)
 	}
+	c.keysConfirmed(ctx, id, r.Receipt)
 	if ap.Fault != nil {
 		c.events.Publish(events.Event{Kind: events.KindFault, Data: map[string]any{"terminal_id": id, "fault": ap.Fault}})
 	}

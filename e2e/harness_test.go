@@ -224,3 +224,18 @@ func person(t *testing.T, dalaba, base, data, name, roles, areas string) func(ar
 		return run(t, dalaba, append(args, "--url", base, "--token", token)...)
 	}
 }
+
+// runErr runs a CLI command and returns its output and error, for commands
+// expected to fail.
+func runErr(bin string, args ...string) (string, error) {
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// getJSON decodes a raw JSON answer (such as a signed command) into out.
+func (a api) getJSON(t *testing.T, path string, out any) {
+	t.Helper()
+	if err := json.Unmarshal(a.getRaw(t, path), out); err != nil {
+		t.Fatal(err)
+	}
+}

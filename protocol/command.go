@@ -9,6 +9,7 @@ const (
 	KindAlert  = "alert"
 	KindCancel = "cancel"
 	KindConfig = "config"
+	KindKeys   = "keys"
 )
 
 // MaxCommandLifetime bounds Expires-IssuedAt. A terminal remembers command
@@ -26,6 +27,7 @@ type Command struct {
 	Alert     *Alert    `json:"alert,omitempty"`
 	Cancel    *Cancel   `json:"cancel,omitempty"`
 	Config    *Config   `json:"config,omitempty"`
+	Keys      *Keys     `json:"keys,omitempty"`
 }
 
 // Targets addresses a command. A terminal acts only when its id is listed
@@ -92,4 +94,15 @@ type Cancel struct {
 type Config struct {
 	Volume           *int `json:"volume,omitempty"`
 	HeartbeatSeconds *int `json:"heartbeat_seconds,omitempty"`
+}
+
+// MaxIssuingKeys bounds a key set.
+const MaxIssuingKeys = 8
+
+// Keys replaces the set of issuing keys a terminal trusts. It is signed by
+// a key the terminal already trusts, so a rotation hands trust from the
+// old key to the new one: first a set of old and new, later (signed by
+// the new key) a set without the old.
+type Keys struct {
+	Keys []PublicKey `json:"keys"`
 }

@@ -23,6 +23,7 @@ type Hello struct {
 	EnrollCode string            `json:"enroll_code,omitempty"` // one-time code, first connection only
 	Firmware   string            `json:"firmware"`
 	Hostname   string            `json:"hostname,omitempty"`
+	KeyIDs     []string          `json:"kids,omitempty"` // the issuing keys it trusts, once enrolled
 }
 
 // HelloProof is the message a terminal signs to answer a challenge.

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -29,7 +30,7 @@ func (c *Command) Validate() error {
 		return err
 	}
 	bodies := 0
-	for _, present := range []bool{c.Alert != nil, c.Cancel != nil, c.Config != nil} {
+	for _, present := range []bool{c.Alert != nil, c.Cancel != nil, c.Config != nil, c.Keys != nil} {
 		if present {
 			bodies++
 		}
@@ -44,6 +45,8 @@ func (c *Command) Validate() error {
 		return ValidEBMID(c.Cancel.EBMID)
 	case c.Kind == KindConfig && c.Config != nil:
 		return c.Config.Validate()
+	case c.Kind == KindKeys && c.Keys != nil:
+		return c.Keys.Validate()
 	}
 	return fmt.Errorf("kind %q does not match its body", c.Kind)
 }
@@ -163,6 +166,23 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatSeconds != nil && (*c.HeartbeatSeconds < 5 || *c.HeartbeatSeconds > 3600) {
 		return fmt.Errorf("config: heartbeat_seconds %d must be 5..3600", *c.HeartbeatSeconds)
+	}
+	return nil
+}
+
+// Validate checks a key set: 1..MaxIssuingKeys Ed25519 keys, each named by
+// its own key id.
+func (k *Keys) Validate() error {
+	if len(k.Keys) == 0 || len(k.Keys) > MaxIssuingKeys {
+		return fmt.Errorf("keys: %d keys, want 1..%d", len(k.Keys), MaxIssuingKeys)
+	}
+	for i, pk := range k.Keys {
+		if len(pk.PublicKey) != ed25519.PublicKeySize {
+			return fmt.Errorf("keys: key %d has %d bytes", i, len(pk.PublicKey))
+		}
+		if pk.KeyID != KeyID(pk.PublicKey) {
+			return fmt.Errorf("keys: key %d is named %q but its id is %s", i, pk.KeyID, KeyID(pk.PublicKey))
+		}
 	}
 	return nil
 }

@@ -16,7 +16,8 @@ package protocol
 //	  proof and enrollment codes; heartbeat; signed commands (alert, cancel,
 //	  config) with Ed25519 and key ids; spooled reports (receipt, fault,
 //	  rejection) acknowledged by sequence; media fetch by sha256 with
-//	  per-chunk hashes; ping/pong clock samples.
+//	  per-chunk hashes; ping/pong clock samples; key rotation by a signed
+//	  keys command, with the trusted key ids in the hello.
 //
 // Fields are never reused: a removed field is marked Deprecated and keeps its
 // name and meaning.

@@ -70,6 +70,14 @@ func (t *Terminal) act(cmd *protocol.Command) {
 			return
 		}
 		t.receipt(cmd.ID, "", protocol.DeliveryDone, "", "")
+	case protocol.KindKeys:
+		t.receipt(cmd.ID, "", protocol.DeliveryAccepted, "", "")
+		if err := t.replaceKeys(cmd.Keys.Keys); err != nil {
+			t.faults.raise(protocol.FaultDisk, err.Error())
+			t.receipt(cmd.ID, "", protocol.DeliveryFailed, "disk", "keys not saved, still trusting the old ones: "+err.Error())
+			return
+		}
+		t.receipt(cmd.ID, "", protocol.DeliveryDone, "", "")
 	}
 }
 

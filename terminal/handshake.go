@@ -40,7 +40,7 @@ func (t *Terminal) handshake(ws *websocket.Conn) (protocol.Welcome, error) {
 	}
 	t.mu.Lock()
 	if t.trust != nil {
-		hello.TerminalID = t.trust.TerminalID
+		hello.TerminalID, hello.KeyIDs = t.trust.TerminalID, t.trust.keyIDs()
 	} else {
 		hello.EnrollCode = t.cfg.enrollCode()
 	}

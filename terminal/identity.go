@@ -99,3 +99,31 @@ func (tr *trust) keyring() protocol.Keyring {
 	}
 	return ring
 }
+
+// replaceKeys trusts exactly keys from now on (a verified keys command):
+// saved first, then used.
+func (t *Terminal) replaceKeys(keys []protocol.PublicKey) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := *t.trust
+	next.Keys = append([]protocol.PublicKey(nil), keys...)
+	if err := saveTrust(t.cfg.DataDir, &next); err != nil {
+		return err
+	}
+	t.trust, t.keyring = &next, next.keyring()
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		ids = append(ids, k.KeyID)
+	}
+	t.log.Info("issuing keys replaced", "kids", ids)
+	return nil
+}
+
+// keyIDs lists the trusted key ids.
+func (tr *trust) keyIDs() []string {
+	ids := make([]string, 0, len(tr.Keys))
+	for _, k := range tr.Keys {
+		ids = append(ids, protocol.KeyID(k.PublicKey))
+	}
+	return ids
+}

@@ -21,6 +21,7 @@ Usage:
   dalaba login --user NAME [--password-file F] [--new-password-file F]
   dalaba user add NAME --roles R[,R] --areas CODE[,CODE] | disable NAME | enable NAME | reset-password NAME
   dalaba users
+  dalaba keys | key rotate [--valid-days N] | key retire KID [--force]
   dalaba audit [--actor NAME] [--action PREFIX] | audit verify | audit export [--out FILE]
   dalaba area add CODE NAME [--parent CODE]
   dalaba areas
@@ -96,6 +97,15 @@ func run(ctx context.Context, args []string) error {
 		return cmdUsers(ctx, rest)
 	case "approvals":
 		return cmdApprovals(ctx, rest)
+	case "keys":
+		return cmdKeys(ctx, rest)
+	case "key":
+		switch two() {
+		case "rotate":
+			return cmdKeyRotate(ctx, rest)
+		case "retire":
+			return cmdKeyRetire(ctx, rest)
+		}
 	case "audit":
 		return cmdAudit(ctx, rest)
 	case "user":

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -71,9 +73,9 @@ func (s *Store) CreateAlert(ctx context.Context, a Alert, terminals []string, no
 			a.Signed = []byte{}
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO alerts(id, command_id, class, msg_type, level, event_type, title, targets,
-			created_at, created_by, not_before, expires, status, signed, draft, needs_review) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			created_at, created_by, not_before, expires, status, signed, draft, needs_review, payload_sha) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.CommandID, a.Class, a.MsgType, a.Level, a.EventType, a.Title, string(targets),
-			ms(a.CreatedAt), a.CreatedBy, ms(a.NotBefore), ms(a.Expires), a.Status, a.Signed, a.Draft, a.NeedsReview)
+			ms(a.CreatedAt), a.CreatedBy, ms(a.NotBefore), ms(a.Expires), a.Status, a.Signed, a.Draft, a.NeedsReview, payloadSHA(a.Draft))
 		if err != nil {
 			return fmt.Errorf("save alert %s: %w", a.ID, err)
 		}
@@ -240,4 +242,14 @@ func (s *Store) MarkReviewed(ctx context.Context, id, by, comment string) error 
 		return fmt.Errorf("alert %s does not await review: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// payloadSHA is the hex sha256 of a command payload, as terminals name a
+// payload they reject.
+func payloadSHA(payload []byte) string {
+	if len(payload) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(payload)
+	return hex.EncodeToString(sum[:])
 }

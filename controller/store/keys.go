@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
+	"fmt"
+	"strings"
 	"time"
 
 	"dalaba/protocol"
@@ -17,6 +19,7 @@ type IssuingKey struct {
 	CreatedAt time.Time         `json:"created_at"`
 	NotAfter  time.Time         `json:"not_after"`
 	Active    bool              `json:"active"`
+	Retired   time.Time         `json:"retired_at,omitempty"`
 }
 
 // AddIssuingKey records a key; when active, it becomes the only active one.
@@ -35,7 +38,7 @@ func (s *Store) AddIssuingKey(ctx context.Context, k IssuingKey) error {
 
 // IssuingKeys lists the keys, active first.
 func (s *Store) IssuingKeys(ctx context.Context) ([]IssuingKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, public_key, created_at, not_after, active FROM issuing_keys ORDER BY active DESC, created_at DESC`)
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, public_key, created_at, not_after, active, retired_at FROM issuing_keys ORDER BY active DESC, created_at DESC`)
 	if err != nil {
 		return nil, err
 	}
@@ -44,11 +47,50 @@ func (s *Store) IssuingKeys(ctx context.Context) ([]IssuingKey, error) {
 	for rows.Next() {
 		var k IssuingKey
 		var created, notAfter int64
-		if err := rows.Scan(&k.KeyID, &k.PublicKey, &created, &notAfter, &k.Active); err != nil {
+		var retired sql.NullInt64
+		if err := rows.Scan(&k.KeyID, &k.PublicKey, &created, &notAfter, &k.Active, &retired); err != nil {
 			return nil, err
 		}
-		k.CreatedAt, k.NotAfter = fromMS(created), fromMS(notAfter)
+		k.CreatedAt, k.NotAfter, k.Retired = fromMS(created), fromMS(notAfter), nullMS(retired)
 		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RetireKey marks an inactive key retired: terminals are told to stop
+// trusting it.
+func (s *Store) RetireKey(ctx context.Context, kid string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE issuing_keys SET retired_at = ? WHERE kid = ? AND active = 0 AND retired_at IS NULL`, ms(now), kid)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("issuing key %s (not found, active, or already retired): %w", kid, ErrNotFound)
+	}
+	return nil
+}
+
+// SetTerminalKeys records the key ids a terminal said it trusts.
+func (s *Store) SetTerminalKeys(ctx context.Context, id string, kids []string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE terminals SET key_ids = ? WHERE id = ?`, strings.Join(kids, ","), id)
+	return err
+}
+
+// TerminalsLackingKey counts active terminals whose last hello did not
+// name kid.
+func (s *Store) TerminalsLackingKey(ctx context.Context, kid string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM terminals WHERE status = 'active' AND ',' || key_ids || ',' NOT LIKE ?`, "%,"+kid+",%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
 	}
 	return out, rows.Err()
 }

@@ -65,6 +65,23 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 				ap.Delivery = &d
 			}
 			return err
+		case r.Rejection != nil && r.Rejection.Reason != protocol.RejectReplay:
+			// A replay is the terminal refusing a second copy of what it
+			// has; anything else means this delivery will not play.
+			var alertID string
+			err := tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE payload_sha = ? AND payload_sha != ''`, r.Rejection.PayloadSHA).Scan(&alertID)
+			if err == sql.ErrNoRows {
+				return nil // not a command of ours: forged, tampered, or from elsewhere
+			}
+			if err != nil {
+				return err
+			}
+			d := Delivery{AlertID: alertID, TerminalID: terminalID, State: protocol.DeliveryRejected, Reason: r.Rejection.Reason, Detail: r.Rejection.Detail, UpdatedAt: now}
+			changed, err := setDelivery(ctx, tx, d)
+			if changed {
+				ap.Delivery = &d
+			}
+			return err
 		case r.Fault != nil:
 			ap.Fault = r.Fault
 			_, err := tx.ExecContext(ctx, `INSERT INTO faults(terminal_id, code, active, message, since) VALUES(?, ?, ?, ?, ?)
