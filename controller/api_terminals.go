@@ -222,6 +222,7 @@ func (c *Controller) apiConfigure(w http.ResponseWriter, r *http.Request, p *pri
 		c.fail(w, r, err)
 		return
 	}
+	c.auditAs(r.Context(), p, "terminal.config", r.PathValue("id"), "", jsonText(cfg), "")
 	writeJSON(w, http.StatusAccepted, map[string]string{"sent": r.PathValue("id")})
 }
 

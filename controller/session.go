@@ -114,6 +114,7 @@ func (s *session) handshake(ctx context.Context) (store.Terminal, error) {
 			return t, s.deny(protocol.DenyBadCode, "the enrollment code is wrong, used or expired; ask a technician for a new one")
 		}
 		s.c.log.Info("terminal enrolled", "terminal", t.ID, "area", t.AreaCode, "kid", protocol.KeyID(h.PublicKey))
+		s.c.audit(ctx, "terminal:"+t.ID, s.remote, "terminal.enroll", t.ID, "", protocol.KeyID(h.PublicKey), "bound its key with a one-time code")
 	case errors.Is(err, store.ErrNotFound):
 		now := s.c.now()
 		if err := s.c.store.NotePending(ctx, store.Pending{PublicKey: h.PublicKey, FirstSeen: now, LastSeen: now,

@@ -274,7 +274,14 @@ func cmdAlerts(ctx context.Context, args []string) error {
 	tw := table()
 	fmt.Fprintln(tw, "EBM ID\tCREATED\tLEVEL\tCLASS\tTITLE\tSTATUS\tDONE/TOTAL")
 	for _, v := range vs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d/%d\n", v.ID, v.CreatedAt.Local().Format("01-02 15:04"), v.Level, v.Class, v.Title, v.Status,
+		title, status := v.Title, v.Status
+		if v.Drill {
+			title = "[演练 DRILL] " + title
+		}
+		if v.NeedsReview {
+			status += " · ISSUED WITHOUT APPROVAL, NEEDS REVIEW"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d/%d\n", v.ID, v.CreatedAt.Local().Format("01-02 15:04"), v.Level, v.Class, title, status,
 			v.Counts[protocol.DeliveryDone], total(v.Counts))
 	}
 	return tw.Flush()
