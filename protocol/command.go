@@ -28,6 +28,7 @@ type Command struct {
 	Cancel    *Cancel   `json:"cancel,omitempty"`
 	Config    *Config   `json:"config,omitempty"`
 	Keys      *Keys     `json:"keys,omitempty"`
+	Schedule  *Schedule `json:"schedule,omitempty"`
 }
 
 // Targets addresses a command. A terminal acts only when its id is listed
@@ -64,6 +65,7 @@ type Alert struct {
 	Repeat    int       `json:"repeat"`  // times to play the media list, >= 1
 	Volume    int       `json:"volume"`  // 0..100
 	Media     []Media   `json:"media"`
+	Priority  int       `json:"priority,omitempty"` // place on the ladder (AlertPriority); 0: by class and level
 }
 
 // Drill reports whether the alert is a drill (message kinds 3 to 5).

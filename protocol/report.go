@@ -13,12 +13,14 @@ const (
 // terminal's spool, increases by one per report and never repeats; the
 // controller acknowledges by Seq and MUST store a report at most once.
 type Report struct {
-	Seq       uint64     `json:"seq"`
-	At        time.Time  `json:"at"` // terminal clock, corrected by its offset estimate
-	Kind      string     `json:"kind"`
-	Receipt   *Receipt   `json:"receipt,omitempty"`
-	Fault     *Fault     `json:"fault,omitempty"`
-	Rejection *Rejection `json:"rejection,omitempty"`
+	Seq        uint64      `json:"seq"`
+	At         time.Time   `json:"at"` // terminal clock, corrected by its offset estimate
+	Kind       string      `json:"kind"`
+	Receipt    *Receipt    `json:"receipt,omitempty"`
+	Fault      *Fault      `json:"fault,omitempty"`
+	Rejection  *Rejection  `json:"rejection,omitempty"`
+	Occurrence *Occurrence `json:"occurrence,omitempty"`
+	Switch     *Switch     `json:"switch,omitempty"`
 }
 
 // Delivery states, as the controller tracks them per terminal. The terminal

@@ -30,7 +30,7 @@ func (c *Command) Validate() error {
 		return err
 	}
 	bodies := 0
-	for _, present := range []bool{c.Alert != nil, c.Cancel != nil, c.Config != nil, c.Keys != nil} {
+	for _, present := range []bool{c.Alert != nil, c.Cancel != nil, c.Config != nil, c.Keys != nil, c.Schedule != nil} {
 		if present {
 			bodies++
 		}
@@ -47,6 +47,8 @@ func (c *Command) Validate() error {
 		return c.Config.Validate()
 	case c.Kind == KindKeys && c.Keys != nil:
 		return c.Keys.Validate()
+	case c.Kind == KindSchedule && c.Schedule != nil:
+		return c.Schedule.Validate()
 	}
 	return fmt.Errorf("kind %q does not match its body", c.Kind)
 }
@@ -94,6 +96,9 @@ func (a *Alert) Validate() error {
 	}
 	if a.Repeat < 1 || a.Repeat > 100 {
 		return fmt.Errorf("alert %s: repeat %d must be 1..100", a.EBMID, a.Repeat)
+	}
+	if a.Priority < 0 || a.Priority > PriorityMax {
+		return fmt.Errorf("alert %s: priority %d must be 0..%d", a.EBMID, a.Priority, PriorityMax)
 	}
 	if a.Volume < 0 || a.Volume > 100 {
 		return fmt.Errorf("alert %s: volume %d must be 0..100", a.EBMID, a.Volume)
