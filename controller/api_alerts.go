@@ -88,7 +88,7 @@ func (c *Controller) apiAlerts(w http.ResponseWriter, r *http.Request, p *princi
 		if !c.alertVisible(r.Context(), p, a) {
 			continue
 		}
-		v, err := c.View(r.Context(), a.ID, false)
+		v, err := c.viewFor(r.Context(), p, a.ID, false)
 		if err != nil {
 			c.fail(w, r, err)
 			return
@@ -99,22 +99,42 @@ func (c *Controller) apiAlerts(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (c *Controller) apiAlert(w http.ResponseWriter, r *http.Request, p *principal) {
-	v, err := c.View(r.Context(), r.PathValue("id"), true)
-	if err == nil && !c.alertVisible(r.Context(), p, v.Alert) {
+	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
+	if err == nil && !c.alertVisible(r.Context(), p, a) {
 		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
+	}
+	var v AlertView
+	if err == nil {
+		v, err = c.viewFor(r.Context(), p, a.ID, true)
 	}
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	ds := v.Deliveries[:0]
-	for _, d := range v.Deliveries {
-		if c.terminalVisible(r.Context(), p, d.TerminalID) {
-			ds = append(ds, d)
+	writeJSON(w, http.StatusOK, v)
+}
+
+// viewFor is View as p may see it: deliveries to terminals outside their
+// areas are left out of the list and of the counts.
+func (c *Controller) viewFor(ctx context.Context, p *principal, id string, withDeliveries bool) (AlertView, error) {
+	v, err := c.View(ctx, id, withDeliveries)
+	if err != nil || c.alertInScope(ctx, p, v.Targets) == nil {
+		return v, err // every target is theirs, so is every delivery
+	}
+	ds, err := c.store.Deliveries(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	v.Counts, v.Deliveries = map[string]int{}, nil
+	for _, d := range ds {
+		if c.terminalVisible(ctx, p, d.TerminalID) {
+			v.Counts[d.State]++
+			if withDeliveries {
+				v.Deliveries = append(v.Deliveries, d)
+			}
 		}
 	}
-	v.Deliveries = ds
-	writeJSON(w, http.StatusOK, v)
+	return v, nil
 }
 
 // apiAlertCommand returns the signed command exactly as terminals got it,
@@ -266,7 +286,7 @@ func (c *Controller) apiApprovals(w http.ResponseWriter, r *http.Request, p *pri
 		if (a.Status != store.AlertPending && !a.NeedsReview) || !c.alertVisible(r.Context(), p, a) {
 			continue
 		}
-		v, err := c.View(r.Context(), a.ID, false)
+		v, err := c.viewFor(r.Context(), p, a.ID, false)
 		if err != nil {
 			c.fail(w, r, err)
 			return
@@ -331,6 +351,9 @@ func (c *Controller) apiReviewAlert(w http.ResponseWriter, r *http.Request, p *p
 	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
 	if err == nil && !c.alertVisible(r.Context(), p, a) {
 		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
+	}
+	if err == nil {
+		err = c.alertInScope(r.Context(), p, a.Targets)
 	}
 	switch {
 	case err != nil:

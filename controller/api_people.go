@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"dalaba/controller/access"
@@ -48,7 +49,10 @@ func (c *Controller) apiSignIn(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u, err := c.store.UserByName(r.Context(), in.Name)
-	if err != nil || u.Disabled || !auth.CheckPassword(u.Password, in.Password) {
+	if err != nil {
+		u.Password = dummyHash() // spend the same time as for a real account, so names are not revealed
+	}
+	if ok := auth.CheckPassword(u.Password, in.Password); err != nil || u.Disabled || !ok {
 		locked := c.throttle.Fail("user:"+in.Name, now)
 		locked = c.throttle.Fail("addr:"+src, now) || locked
 		detail := "wrong name or password"
@@ -95,6 +99,12 @@ func (c *Controller) apiSignIn(w http.ResponseWriter, r *http.Request) {
 	c.audit(r.Context(), u.Name, src, "user.signin", u.Name, "", "", "")
 	writeJSON(w, http.StatusOK, out)
 }
+
+// dummyHash is checked against for unknown names.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := auth.HashPassword("no such user: the time is spent all the same")
+	return h
+})
 
 // setPassword checks the rules and stores a new password, ending the user's
 // other sessions.
@@ -336,7 +346,11 @@ func (c *Controller) apiResetPassword(w http.ResponseWriter, r *http.Request, p 
 		c.fail(w, r, err)
 		return
 	}
-	c.auditAs(r.Context(), p, "user.password_reset", u.Name, "", "", "one-time password issued; sessions ended")
+	if err := c.store.DeleteUserSessions(r.Context(), u.ID, c.now()); err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.auditAs(r.Context(), p, "user.password_reset", u.Name, "", "", "one-time password issued; sessions ended, API tokens revoked")
 	writeJSON(w, http.StatusOK, NewUser{User: u, Password: pw})
 }
 

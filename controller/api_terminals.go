@@ -104,7 +104,7 @@ func (c *Controller) apiEnroll(w http.ResponseWriter, r *http.Request, p *princi
 		c.fail(w, r, forbidden("area %s is outside your areas", req.AreaCode))
 		return
 	}
-	res, err := c.Enroll(r.Context(), p.name(), req)
+	res, err := c.enroll(r.Context(), p.name(), p.source, req)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -130,6 +130,11 @@ func (c *Controller) checkNewTerminal(ctx context.Context, req EnrollRequest) er
 
 // Enroll creates a terminal awaiting its first connection.
 func (c *Controller) Enroll(ctx context.Context, by string, req EnrollRequest) (EnrollResult, error) {
+	return c.enroll(ctx, by, "", req)
+}
+
+// enroll is Enroll for a request from source, which the audit entry names.
+func (c *Controller) enroll(ctx context.Context, by, source string, req EnrollRequest) (EnrollResult, error) {
 	if err := c.checkNewTerminal(ctx, req); err != nil {
 		return EnrollResult{}, err
 	}
@@ -153,7 +158,7 @@ func (c *Controller) Enroll(ctx context.Context, by string, req EnrollRequest) (
 	c.keyMu.RLock()
 	fp := protocol.Fingerprint(c.keys[0].PublicKey)
 	c.keyMu.RUnlock()
-	c.audit(ctx, by, "", "terminal.create", t.ID, "", jsonText(t), "one-time enrollment code valid until "+until.Format(time.RFC3339))
+	c.audit(ctx, by, source, "terminal.create", t.ID, "", jsonText(t), "one-time enrollment code valid until "+until.Format(time.RFC3339))
 	return EnrollResult{Terminal: t, EnrollToken: code + "." + fp, ValidUntil: until}, nil
 }
 

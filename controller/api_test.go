@@ -130,7 +130,7 @@ func TestMediaUpload(t *testing.T) {
 			if body == nil {
 				body = []byte{}
 			}
-			status, raw := h.call(t, "POST", "/api/v1/media?name=bad.wav", body, nil)
+			status, raw := h.officer(t).call(t, "POST", "/api/v1/media?name=bad.wav", body, nil)
 			var e apiError
 			if status != c.status || json.Unmarshal(raw, &e) != nil || !strings.Contains(e.Error, c.msg) {
 				t.Fatalf("status %d %s, want %d with %q", status, raw, c.status, c.msg)
@@ -188,6 +188,7 @@ func activeTerminalInStore(t *testing.T, h *testController, area string) string 
 func TestAlertValidation(t *testing.T) {
 	t.Parallel()
 	h := startController(t, nil)
+	h.setPolicy(t, noApproval()) // the first valid alert is sent at once
 	media := h.upload(t, tone(200*time.Millisecond))
 	activeTerminalInStore(t, h, villageA)
 	now := time.Now()
@@ -236,7 +237,7 @@ func TestAlertValidation(t *testing.T) {
 				c.edit(&req)
 				body = req
 			}
-			status, raw := h.call(t, "POST", "/api/v1/alerts", body, nil)
+			status, raw := h.officer(t).call(t, "POST", "/api/v1/alerts", body, nil)
 			var e apiError
 			if err := json.Unmarshal(raw, &e); err != nil {
 				t.Fatalf("answer %s is not an error object: %v", raw, err)
@@ -253,7 +254,7 @@ func TestAlertValidation(t *testing.T) {
 	}
 	// A refused request spends no EBM sequence number: the first alert that
 	// passes is number 1 of the day.
-	v := h.alert(t, base())
+	v := h.send(t, base())
 	want, err := protocol.NewEBMID(h.c.cfg.PlatformEBRID, v.CreatedAt, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func TestAlertToOnlineTerminalReachesDone(t *testing.T) {
 	ta, idA := h.enrolledTerminal(t, villageA, "大巷村1号")
 	_, idB := h.enrolledTerminal(t, villageB, "大将村1号")
 
-	v := h.alert(t, AlertRequest{Title: "防汛预警", Level: 2, EventType: "11B00", Areas: []string{villageA}, Media: []string{media.SHA256}})
+	v := h.send(t, AlertRequest{Title: "防汛预警", Level: 2, EventType: "11B00", Areas: []string{villageA}, Media: []string{media.SHA256}})
 	if err := protocol.ValidEBMID(v.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestOfflineTerminalGetsAlertWhenItConnects(t *testing.T) {
 	tt.stop()
 	h.waitOffline(t, id)
 
-	v := h.alert(t, AlertRequest{Title: "山洪预警", Level: 3, Areas: []string{township}, Media: []string{media.SHA256}})
+	v := h.send(t, AlertRequest{Title: "山洪预警", Level: 3, Areas: []string{township}, Media: []string{media.SHA256}})
 	if v.Counts[protocol.DeliveryOffline] != 1 || len(v.Counts) != 1 {
 		t.Fatalf("counts right after create %v, want 1 offline", v.Counts)
 	}
@@ -98,14 +98,14 @@ func TestCancelWhilePlaying(t *testing.T) {
 	media := h.upload(t, tone(length))
 	tt, id := h.enrolledTerminal(t, villageA, "大巷村1号")
 
-	v := h.alert(t, AlertRequest{Title: "撤离通知", Level: 1, Areas: []string{villageA}, Media: []string{media.SHA256}})
+	v := h.send(t, AlertRequest{Title: "撤离通知", Level: 1, Areas: []string{villageA}, Media: []string{media.SHA256}})
 	h.waitDelivery(t, v.ID, id, protocol.DeliveryPlaying)
 	if !tt.Status().RelayOn {
 		t.Fatal("terminal reports playing but its relay is off")
 	}
 	start := time.Now()
 	var cv AlertView
-	h.mustCall(t, http.StatusOK, "POST", "/api/v1/alerts/"+v.ID+"/cancel", map[string]string{"reason": "误发"}, &cv)
+	h.officer(t).mustCall(t, http.StatusOK, "POST", "/api/v1/alerts/"+v.ID+"/cancel", map[string]string{"reason": "误发"}, &cv)
 	if cv.Status != store.AlertCancelled {
 		t.Fatalf("alert status %s after cancel", cv.Status)
 	}
@@ -117,7 +117,7 @@ func TestCancelWhilePlaying(t *testing.T) {
 	if d.UpdatedAt.IsZero() {
 		t.Fatalf("cancelled delivery %+v has no time", d)
 	}
-	status, raw := h.call(t, "POST", "/api/v1/alerts/"+v.ID+"/cancel", nil, nil)
+	status, raw := h.officer(t).call(t, "POST", "/api/v1/alerts/"+v.ID+"/cancel", nil, nil)
 	if status != http.StatusConflict {
 		t.Fatalf("second cancel: %d %s, want 409", status, raw)
 	}
@@ -131,9 +131,9 @@ func TestCancelForOfflineTerminal(t *testing.T) {
 	tt.stop()
 	h.waitOffline(t, id)
 
-	v := h.alert(t, AlertRequest{Title: "误发的预警", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}})
+	v := h.send(t, AlertRequest{Title: "误发的预警", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}})
 	var cv AlertView
-	h.mustCall(t, http.StatusOK, "POST", "/api/v1/alerts/"+v.ID+"/cancel", nil, &cv)
+	h.officer(t).mustCall(t, http.StatusOK, "POST", "/api/v1/alerts/"+v.ID+"/cancel", nil, &cv)
 	if cv.Counts[protocol.DeliveryCancelled] != 1 || len(cv.Counts) != 1 {
 		t.Fatalf("counts right after cancel %v, want 1 cancelled", cv.Counts)
 	}
@@ -142,7 +142,7 @@ func TestCancelForOfflineTerminal(t *testing.T) {
 	h.waitOnline(t, back, id)
 	// A later alert on the same link: commands arrive in order, so once it
 	// is done the cancelled one would have been played before it.
-	marker := h.alert(t, AlertRequest{Title: "测试", Level: 4, Areas: []string{villageA}, Media: []string{media.SHA256}})
+	marker := h.send(t, AlertRequest{Title: "测试", Level: 4, Areas: []string{villageA}, Media: []string{media.SHA256}})
 	h.waitDelivery(t, marker.ID, id, protocol.DeliveryDone)
 
 	if d, _ := deliveryOf(h.view(t, v.ID), id); d.State != protocol.DeliveryCancelled {
@@ -177,8 +177,8 @@ func TestEventsStreamOneAlert(t *testing.T) {
 	h.waitOffline(t, id)
 
 	// Two alerts for the offline terminal; the stream follows only the first.
-	v := h.alert(t, AlertRequest{Title: "一号", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}})
-	other := h.alert(t, AlertRequest{Title: "二号", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}})
+	v := h.send(t, AlertRequest{Title: "一号", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}})
+	other := h.send(t, AlertRequest{Title: "二号", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}})
 	stream := h.eventStream(t, "alert="+v.ID)
 	all := h.eventStream(t, "")
 

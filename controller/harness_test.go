@@ -76,6 +76,11 @@ type testController struct {
 	ws    string // the terminals' endpoint
 	token string // admin API token
 	fp    string // issuing key fingerprint, for enroll tokens
+	clock *testClock
+	admin *client // the admin Init made, by its API token
+
+	mu    sync.Mutex
+	users map[string]*client // operators made on demand, by name
 }
 
 func startController(t *testing.T, tweak func(*Config)) *testController {
@@ -98,6 +103,9 @@ func startController(t *testing.T, tweak func(*Config)) *testController {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The clock is replaced before Run starts any goroutine that reads it.
+	clock := &testClock{}
+	c.now = clock.now
 	for _, a := range []store.Area{
 		{Code: township, Name: "长安镇", Parent: county},
 		{Code: villageA, Name: "大巷村", Parent: township},
@@ -128,8 +136,10 @@ func startController(t *testing.T, tweak func(*Config)) *testController {
 	if err != nil {
 		t.Fatalf("controller never listened: %v", err)
 	}
-	return &testController{c: c, dir: dir, base: "http://" + addr.String(), ws: "ws://" + addr.String() + "/v1/terminal",
-		token: res.AdminToken, fp: res.Fingerprint}
+	h := &testController{c: c, dir: dir, base: "http://" + addr.String(), ws: "ws://" + addr.String() + "/v1/terminal",
+		token: res.AdminToken, fp: res.Fingerprint, clock: clock, users: map[string]*client{}}
+	h.admin = &client{h: h, name: res.AdminName, hc: apiClient, bearer: res.AdminToken}
+	return h
 }
 
 // apiClient bounds every non-streaming request, so that a route that
@@ -189,22 +199,16 @@ func (h *testController) mustCall(t *testing.T, want int, method, path string, b
 	}
 }
 
+// upload stores audio as the county officer (the admin may not).
 func (h *testController) upload(t *testing.T, wav []byte) store.Media {
 	t.Helper()
 	var m store.Media
-	h.mustCall(t, http.StatusCreated, "POST", "/api/v1/media?name=tone.wav", wav, &m)
+	h.officer(t).mustCall(t, http.StatusCreated, "POST", "/api/v1/media?name=tone.wav", wav, &m)
 	return m
 }
 
 // tone is a WAV of a 1 kHz tone lasting d, at a low rate to stay small.
 func tone(d time.Duration) []byte { return audio.ToneWAV(1000, d, 8000, 0.5) }
-
-func (h *testController) alert(t *testing.T, req AlertRequest) AlertView {
-	t.Helper()
-	var v AlertView
-	h.mustCall(t, http.StatusCreated, "POST", "/api/v1/alerts", req, &v)
-	return v
-}
 
 func (h *testController) view(t *testing.T, id string) AlertView {
 	t.Helper()
@@ -433,12 +437,18 @@ func deniedReason(t *testing.T, f protocol.Frame) string {
 	return d.Reason
 }
 
-// eventStream reads GET /api/v1/events?query as parsed events.
+// eventStream reads GET /api/v1/events?query as parsed events, as the admin.
 func (h *testController) eventStream(t *testing.T, query string) <-chan events.Event {
+	t.Helper()
+	return h.eventStreamAs(t, h.admin, query)
+}
+
+// eventStreamAs reads GET /api/v1/events?query as cl (an API token client).
+func (h *testController) eventStreamAs(t *testing.T, cl *client, query string) <-chan events.Event {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", h.base+"/api/v1/events?"+query, nil)
-	req.Header.Set("Authorization", "Bearer "+h.token)
+	req.Header.Set("Authorization", "Bearer "+cl.bearer)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

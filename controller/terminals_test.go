@@ -109,7 +109,7 @@ func TestRevokedTerminalIsCutOff(t *testing.T) {
 	if tt.Status().Connected {
 		t.Fatal("revoked terminal connected again")
 	}
-	status, raw := h.call(t, "POST", "/api/v1/alerts", AlertRequest{Title: "x", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}}, nil)
+	status, raw := h.officer(t).call(t, "POST", "/api/v1/alerts", AlertRequest{Title: "x", Level: 2, Areas: []string{villageA}, Media: []string{media.SHA256}}, nil)
 	var e apiError
 	if json.Unmarshal(raw, &e); status != http.StatusBadRequest || e.Field != "areas" {
 		t.Fatalf("alert to a revoked terminal's village: %d %s", status, raw)

@@ -23,7 +23,24 @@ func (s *Store) AppendAudit(ctx context.Context, key []byte, e audit.Entry) (aud
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		var head string
+		err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'audit_head'`).Scan(&head)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		e.Seq, e.Prev = last+1, prev
+		if (head != "" || last > 0) && head != headRecord(key, last, prev) {
+			// The end of the log does not match its sealed head: entries
+			// were removed from the end, or the head was edited. Numbering
+			// on from the last row would chain onto what is left and reseal
+			// the head over the removal; number past it instead, leaving a
+			// gap that VerifyAudit reports.
+			headSeq, _ := strconv.ParseInt(strings.SplitN(head, ":", 2)[0], 10, 64)
+			e.Seq = max(last, headSeq) + 1
+			if e.Seq == last+1 {
+				e.Seq++
+			}
+		}
 		if e.Prev == nil {
 			e.Prev = []byte{}
 		}
@@ -32,14 +49,20 @@ func (s *Store) AppendAudit(ctx context.Context, key []byte, e audit.Entry) (aud
 			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, ms(e.At), e.Actor, e.Source, e.Action, e.Target, e.Before, e.After, e.Detail, e.Prev, e.Seal); err != nil {
 			return err
 		}
-		head := strconv.FormatInt(e.Seq, 10) + ":" + hex.EncodeToString(audit.HeadSeal(key, e.Seq, e.Seal))
-		_, err = tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES('audit_head', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, head)
+		_, err = tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES('audit_head', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`,
+			headRecord(key, e.Seq, e.Seal))
 		return err
 	})
 	if err != nil {
 		return e, fmt.Errorf("audit %s: %w", e.Action, err)
 	}
 	return e, nil
+}
+
+// headRecord is the meta value that seals the end of the log: the last
+// sequence and a seal over it and the last entry's seal.
+func headRecord(key []byte, lastSeq int64, lastSeal []byte) string {
+	return strconv.FormatInt(lastSeq, 10) + ":" + hex.EncodeToString(audit.HeadSeal(key, lastSeq, lastSeal))
 }
 
 // AuditFilter narrows an audit listing.
@@ -106,6 +129,7 @@ func (s *Store) VerifyAudit(ctx context.Context, key []byte) (int, error) {
 	defer rows.Close()
 	v := audit.NewVerifier(key)
 	var lastSeal []byte
+	var lastSeq int64
 	for rows.Next() {
 		e, err := scanAudit(rows)
 		if err != nil {
@@ -114,14 +138,17 @@ func (s *Store) VerifyAudit(ctx context.Context, key []byte) (int, error) {
 		if err := v.Check(e); err != nil {
 			return v.Count(), err
 		}
-		lastSeal = e.Seal
+		lastSeq, lastSeal = e.Seq, e.Seal
 	}
 	if err := rows.Err(); err != nil {
 		return v.Count(), err
 	}
 	head, err := s.Meta(ctx, "audit_head")
 	if errors.Is(err, ErrNotFound) {
-		return v.Count(), v.Head(0)
+		if v.Count() > 0 { // every append records the head
+			return v.Count(), &audit.Problem{Seq: lastSeq, Reason: "head record removed"}
+		}
+		return v.Count(), nil
 	}
 	if err != nil {
 		return v.Count(), err
