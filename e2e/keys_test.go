@@ -105,4 +105,15 @@ func TestKeyRotation(t *testing.T) {
 	admin("key", "retire", oldKid)
 	alertTo(connected.id)
 	alertTo(sleeper.id)
+
+	// Everything above is in the sealed audit log, and it verifies.
+	if out := admin("audit", "verify"); !strings.Contains(out, "audit log intact") {
+		t.Fatalf("audit verify: %s", out)
+	}
+	log := admin("audit", "--action", "key.")
+	for _, want := range []string{"key.rotate", "key.retire"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, log)
+		}
+	}
 }
