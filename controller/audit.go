@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"dalaba/controller/audit"
+	"dalaba/internal/atomicfile"
 )
 
 // auditKeyFile holds the key that seals the audit log. It lives with the
@@ -27,7 +28,7 @@ func loadAuditKey(dataDir string) ([]byte, error) {
 		if err := os.MkdirAll(filepath.Dir(auditKeyFile(dataDir)), 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(auditKeyFile(dataDir), key, 0o600); err != nil {
+		if err := atomicfile.Write(auditKeyFile(dataDir), key, 0o600); err != nil {
 			return nil, fmt.Errorf("write audit key: %w", err)
 		}
 		return key, nil

@@ -18,6 +18,7 @@ import (
 	"dalaba/controller/audit"
 	"dalaba/controller/auth"
 	"dalaba/controller/store"
+	"dalaba/internal/atomicfile"
 	"dalaba/protocol"
 )
 
@@ -125,7 +126,7 @@ func Init(ctx context.Context, o InitOptions, now time.Time) (InitResult, error)
 		After: o.AdminName, Detail: "issuing key " + protocol.KeyID(pub)}); err != nil {
 		return res, err
 	}
-	if err := writeFileAtomic(filepath.Join(o.DataDir, TokenFile), []byte(token+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(o.DataDir, TokenFile), []byte(token+"\n"), 0o600); err != nil {
 		return res, fmt.Errorf("write admin token: %w", err)
 	}
 	cfg := DefaultConfig()
@@ -136,7 +137,7 @@ func Init(ctx context.Context, o InitOptions, now time.Time) (InitResult, error)
 	cfg.PlatformEBRID = "4" + o.CountyCode + "0000000001"
 	data, _ := json.MarshalIndent(cfg, "", "  ")
 	res.ConfigPath = filepath.Join(o.DataDir, ConfigFile)
-	if err := writeFileAtomic(res.ConfigPath, append(data, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(res.ConfigPath, append(data, '\n'), 0o600); err != nil {
 		return res, fmt.Errorf("write config: %w", err)
 	}
 	res.AdminToken, res.KeyID, res.Fingerprint = token, protocol.KeyID(pub), protocol.Fingerprint(pub)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"dalaba/internal/atomicfile"
 	"dalaba/protocol"
 )
 
@@ -26,7 +27,7 @@ func newIssuingKey(dataDir string) (ed25519.PrivateKey, error) {
 	if err := os.MkdirAll(filepath.Join(dataDir, "keys"), 0o700); err != nil {
 		return nil, fmt.Errorf("create key folder: %w", err)
 	}
-	if err := writeFileAtomic(keyFile(dataDir, kid), priv.Seed(), 0o600); err != nil {
+	if err := atomicfile.Write(keyFile(dataDir, kid), priv.Seed(), 0o600); err != nil {
 		return nil, fmt.Errorf("write issuing key %s: %w", kid, err)
 	}
 	return priv, nil
@@ -46,37 +47,4 @@ func loadIssuingKey(dataDir, kid string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("issuing key file for %s holds key %s", kid, got)
 	}
 	return priv, nil
-}
-
-// writeFileAtomic writes data to a temporary file, syncs it and renames it
-// into place, so a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

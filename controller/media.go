@@ -12,6 +12,7 @@ import (
 
 	"dalaba/audio"
 	"dalaba/controller/store"
+	"dalaba/internal/atomicfile"
 	"dalaba/protocol"
 )
 
@@ -45,7 +46,7 @@ func (c *Controller) AddMedia(ctx context.Context, name string, data []byte) (st
 		return m, fmt.Errorf("%w: %v", ErrBadMedia, err)
 	}
 	m = store.Media{Media: describeMedia(data, info.Format, info.Duration.Milliseconds()), Name: cleanName(name), CreatedAt: c.now()}
-	if err := writeFileAtomic(c.media.path(m.SHA256), data, 0o600); err != nil {
+	if err := atomicfile.Write(c.media.path(m.SHA256), data, 0o600); err != nil {
 		return store.Media{}, fmt.Errorf("store media %s: %w", m.SHA256, err)
 	}
 	if err := c.store.PutMedia(ctx, m); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"dalaba/internal/atomicfile"
 	"dalaba/protocol"
 )
 
@@ -35,7 +36,7 @@ func loadOrCreateKey(dir string) (ed25519.PrivateKey, error) {
 	if _, err := rand.Read(seed); err != nil {
 		return nil, fmt.Errorf("terminal key: generate: %w", err)
 	}
-	if err := writeFileAtomic(path, seed, 0o600); err != nil {
+	if err := atomicfile.Write(path, seed, 0o600); err != nil {
 		return nil, fmt.Errorf("terminal key: %w", err)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil

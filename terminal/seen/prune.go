@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 )
@@ -18,7 +17,7 @@ func tempPath(path string) string { return path + ".tmp" }
 func (g *Guard) Prune(now time.Time, grace time.Duration) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.f == nil {
+	if g.tail.F == nil {
 		return fmt.Errorf("seen %s: prune: guard is closed", g.path)
 	}
 	cutoff := now.Add(-grace)
@@ -67,48 +66,6 @@ func (g *Guard) compact(keep []string) error {
 		os.Remove(tmp)
 		return err
 	}
-	g.f.Close() // the old inode is unlinked; its close error is moot
-	g.f, g.end, g.dirty, g.ids = f, end, false, ids
-	if err := syncDir(g.path); err != nil {
-		g.dirDirty = true // write retries it before trusting the new file
-		return err
-	}
-	return nil
-}
-
-// replaceFile atomically puts a file holding b at path.
-func replaceFile(path string, b []byte) error {
-	tmp := tempPath(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(path)
-}
-
-// syncDir fsyncs the directory holding path so a rename in it is durable.
-func syncDir(path string) error {
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", d.Name(), err)
-	}
-	return nil
+	g.ids = ids
+	return g.tail.Replace(f, end)
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"dalaba/internal/atomicfile"
 )
 
 // ErrReplay is returned by Admit for an id already recorded.
@@ -24,12 +26,9 @@ var ErrReplay = errors.New("command already seen")
 type Guard struct {
 	path string
 
-	mu       sync.Mutex
-	f        *os.File // nil once closed
-	end      int64    // offset just past the last good frame
-	dirty    bool     // bytes past end may remain from a failed write
-	dirDirty bool     // the rename of a compaction is not yet durable
-	ids      map[string]time.Time
+	mu   sync.Mutex
+	tail atomicfile.Tail // the file (F nil once closed) and its good end
+	ids  map[string]time.Time
 }
 
 // Open opens the guard file at path, creating it if missing.
@@ -38,7 +37,7 @@ func Open(path string) (*Guard, error) {
 		return nil, fmt.Errorf("seen %s: remove leftover temp file: %w", path, err)
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := replaceFile(path, magic); err != nil {
+		if err := atomicfile.Write(path, magic, 0o600); err != nil {
 			return nil, fmt.Errorf("seen %s: create: %w", path, err)
 		}
 	}
@@ -46,7 +45,7 @@ func Open(path string) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seen %s: %w", path, err)
 	}
-	g := &Guard{path: path, f: f, ids: make(map[string]time.Time)}
+	g := &Guard{path: path, tail: atomicfile.Tail{F: f}, ids: make(map[string]time.Time)}
 	if err := g.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("seen %s: %w", path, err)
@@ -56,12 +55,12 @@ func Open(path string) (*Guard, error) {
 
 // load reads every frame into g.ids and truncates a torn tail.
 func (g *Guard) load() error {
-	buf, err := io.ReadAll(g.f)
+	buf, err := io.ReadAll(g.tail.F)
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
 	if len(buf) == 0 { // created empty by someone else; nothing to lose
-		if _, err := g.f.WriteAt(magic, 0); err != nil {
+		if _, err := g.tail.F.WriteAt(magic, 0); err != nil {
 			return fmt.Errorf("write header: %w", err)
 		}
 		buf = magic
@@ -81,12 +80,12 @@ func (g *Guard) load() error {
 		g.ids[id] = exp
 		off += n
 	}
-	g.end = int64(off)
+	g.tail.End = int64(off)
 	if off < len(buf) {
-		if err := g.f.Truncate(g.end); err != nil {
+		if err := g.tail.F.Truncate(g.tail.End); err != nil {
 			return fmt.Errorf("truncate torn tail at offset %d: %w", off, err)
 		}
-		if err := g.f.Sync(); err != nil {
+		if err := g.tail.F.Sync(); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
 	}
@@ -101,46 +100,16 @@ func (g *Guard) Admit(id string, expires time.Time) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.f == nil {
+	if g.tail.F == nil {
 		return fmt.Errorf("seen %s: admit %s: guard is closed", g.path, id)
 	}
 	if _, ok := g.ids[id]; ok {
 		return fmt.Errorf("command %s: %w", id, ErrReplay)
 	}
-	if err := g.write(encodeFrame(id, expires)); err != nil {
+	if err := g.tail.Append(encodeFrame(id, expires)); err != nil {
 		return fmt.Errorf("seen %s: admit %s: %w", g.path, id, err)
 	}
 	g.ids[id] = expires
-	return nil
-}
-
-// write appends b at g.end and fsyncs; on failure it cuts the file back.
-func (g *Guard) write(b []byte) error {
-	if g.dirDirty {
-		if err := syncDir(g.path); err != nil {
-			return err
-		}
-		g.dirDirty = false
-	}
-	if g.dirty {
-		if err := g.f.Truncate(g.end); err != nil {
-			return fmt.Errorf("truncate to %d after earlier failure: %w", g.end, err)
-		}
-		g.dirty = false
-	}
-	_, err := g.f.WriteAt(b, g.end)
-	if err == nil {
-		err = g.f.Sync()
-	}
-	if err != nil {
-		if terr := g.f.Truncate(g.end); terr != nil {
-			g.dirty = true
-			return errors.Join(err, fmt.Errorf("truncate back to %d: %w", g.end, terr))
-		}
-		g.f.Sync() // best effort: a surviving frame only refuses a command that failed
-		return err
-	}
-	g.end += int64(len(b))
 	return nil
 }
 
@@ -156,11 +125,11 @@ func (g *Guard) Seen(id string) bool {
 func (g *Guard) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.f == nil {
+	if g.tail.F == nil {
 		return nil
 	}
-	err := g.f.Close()
-	g.f = nil
+	err := g.tail.F.Close()
+	g.tail.F = nil
 	if err != nil {
 		return fmt.Errorf("seen %s: close: %w", g.path, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // tempPath is where a replacement spool file is built before the rename.
@@ -29,13 +28,11 @@ func (s *Spool) compact(acked uint64, keep []Record) error {
 		return fmt.Errorf("compact: %w", err)
 	}
 	// The name now points at the new file, so use it whatever happens next.
-	s.f.Close() // the old inode is unlinked; its close error is moot
-	s.f, s.end, s.dirty = f, end, false
+	serr := s.tail.Replace(f, end)
 	s.acked = acked
 	s.dropAcked()
-	if err := syncDir(s.path); err != nil {
-		s.dirDirty = true // write retries it before trusting the new file
-		return fmt.Errorf("compact: %w", err)
+	if serr != nil {
+		return fmt.Errorf("compact: %w", serr)
 	}
 	return nil
 }
@@ -56,42 +53,4 @@ func writeCompacted(f *os.File, lastSeq, acked uint64, keep []Record) (int64, er
 		return 0, fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
 	return end, nil
-}
-
-// replaceFile atomically puts a file holding b at path: temp, fsync, rename,
-// fsync the directory.
-func replaceFile(path string, b []byte) error {
-	tmp := tempPath(path)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(path)
-}
-
-// syncDir fsyncs the directory holding path so a rename in it is durable.
-func syncDir(path string) error {
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", d.Name(), err)
-	}
-	return nil
 }

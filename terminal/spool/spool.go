@@ -17,6 +17,8 @@ import (
 	"os"
 	"sort"
 	"sync"
+
+	"dalaba/internal/atomicfile"
 )
 
 // compactAckedBytes is how many bytes of acknowledged frames Ack tolerates
@@ -34,14 +36,11 @@ type Spool struct {
 	path string
 
 	mu           sync.Mutex
-	f            *os.File // nil once closed
-	end          int64    // offset just past the last good frame
-	dirty        bool     // bytes past end may remain from a failed write
-	dirDirty     bool     // the rename of a compaction is not yet durable
-	lastSeq      uint64   // highest Seq assigned, including failed appends
-	acked        uint64   // highest Seq acknowledged
-	pending      []Record // Seq > acked, in Seq order
-	pendingBytes int64    // on-disk size of the pending frames
+	tail         atomicfile.Tail // the file (F nil once closed) and its good end
+	lastSeq      uint64          // highest Seq assigned, including failed appends
+	acked        uint64          // highest Seq acknowledged
+	pending      []Record        // Seq > acked, in Seq order
+	pendingBytes int64           // on-disk size of the pending frames
 }
 
 // Open opens the spool at path, creating it if missing. It verifies every
@@ -52,7 +51,7 @@ func Open(path string) (*Spool, error) {
 		return nil, fmt.Errorf("spool %s: remove leftover temp file: %w", path, err)
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := replaceFile(path, encodeHeader(0, 0)); err != nil {
+		if err := atomicfile.Write(path, encodeHeader(0, 0), 0o600); err != nil {
 			return nil, fmt.Errorf("spool %s: create: %w", path, err)
 		}
 	}
@@ -60,7 +59,7 @@ func Open(path string) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", path, err)
 	}
-	s := &Spool{path: path, f: f}
+	s := &Spool{path: path, tail: atomicfile.Tail{F: f}}
 	if err := s.load(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("spool %s: %w", path, err)
@@ -71,13 +70,13 @@ func Open(path string) (*Spool, error) {
 // load reads the whole file, rebuilds the in-memory state and truncates a
 // torn tail.
 func (s *Spool) load() error {
-	buf, err := io.ReadAll(s.f)
+	buf, err := io.ReadAll(s.tail.F)
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
 	if len(buf) == 0 { // created empty by someone else; nothing to lose
 		buf = encodeHeader(0, 0)
-		if _, err := s.f.WriteAt(buf, 0); err != nil {
+		if _, err := s.tail.F.WriteAt(buf, 0); err != nil {
 			return fmt.Errorf("write header: %w", err)
 		}
 	}
@@ -109,14 +108,14 @@ func (s *Spool) load() error {
 		}
 		off += fr.size
 	}
-	s.end = off
+	s.tail.End = off
 	s.dropAcked()
 	if off < int64(len(buf)) {
-		if err := s.f.Truncate(off); err != nil {
+		if err := s.tail.F.Truncate(off); err != nil {
 			return fmt.Errorf("truncate torn tail at offset %d: %w", off, err)
 		}
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := s.tail.F.Sync(); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	return nil
@@ -131,7 +130,7 @@ func (s *Spool) Append(data []byte) (uint64, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
+	if s.tail.F == nil {
 		return 0, fmt.Errorf("spool %s: append: spool is closed", s.path)
 	}
 	// A Seq is never reused, even if its write fails: a failed frame that
@@ -139,43 +138,12 @@ func (s *Spool) Append(data []byte) (uint64, error) {
 	s.lastSeq++
 	seq := s.lastSeq
 	fr := encodeFrame(seq, data, false)
-	if err := s.write(fr); err != nil {
+	if err := s.tail.Append(fr); err != nil {
 		return 0, fmt.Errorf("spool %s: append seq %d: %w", s.path, seq, err)
 	}
 	s.pending = append(s.pending, Record{Seq: seq, Data: append([]byte(nil), data...)})
 	s.pendingBytes += int64(len(fr))
 	return seq, nil
-}
-
-// write appends b at s.end and fsyncs. On failure it cuts the file back to
-// s.end so the file stays valid.
-func (s *Spool) write(b []byte) error {
-	if s.dirDirty {
-		if err := syncDir(s.path); err != nil {
-			return err
-		}
-		s.dirDirty = false
-	}
-	if s.dirty {
-		if err := s.f.Truncate(s.end); err != nil {
-			return fmt.Errorf("truncate to %d after earlier failure: %w", s.end, err)
-		}
-		s.dirty = false
-	}
-	_, err := s.f.WriteAt(b, s.end)
-	if err == nil {
-		err = s.f.Sync()
-	}
-	if err != nil {
-		if terr := s.f.Truncate(s.end); terr != nil {
-			s.dirty = true
-			return errors.Join(err, fmt.Errorf("truncate back to %d: %w", s.end, terr))
-		}
-		s.f.Sync() // best effort: an unsynced truncate only risks a resend
-		return err
-	}
-	s.end += int64(len(b))
-	return nil
 }
 
 // Pending returns copies of the records not yet acknowledged, in Seq order.
@@ -196,7 +164,7 @@ func (s *Spool) Pending() []Record {
 func (s *Spool) Ack(upTo uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
+	if s.tail.F == nil {
 		return fmt.Errorf("spool %s: ack %d: spool is closed", s.path, upTo)
 	}
 	if upTo <= s.acked {
@@ -211,7 +179,7 @@ func (s *Spool) Ack(upTo uint64) error {
 		keepBytes += frameHeaderSize + int64(len(r.Data))
 	}
 	var cerr error
-	if i == len(s.pending) || s.end-headerSize-keepBytes >= compactAckedBytes {
+	if i == len(s.pending) || s.tail.End-headerSize-keepBytes >= compactAckedBytes {
 		cerr = s.compact(upTo, s.pending[i:])
 		if s.acked == upTo { // the compacted file is in place
 			if cerr != nil {
@@ -220,7 +188,7 @@ func (s *Spool) Ack(upTo uint64) error {
 			return nil
 		}
 	}
-	if err := s.write(encodeFrame(upTo, nil, true)); err != nil {
+	if err := s.tail.Append(encodeFrame(upTo, nil, true)); err != nil {
 		return fmt.Errorf("spool %s: ack %d: %w", s.path, upTo, errors.Join(cerr, err))
 	}
 	s.acked = upTo
@@ -244,11 +212,11 @@ func (s *Spool) dropAcked() {
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
+	if s.tail.F == nil {
 		return nil
 	}
-	err := s.f.Close()
-	s.f = nil
+	err := s.tail.F.Close()
+	s.tail.F = nil
 	if err != nil {
 		return fmt.Errorf("spool %s: close: %w", s.path, err)
 	}
