@@ -1,18 +1,32 @@
-# Dalaba. `make test` runs every test, installing what the tests need
-# (socat, PulseAudio) when it is missing.
+# Dalaba. `make test` runs the static checks, every test, and every fuzz
+# target for a short while, installing what they need (socat, PulseAudio,
+# staticcheck, govulncheck) when it is missing.
 GO ?= go
 BIN ?= bin
+# How long each fuzz target runs: briefly in make test, longer in make fuzz.
+FUZZTIME ?= 3s
+LONGFUZZTIME ?= 60s
 
-.PHONY: test test-deps vet build cross bench clean
+.PHONY: test test-deps vet lint fuzz build cross bench clean
 
-test: test-deps vet
+test: test-deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@sh scripts/fuzz.sh $(FUZZTIME)
 
 test-deps:
 	@sh scripts/test-deps.sh
 
 vet:
 	$(GO) vet ./...
+
+# go vet, staticcheck and govulncheck (tools installed into bin/tools).
+lint:
+	@sh scripts/lint.sh
+
+# Every fuzz target for LONGFUZZTIME each; a failing input is saved under
+# <package>/testdata/fuzz/ and becomes a regression test.
+fuzz:
+	@sh scripts/fuzz.sh $(LONGFUZZTIME)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...

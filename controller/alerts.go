@@ -78,6 +78,9 @@ func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertReques
 	if err != nil {
 		return store.Alert{}, err
 	}
+	if cmd.Alert.Drill() && policy.DrillPriority != 0 {
+		cmd.Alert.Priority = policy.DrillPriority
+	}
 	pending := policy.NeedsApproval(cmd.Alert.Class, cmd.Alert.Level)
 	issueNow := req.IssueNow && pending
 	if issueNow && !(policy.IssueNowLevel1 && cmd.Alert.Class == protocol.ClassEmergency && cmd.Alert.Level == 1) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"dalaba/controller/access"
+	"dalaba/controller/console"
 	"dalaba/controller/store"
 	"dalaba/protocol"
 )
@@ -19,6 +20,9 @@ func (c *Controller) routes() http.Handler {
 	mux.HandleFunc("GET /v1/terminal", c.serveTerminal)
 	mux.HandleFunc("GET /api/v1/health", c.apiHealth)
 	mux.HandleFunc("POST /api/v1/signin", c.apiSignIn)
+	web := console.New() // the operators' web console (docs/console.md)
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET "+console.Prefix, web)
 	for _, rt := range c.apiRoutes() {
 		mux.Handle(rt.pattern, c.authed(rt.action, rt.handle))
 	}
@@ -77,7 +81,16 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"POST /api/v1/alerts/{id}/approve", access.ApproveAlert, c.apiApproveAlert},
 		{"POST /api/v1/alerts/{id}/reject", access.ApproveAlert, c.apiRejectAlert},
 		{"POST /api/v1/alerts/{id}/review", access.ApproveAlert, c.apiReviewAlert},
+		{"GET /api/v1/programs", access.View, c.apiPrograms},
+		{"POST /api/v1/programs", access.ManagePrograms, c.apiCreateProgram},
+		{"GET /api/v1/programs/{id}", access.View, c.apiProgram},
+		{"PATCH /api/v1/programs/{id}", access.ManagePrograms, c.apiUpdateProgram},
+		{"DELETE /api/v1/programs/{id}", access.ManagePrograms, c.apiDeleteProgram},
+		{"GET /api/v1/programs/{id}/occurrences", access.View, c.apiProgramOccurrences},
 		{"GET /api/v1/events", access.View, c.apiEvents},
+		{"GET /api/v1/console", access.View, c.apiConsole},
+		{"GET /api/v1/overview", access.View, c.apiOverview},
+		{"GET /api/v1/terminals/{id}/heartbeat", access.View, c.apiHeartbeat},
 		{"GET /api/v1/keys", access.ManageKeys, c.apiKeys},
 		{"POST /api/v1/keys/rotate", access.ManageKeys, c.apiRotateKey},
 		{"POST /api/v1/keys/{kid}/retire", access.ManageKeys, c.apiRetireKey},

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -27,6 +29,9 @@ type Config struct {
 	HeartbeatSeconds int    `json:"heartbeat_seconds"` // told to terminals
 	MaxUploadMB      int    `json:"max_upload_mb"`     // largest media upload
 	DefaultValidMin  int    `json:"default_valid_minutes"`
+	TimeZone         string `json:"time_zone"`     // the county's calendar and wall clock, for schedules
+	QuietHours       string `json:"quiet_hours"`   // e.g. "22:00-06:00": no routine programs then; "" none
+	ScheduleDays     int    `json:"schedule_days"` // days of schedule each terminal holds ahead, 1..7
 }
 
 // DefaultConfig returns the defaults every file and variable overrides.
@@ -37,6 +42,8 @@ func DefaultConfig() Config {
 		HeartbeatSeconds: 30,
 		MaxUploadMB:      32,
 		DefaultValidMin:  60,
+		TimeZone:         "Asia/Shanghai",
+		ScheduleDays:     3,
 	}
 }
 
@@ -52,9 +59,7 @@ func LoadConfig(path string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("read config: %w", err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
+		if err := decodeConfig(data, &c); err != nil {
 			return c, fmt.Errorf("config %s: %w", path, err)
 		}
 		if c.DataDir != "" && !filepath.IsAbs(c.DataDir) {
@@ -71,13 +76,15 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	str := map[string]*string{
 		"DALABA_LISTEN": &c.Listen, "DALABA_DATA_DIR": &c.DataDir, "DALABA_TLS_CERT": &c.TLSCert,
 		"DALABA_TLS_KEY": &c.TLSKey, "DALABA_PLATFORM_EBRID": &c.PlatformEBRID,
+		"DALABA_TIME_ZONE": &c.TimeZone, "DALABA_QUIET_HOURS": &c.QuietHours,
 	}
 	for k, p := range str {
 		if v, ok := lookup(k); ok {
 			*p = v
 		}
 	}
-	ints := map[string]*int{"DALABA_HEARTBEAT_SECONDS": &c.HeartbeatSeconds, "DALABA_MAX_UPLOAD_MB": &c.MaxUploadMB}
+	ints := map[string]*int{"DALABA_HEARTBEAT_SECONDS": &c.HeartbeatSeconds, "DALABA_MAX_UPLOAD_MB": &c.MaxUploadMB,
+		"DALABA_SCHEDULE_DAYS": &c.ScheduleDays}
 	for k, p := range ints {
 		if v, ok := lookup(k); ok {
 			n, err := strconv.Atoi(v)
@@ -116,5 +123,52 @@ func (c Config) Validate() error {
 	if c.DefaultValidMin < 1 || c.DefaultValidMin > int(protocol.MaxCommandLifetime.Minutes()) {
 		errs = append(errs, fmt.Errorf("default_valid_minutes: %d is outside 1..%d", c.DefaultValidMin, int(protocol.MaxCommandLifetime.Minutes())))
 	}
+	errs = append(errs, c.validateSchedules()...)
 	return errors.Join(errs...)
+}
+
+// decodeConfig decodes the one JSON object of a config file over c. It
+// refuses unknown keys and anything after the object, and its errors name
+// the key or the line (never a bare "EOF").
+func decodeConfig(data []byte, c *Config) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(c)
+	line := func(offset int64) int {
+		return 1 + bytes.Count(data[:min(max(int(offset), 0), len(data))], []byte("\n"))
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		after := data[dec.InputOffset():]
+		if rest := bytes.TrimSpace(after); len(rest) > 0 {
+			at := len(data) - len(bytes.TrimLeft(after, " \t\r\n"))
+			return fmt.Errorf("line %d: unexpected %q after the config object", line(int64(at)), rest[:min(len(rest), 20)])
+		}
+		return nil
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("line %d: no config object: the file is empty", line(int64(len(data))))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("line %d: the file ends inside the config object", line(int64(len(data))))
+	case errors.As(err, &se):
+		return fmt.Errorf("line %d: %v", line(se.Offset), se)
+	case errors.As(err, &te) && te.Field == "":
+		return fmt.Errorf("line %d: got a JSON %s, want an object of config keys", line(te.Offset), te.Value)
+	case errors.As(err, &te):
+		want := te.Type.String()
+		switch te.Type.Kind() {
+		case reflect.Int:
+			want = "a whole number"
+		case reflect.String:
+			want = "a string"
+		}
+		return fmt.Errorf("%s: got a JSON %s, want %s", te.Field, te.Value, want)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if key, uerr := strconv.Unquote(name); uerr == nil {
+			return fmt.Errorf("%s: unknown key", key)
+		}
+	}
+	return err
 }

@@ -38,6 +38,7 @@ type Controller struct {
 	throttle  *auth.Throttle
 	termAreas sync.Map // terminal id → area code; a terminal never moves
 	keysSent  sync.Map // keys command id → the key ids it carries
+	sched     *scheduler
 
 	addrMu sync.Mutex
 	addr   net.Addr // where it listens, once Run has started
@@ -72,6 +73,10 @@ func New(cfg Config, log *slog.Logger) (*Controller, error) {
 		return nil, err
 	}
 	if c.media, err = openMediaStore(filepath.Join(cfg.DataDir, "media")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if c.sched, err = newScheduler(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -151,6 +156,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.log.Info("controller listening", "addr", ln.Addr().String(), "tls", c.cfg.TLSCert != "")
 	go c.expireLoop(ctx)
 	go c.expiryWarnings(ctx)
+	go c.scheduleLoop(ctx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -160,6 +166,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer cancel()
 	c.hub.closeAll()
 	srv.Shutdown(shut)
+	c.hub.closeAll() // any that connected while the listener was closing
+	done := make(chan struct{})
+	go func() { c.hub.running.Wait(); close(done) }()
+	select { // the sessions record their terminals offline before the store closes
+	case <-done:
+	case <-shut.Done():
+	}
 	return nil
 }
 

@@ -10,8 +10,9 @@ type hub struct {
 	c        *Controller
 	mu       sync.RWMutex
 	sessions map[string]*session
-	replaced atomic.Uint64 // connections closed because the same terminal connected again
-	slow     atomic.Uint64 // connections closed because their send queue overflowed
+	running  sync.WaitGroup // live terminal connections, so shutdown can wait for their last writes
+	replaced atomic.Uint64  // connections closed because the same terminal connected again
+	slow     atomic.Uint64  // connections closed because their send queue overflowed
 }
 
 func newHub(c *Controller) *hub { return &hub{c: c, sessions: map[string]*session{}} }

@@ -51,6 +51,8 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader already answered
 	}
+	c.hub.running.Add(1)
+	defer c.hub.running.Done()
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, remote: r.RemoteAddr, log: c.log.With("remote", r.RemoteAddr),
 		ctrl: make(chan []byte, controlQueue), media: make(chan []byte, mediaQueue), done: make(chan struct{})}
@@ -218,11 +220,11 @@ func (s *session) online(ctx context.Context, t store.Terminal) {
 	out, err := s.c.store.OutstandingFor(ctx, t.ID, now)
 	if err != nil {
 		s.log.Error("list outstanding commands", "err", err)
-		return
 	}
 	for _, o := range out {
 		s.c.deliver(ctx, s, t.ID, o.AlertID, o.Signed, o.State)
 	}
+	s.c.scheduleOnline(ctx, s) // after any alert: those are urgent, this is days ahead
 }
 
 func (s *session) readLoop(ctx context.Context) {
@@ -318,6 +320,7 @@ func (c *Controller) report(ctx context.Context, id string, r protocol.Report) e
 		c.publishDelivery(*ap.Delivery)
 	}
 	c.keysConfirmed(ctx, id, r.Receipt)
+	c.playerReported(id, r)
 	if ap.Fault != nil {
 		c.events.Publish(events.Event{Kind: events.KindFault, Data: map[string]any{"terminal_id": id, "fault": ap.Fault}})
 	}

@@ -1,13 +1,17 @@
 #!/bin/sh
 # Installs what Dalaba's tests need when it is missing, with Debian's apt:
 # socat (pty pairs for the serial relay), PulseAudio (a real audio server
-# with a null sink) and its utilities (parecord), libasound2.
+# with a null sink) and its utilities (parecord), libasound2, and for the
+# web console's browser test Chromium with a Chinese font (without it the
+# screenshots show boxes).
 set -eu
 need=""
 command -v socat >/dev/null 2>&1 || need="$need socat"
 command -v pulseaudio >/dev/null 2>&1 || need="$need pulseaudio"
 command -v parecord >/dev/null 2>&1 || need="$need pulseaudio-utils"
 [ -e /usr/lib/x86_64-linux-gnu/libasound.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libasound.so.2 ] || ldconfig -p 2>/dev/null | grep -q libasound.so.2 || need="$need libasound2"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need="$need fonts-wqy-microhei"
 [ -z "$need" ] && exit 0
 echo "installing test dependencies:$need"
 SUDO=""

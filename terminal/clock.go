@@ -1,6 +1,7 @@
 package terminal
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -18,17 +19,30 @@ type realClock struct{}
 func (realClock) Now() time.Time                         { return time.Now() }
 func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// offsetSamples is how many ping samples the controller-clock estimate keeps.
-const offsetSamples = 8
+// The controller-clock estimate: of the last offsetWindow ping samples, the
+// offsetBest with the shortest round trip vote, by their median.
+const (
+	offsetWindow = 16
+	offsetBest   = 5
+)
 
-// clockOffset estimates the controller's clock minus the terminal's: the
-// median of the last offsetSamples ping samples, or the Welcome's server
-// time before any sample arrived. The median ignores a sample taken while a
-// queue delayed one direction, as Snapcast does.
+// clockSample is one ping's estimate of the offset and its round trip.
+type clockSample struct {
+	offset, rtt time.Duration
+}
+
+// clockOffset estimates the controller's clock minus the terminal's, or
+// uses the Welcome's server time before any ping sample arrived.
+//
+// A sample's error is at most half the asymmetry of its round trip, so
+// samples whose pong (or ping) waited in a queue have a long round trip and
+// are the ones to distrust: the estimate keeps the recent samples with the
+// shortest round trips and takes their median, which also ignores a single
+// bad one among them (as NTP's clock filter and Snapcast do).
 type clockOffset struct {
 	mu      sync.Mutex
 	base    time.Duration // from the Welcome
-	samples []time.Duration
+	samples []clockSample
 }
 
 // reset starts over from a Welcome received at local time recv.
@@ -51,10 +65,10 @@ func (c *clockOffset) add(sent, server, recv time.Time) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.samples) == offsetSamples {
+	if len(c.samples) == offsetWindow {
 		c.samples = append(c.samples[:0], c.samples[1:]...)
 	}
-	c.samples = append(c.samples, server.Add(rtt/2).Sub(recv))
+	c.samples = append(c.samples, clockSample{offset: server.Add(rtt / 2).Sub(recv), rtt: rtt})
 }
 
 // get returns the current estimate.
@@ -65,11 +79,17 @@ func (c *clockOffset) get() time.Duration {
 		return c.base
 	}
 	s := slices.Clone(c.samples)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
+	slices.SortStableFunc(s, func(a, b clockSample) int { return cmp.Compare(a.rtt, b.rtt) })
+	s = s[:min(len(s), offsetBest)]
+	offs := make([]time.Duration, len(s))
+	for i, x := range s {
+		offs[i] = x.offset
 	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	slices.Sort(offs)
+	if len(offs)%2 == 1 {
+		return offs[len(offs)/2]
+	}
+	return (offs[len(offs)/2-1] + offs[len(offs)/2]) / 2
 }
 
 // localNow is the terminal's own clock, shifted by clock_offset_ms.

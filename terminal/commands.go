@@ -54,7 +54,9 @@ func (t *Terminal) act(cmd *protocol.Command) {
 	switch cmd.Kind {
 	case protocol.KindAlert:
 		t.receipt(cmd.ID, cmd.Alert.EBMID, protocol.DeliveryAccepted, "", "")
-		t.player.enqueue(&item{cmdID: cmd.ID, alert: cmd.Alert, expires: cmd.Expires})
+		t.player.enqueue(newAlertTask(cmd))
+	case protocol.KindSchedule:
+		t.table.apply(cmd)
 	case protocol.KindCancel:
 		t.receipt(cmd.ID, cmd.Cancel.EBMID, protocol.DeliveryAccepted, "", "")
 		detail := ""

@@ -39,10 +39,14 @@ type Config struct {
 	Relay RelayConfig `json:"relay"`
 	Audio AudioConfig `json:"audio"`
 
-	WarmupMS         int `json:"warmup_ms"`         // amplifier warm-up after relay ON
-	TailMS           int `json:"tail_ms"`           // pause after the audio before relay OFF
-	CacheMaxMB       int `json:"cache_max_mb"`      // media cache bound
-	Volume           int `json:"volume"`            // 0..100, used when an alert says 0
+	WarmupMS   int `json:"warmup_ms"`    // amplifier warm-up after relay ON
+	TailMS     int `json:"tail_ms"`      // pause after the audio before relay OFF
+	CacheMaxMB int `json:"cache_max_mb"` // media cache bound
+	Volume     int `json:"volume"`       // 0..100, used when an alert says 0
+	// EmergencyVolume is the volume of emergency alerts that leave the
+	// volume to the terminal (alert volume 0): 0 means full volume (100).
+	// An alert's own non-zero volume always wins.
+	EmergencyVolume  int `json:"emergency_volume"`
 	HeartbeatSeconds int `json:"heartbeat_seconds"` // 5..3600
 
 	// ClockOffsetMS is added to the local clock wherever the terminal reads
@@ -69,13 +73,17 @@ type AudioConfig struct {
 	Output string `json:"output"`
 	Dir    string `json:"dir,omitempty"`
 	Rate   int    `json:"rate"` // output sample rate, Hz
+	// LatencyMS is how long after the output starts its first sample is
+	// heard; playback starts that much before the start instant, so that
+	// loudspeakers start together. -1: 40 for oto, 0 for wav and silent.
+	LatencyMS int `json:"latency_ms"`
 }
 
 // DefaultConfig returns the defaults a config file overrides.
 func DefaultConfig() Config {
 	return Config{
 		Relay:            RelayConfig{Baud: 9600, Channel: 1, Slave: 1, TimeoutMS: 500},
-		Audio:            AudioConfig{Output: "oto", Rate: 48000},
+		Audio:            AudioConfig{Output: "oto", Rate: 48000, LatencyMS: -1},
 		WarmupMS:         2000,
 		TailMS:           1000,
 		CacheMaxMB:       256,
@@ -124,6 +132,10 @@ func parseConfig(b []byte, cfg *Config) error {
 // jsonError turns a decoding error into one naming the key or the line.
 func jsonError(b []byte, err error) error {
 	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field == "" { // the file itself is not an object
+		line := 1 + bytes.Count(b[:min(int(te.Offset), len(b))], []byte("\n"))
+		return fmt.Errorf("line %d: got a JSON %s, want an object of config keys", line, te.Value)
+	}
 	if errors.As(err, &te) {
 		return fmt.Errorf("%s: got a JSON %s, want %s", te.Field, te.Value, typeName(te.Type))
 	}
@@ -258,6 +270,7 @@ func (c *Config) Validate() error {
 	intRange("tail_ms", c.TailMS, 0, 30000)
 	intRange("cache_max_mb", c.CacheMaxMB, 1, 1<<20)
 	intRange("volume", c.Volume, 0, 100)
+	intRange("emergency_volume", c.EmergencyVolume, 0, 100)
 	intRange("heartbeat_seconds", c.HeartbeatSeconds, 5, 3600)
 	intRange("clock_offset_ms", c.ClockOffsetMS, -(1 << 30), 1<<30)
 	if len(errs) == 0 {
@@ -337,6 +350,9 @@ func (a AudioConfig) validate() []error {
 	}
 	if a.Rate < 8000 || a.Rate > 192000 {
 		errs = append(errs, fmt.Errorf("audio.rate: %d is outside 8000..192000", a.Rate))
+	}
+	if a.LatencyMS < -1 || a.LatencyMS > 2000 {
+		errs = append(errs, fmt.Errorf("audio.latency_ms: %d is outside -1..2000", a.LatencyMS))
 	}
 	return errs
 }

@@ -27,6 +27,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad token", `{` + good + `, "enroll_token": "nofingerprint"}`, nil, "enroll_token: must look like <code>.<fingerprint>"},
 		{"wav without dir", `{` + good + `, "audio": {"output": "wav"}}`, nil, "audio.dir: is required"},
 		{"syntax", `{` + good + `,}`, nil, "line 1:"},
+		{"not an object", "\n[\"ws://a/v1/terminal\"]", nil, "line 2: got a JSON array, want an object of config keys"},
 		{"env channel", `{` + good + `}`, map[string]string{"DALABA_RELAY_CHANNEL": "12"}, "relay.channel: 12 is outside 1..8"},
 		{"env not a number", `{` + good + `}`, map[string]string{"DALABA_VOLUME": "loud"}, `volume (from DALABA_VOLUME): "loud" is not a whole number`},
 		{"env bad URL", `{` + good + `}`, map[string]string{"DALABA_CONTROLLERS": "ws://a/v1/terminal,tcp://b"}, `controllers[1]: "tcp://b"`},

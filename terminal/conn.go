@@ -253,7 +253,9 @@ func (t *Terminal) handleFrame(s *session, f protocol.Frame) {
 	case protocol.TypePong:
 		var p protocol.Pong
 		if err := protocol.DecodeBody(f, &p); err == nil {
-			t.offset.add(p.TerminalTime, p.ServerTime, t.localNow())
+			recv := t.localNow()
+			t.offset.add(p.TerminalTime, p.ServerTime, recv)
+			t.log.Debug("clock sample", "rtt", recv.Sub(p.TerminalTime), "sample", p.ServerTime.Add(recv.Sub(p.TerminalTime)/2).Sub(recv), "estimate", t.offset.get())
 		}
 	case protocol.TypeMediaErr:
 		var m protocol.MediaErr

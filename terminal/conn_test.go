@@ -54,12 +54,53 @@ func TestClockOffsetMedian(t *testing.T) {
 	if got := c.get(); got != 2*time.Second {
 		t.Fatalf("median %v, want 2s", got)
 	}
-	for i := range 20 { // only the last 8 count
+	for i := range 20 { // only the last 16 count
 		sent := t0.Add(time.Duration(i) * time.Second)
 		c.add(sent, sent.Add(-time.Second), sent)
 	}
 	if got := c.get(); got != -time.Second {
 		t.Fatalf("after 20 new samples %v, want -1s", got)
+	}
+}
+
+func TestClockOffsetShortestRoundTrips(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	const truth = 35 * time.Second
+	// sample returns a ping whose pong waited extra on its way back: the
+	// naive estimate is off by half of that.
+	type sample struct{ rtt, delayBack time.Duration }
+	cases := []struct {
+		name    string
+		samples []sample
+		within  time.Duration
+	}{
+		{"quiet link", []sample{{2 * time.Millisecond, 0}, {2 * time.Millisecond, 0}, {3 * time.Millisecond, 0}}, time.Millisecond},
+		{"most pongs queued", []sample{
+			{300 * time.Millisecond, 290 * time.Millisecond}, {2 * time.Millisecond, 0}, {250 * time.Millisecond, 240 * time.Millisecond},
+			{400 * time.Millisecond, 390 * time.Millisecond}, {3 * time.Millisecond, 0}, {350 * time.Millisecond, 340 * time.Millisecond},
+			{2 * time.Millisecond, 0}, {500 * time.Millisecond, 490 * time.Millisecond}, {280 * time.Millisecond, 270 * time.Millisecond},
+		}, 2 * time.Millisecond},
+		{"one fast liar among the best", []sample{
+			{2 * time.Millisecond, 0}, {2 * time.Millisecond, 0}, {time.Millisecond, 0}, {2 * time.Millisecond, 0}, {3 * time.Millisecond, 0},
+		}, 2 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var co clockOffset
+			co.reset(t0.Add(truth+time.Second), t0)
+			for i, s := range c.samples {
+				sent := t0.Add(time.Duration(i) * time.Second)
+				oneWay := (s.rtt - s.delayBack) / 2
+				server := sent.Add(oneWay).Add(truth)
+				if c.name == "one fast liar among the best" && i == 2 {
+					server = server.Add(time.Second) // a controller clock hiccup
+				}
+				co.add(sent, server, sent.Add(s.rtt))
+			}
+			if d := co.get() - truth; d < -c.within || d > c.within {
+				t.Fatalf("estimate off by %v, want within %v", d, c.within)
+			}
+		})
 	}
 }
 
@@ -81,7 +122,7 @@ func (c *stepClock) After(d time.Duration) <-chan time.Time {
 	switch {
 	case d <= 100*time.Millisecond:
 		ch <- time.Now()
-	case d >= time.Hour:
+	case d >= 30*time.Minute:
 	default:
 		c.waits <- stepWait{d, ch}
 	}
@@ -105,7 +146,7 @@ func TestReconnectBackoff(t *testing.T) {
 	r := newRig(t, ctl)
 	r.cfg.HeartbeatSeconds = 3600 // keep heartbeats off the stepped clock
 	clock := &stepClock{waits: make(chan stepWait, 100)}
-	r.startNoWait(func(term *Terminal) { term.clock = clock })
+	r.startNoWait(func(term *Terminal) { term.clock, term.pingEvery = clock, 0 })
 
 	within := func(step string, w stepWait, lo, hi time.Duration) {
 		t.Helper()
@@ -214,8 +255,10 @@ func TestClockSkewAndPlayAt(t *testing.T) {
 			on = e.At
 		}
 	}
-	if d := on.Sub(playAt); d < -20*time.Millisecond || d > 200*time.Millisecond {
-		t.Fatalf("relay ON %v after play_at, want about 0", d)
+	// The relay goes ON a warm-up ahead, so that the audio starts at play_at.
+	warm := ms(r.cfg.WarmupMS)
+	if d := on.Sub(playAt.Add(-warm)); d < -startLead-20*time.Millisecond || d > 100*time.Millisecond {
+		t.Fatalf("relay ON %v after play_at minus the warm-up, want about 0", d)
 	}
 }
 

@@ -366,6 +366,10 @@ func (c *fakeController) dump() string {
 			fmt.Fprintf(&b, " %s active=%v %s", r.Fault.Code, r.Fault.Active, r.Fault.Message)
 		case r.Rejection != nil:
 			fmt.Fprintf(&b, " %s %s %s", r.Rejection.CommandID, r.Rejection.Reason, r.Rejection.Detail)
+		case r.Occurrence != nil:
+			fmt.Fprintf(&b, " %s %s %s by=%s played=%dms", r.Occurrence.ItemID, r.Occurrence.State, r.Occurrence.Reason, r.Occurrence.PreemptedBy, r.Occurrence.PlayedMS)
+		case r.Switch != nil:
+			fmt.Fprintf(&b, " %s %s→%s", r.Switch.Action, r.Switch.From, r.Switch.To)
 		}
 	}
 	return b.String()

@@ -6,25 +6,51 @@ import (
 	"dalaba/protocol"
 )
 
-// heartbeatLoop sends three quick pings after the welcome, then a heartbeat
-// and a ping every heartbeat interval.
+// Pings after a welcome: a quick burst, so the first estimate of the
+// controller's clock is good, then one every pingEvery during pingSettle.
+const (
+	pingBurst  = 5
+	pingGap    = 50 * time.Millisecond
+	pingSettle = time.Minute
+)
+
+// heartbeatLoop sends a burst of pings after the welcome, then a heartbeat
+// and a ping every heartbeat interval, with more pings during the first
+// minute while the clock estimate settles.
 func (t *Terminal) heartbeatLoop(s *session) {
-	for range 3 {
+	for range pingBurst {
 		t.sendPing(s)
-		if !t.sleep(s.done, 100*time.Millisecond) {
+		if !t.sleep(s.done, pingGap) {
 			return
 		}
 	}
 	t.sendHeartbeat(s)
+	begin := t.clock.Now()
+	st, changed := t.currentSettings()
+	nextBeat, nextPing := begin.Add(st.heartbeat()), begin.Add(t.pingEvery)
 	for {
-		st, changed := t.currentSettings()
+		now := t.clock.Now()
+		settling := t.pingEvery > 0 && now.Sub(begin) < pingSettle
+		wait := nextBeat.Sub(now)
+		if settling {
+			wait = min(wait, nextPing.Sub(now))
+		}
 		select {
-		case <-t.clock.After(st.heartbeat()):
-			t.amp.probe()
-			t.sendHeartbeat(s)
-			t.sendPing(s)
+		case <-t.clock.After(max(wait, 0)):
+			now = t.clock.Now()
+			if !now.Before(nextBeat) {
+				t.amp.probe()
+				t.sendHeartbeat(s)
+				t.sendPing(s)
+				nextBeat = now.Add(st.heartbeat())
+			} else if settling && !now.Before(nextPing) {
+				t.sendPing(s)
+				nextPing = now.Add(t.pingEvery)
+			}
 		case <-changed:
 			t.sendHeartbeat(s)
+			st, changed = t.currentSettings()
+			nextBeat = t.clock.Now().Add(st.heartbeat())
 		case <-s.done:
 			return
 		}

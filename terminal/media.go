@@ -24,44 +24,55 @@ type chunkMsg struct {
 	merr   *protocol.MediaErr
 }
 
-// fetchSlot routes incoming chunks to the one fetch in progress (the player
-// fetches one file at a time).
-type fetchSlot struct {
-	mu   sync.Mutex
-	want [32]byte
-	ch   chan chunkMsg
-	quit chan struct{}
+// fetchSlots routes incoming chunks to the fetches in progress, one per
+// file: alerts and the schedule prefetch fetch at the same time, and the
+// controller may interleave their chunks.
+type fetchSlots struct {
+	mu     sync.Mutex
+	active map[[32]byte]*fetchSlot
 }
 
-// begin claims the slot for the file with hash sum; end releases it.
-func (f *fetchSlot) begin(sum [32]byte) (ch <-chan chunkMsg, end func()) {
-	c, quit := make(chan chunkMsg, 8), make(chan struct{})
+// fetchSlot is one file's fetch in progress.
+type fetchSlot struct {
+	ch   chan chunkMsg
+	quit chan struct{} // closed when the fetch ends
+}
+
+// begin claims the file with hash sum. When another fetch holds it, begin
+// returns a channel closed when that one ends (then look in the cache
+// again); otherwise the chunk channel and the release.
+func (f *fetchSlots) begin(sum [32]byte) (ch <-chan chunkMsg, end func(), busy <-chan struct{}) {
 	f.mu.Lock()
-	f.want, f.ch, f.quit = sum, c, quit
-	f.mu.Unlock()
-	return c, func() {
-		f.mu.Lock()
-		if f.ch == c {
-			f.ch, f.quit = nil, nil
-		}
-		f.mu.Unlock()
-		close(quit)
+	defer f.mu.Unlock()
+	if s, ok := f.active[sum]; ok {
+		return nil, nil, s.quit
 	}
+	if f.active == nil {
+		f.active = map[[32]byte]*fetchSlot{}
+	}
+	s := &fetchSlot{ch: make(chan chunkMsg, 8), quit: make(chan struct{})}
+	f.active[sum] = s
+	return s.ch, func() {
+		f.mu.Lock()
+		delete(f.active, sum)
+		f.mu.Unlock()
+		close(s.quit)
+	}, nil
 }
 
 // deliver hands m to the fetch of sum, if one is in progress. It blocks
 // while the fetch is writing, which pushes back on the controller.
-func (f *fetchSlot) deliver(sum [32]byte, m chunkMsg) bool {
+func (f *fetchSlots) deliver(sum [32]byte, m chunkMsg) bool {
 	f.mu.Lock()
-	ch, quit, want := f.ch, f.quit, f.want
+	s := f.active[sum]
 	f.mu.Unlock()
-	if ch == nil || sum != want {
+	if s == nil {
 		return false
 	}
 	select {
-	case ch <- m:
+	case s.ch <- m:
 		return true
-	case <-quit:
+	case <-s.quit:
 		return false
 	}
 }
@@ -95,20 +106,34 @@ func (e *mediaError) Error() string { return e.msg }
 // chunk is checked against its hash from the signed command before it is
 // written; the whole file is checked again on Commit.
 func (t *Terminal) fetchMedia(ctx context.Context, m protocol.Media) error {
-	if _, ok := t.cache.Path(m.SHA256); ok {
-		return nil
-	}
 	var sum [32]byte
 	if _, err := hex.Decode(sum[:], []byte(m.SHA256)); err != nil {
 		return &mediaError{fmt.Sprintf("media %s: bad hash", m.SHA256)}
 	}
+	for {
+		if _, ok := t.cache.Path(m.SHA256); ok {
+			return nil
+		}
+		chunks, end, busy := t.fetch.begin(sum)
+		if busy == nil {
+			defer end()
+			return t.fetchInto(ctx, m, chunks)
+		}
+		select { // another task fetches the same file
+		case <-busy:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// fetchInto fetches m into the cache, taking chunks from the claimed slot.
+func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-chan chunkMsg) error {
 	w, err := t.cache.NewWriter(m.SHA256, m.Size)
 	if err != nil {
 		return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
 	}
 	defer w.Abort()
-	chunks, end := t.fetch.begin(sum)
-	defer end()
 	for w.Written() < m.Size {
 		s, err := t.waitSession(ctx)
 		if err != nil {

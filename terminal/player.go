@@ -3,299 +3,326 @@ package terminal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"sync"
 	"time"
-
-	"dalaba/audio"
-	"dalaba/protocol"
 )
 
-// Why an item's context ended, besides the terminal stopping.
-var (
-	errCancelled = errors.New("cancelled by a cancel command")
-	errExpired   = errors.New("validity ended before it could play")
+// Player timing.
+const (
+	// startLead is how long before a task's start the loop hands it to a
+	// playback goroutine, which then sleeps to the exact instant.
+	startLead = 50 * time.Millisecond
+	// maxWait bounds the loop's sleep while anything is pending, since the
+	// controller-clock estimate moves as pings refine it.
+	maxWait = time.Second
+	forever = time.Duration(math.MaxInt64)
 )
 
-// item is one verified alert waiting to play or playing.
-type item struct {
-	cmdID   string
-	alert   *protocol.Alert
-	expires time.Time // controller time
-}
-
-// outcome is how an item ended: a final delivery state and its reason.
-type outcome struct {
-	state, reason, detail string
-}
-
-// player plays alerts one at a time from a FIFO queue. (Priorities and
-// preemption will replace next(); the rest stays.)
+// player decides what the loudspeaker plays. Tasks (alerts and schedule
+// items) wait in one list; the highest priority task that is due plays, a
+// higher one preempts it at once, equal ones queue first come first served.
+// The relay stays ON across back-to-back tasks: it is switched OFF only
+// after the tail, when nothing is due before the tail and a warm-up would
+// have passed.
+//
+// One loop goroutine (run) makes every decision; the current task plays in
+// its own goroutine (perform), and the loop only switches the relay OFF
+// while no task is current, so relay switching never overlaps.
 type player struct {
 	t    *Terminal
 	log  *slog.Logger
 	wake chan struct{}
+	out  *emitter
 
-	mu        sync.Mutex
-	queue     []*item
-	cur       *item
-	stop      context.CancelCauseFunc // ends cur
-	amplified bool                    // cur has the amplifier on
-	cancelled map[string]time.Time    // EBM ids cancelled before their alert came, until when
+	mu          sync.Mutex
+	ctx         context.Context // Run's; parent of fetches
+	seq         uint64
+	tasks       []*task // waiting: queued, cut, or due later
+	cur         *task   // handed to a playback goroutine
+	curStop     context.CancelCauseFunc
+	curCtx      context.Context
+	curDone     chan struct{}
+	curErr      error     // the playback goroutine's result, set before curDone closes
+	powered     bool      // the player switched the relay ON and not yet OFF
+	warmUntil   time.Time // warm-up ends; no audio before
+	tailUntil   time.Time // after the last task, the relay stays ON until then
+	last        string    // the task that sounded last while powered
+	held        []held    // alert outcomes waiting for relay OFF or the next task
+	prefetching int       // schedule prefetches in progress
+	cancelled   map[string]time.Time
+	closed      bool
+}
+
+// held is an alert outcome reported once the amplifier's fate is known:
+// OFF (and verified) or handed on to the next task.
+type held struct {
+	tk *task
+	o  outcome
 }
 
 func newPlayer(t *Terminal) *player {
-	return &player{t: t, log: t.log.With("subsystem", "player"), wake: make(chan struct{}, 1), cancelled: map[string]time.Time{}}
+	return &player{t: t, log: t.log.With("subsystem", "player"), wake: make(chan struct{}, 1), out: newEmitter(), cancelled: map[string]time.Time{}}
 }
 
-// enqueue adds a verified alert.
-func (p *player) enqueue(it *item) {
-	p.mu.Lock()
-	if _, ok := p.cancelled[it.alert.EBMID]; ok {
-		p.mu.Unlock()
-		p.t.receipt(it.cmdID, it.alert.EBMID, protocol.DeliveryCancelled, "", "cancelled before it arrived")
-		return
-	}
-	p.queue = append(p.queue, it)
-	p.mu.Unlock()
+func (p *player) kick() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
 }
 
-// cancel stops the alert with this EBM id if it plays, drops it if queued,
-// and remembers the id until the cancel command expires. It reports whether
-// the alert was found.
-func (p *player) cancel(ebmID string, until time.Time) bool {
-	p.mu.Lock()
-	found := false
-	if p.cur != nil && p.cur.alert.EBMID == ebmID {
-		p.stop(errCancelled)
-		found = true
-	}
-	var dropped []*item
-	kept := p.queue[:0]
-	for _, it := range p.queue {
-		if it.alert.EBMID == ebmID {
-			dropped = append(dropped, it)
-		} else {
-			kept = append(kept, it)
-		}
-	}
-	p.queue = kept
-	p.cancelled[ebmID] = until
-	p.mu.Unlock()
-	for _, it := range dropped {
-		p.t.receipt(it.cmdID, ebmID, protocol.DeliveryCancelled, "", "cancelled while queued")
-	}
-	return found || len(dropped) > 0
-}
-
-func (p *player) pruneCancelled(now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for id, until := range p.cancelled {
-		if now.After(until) {
-			delete(p.cancelled, id)
-		}
-	}
-}
-
-// snapshot returns the EBM id the amplifier is on for, and the queue length.
-func (p *player) snapshot() (playing string, queued int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur != nil && p.amplified {
-		playing = p.cur.alert.EBMID
-	}
-	return playing, len(p.queue)
-}
-
-// next takes the next item and makes it current, waiting until there is one.
-func (p *player) next(ctx context.Context) (*item, context.Context) {
-	for {
-		p.mu.Lock()
-		if len(p.queue) > 0 {
-			it := p.queue[0]
-			p.queue = p.queue[1:]
-			ictx, stop := context.WithCancelCause(ctx)
-			p.cur, p.stop = it, stop
-			p.mu.Unlock()
-			return it, ictx
-		}
-		p.mu.Unlock()
-		select {
-		case <-p.wake:
-		case <-ctx.Done():
-			return nil, nil
-		}
-	}
-}
-
+// run is the player's loop, until ctx ends.
 func (p *player) run(ctx context.Context) {
-	for {
-		it, ictx := p.next(ctx)
-		if it == nil {
-			break
-		}
-		o := p.perform(ictx, it)
-		switch cause := context.Cause(ictx); {
-		case errors.Is(cause, errCancelled):
-			o = outcome{protocol.DeliveryCancelled, "", "stopped by a cancel command"}
-		case ctx.Err() != nil:
-			o = outcome{protocol.DeliveryFailed, "interrupted", "the terminal shut down"}
-		}
-		p.mu.Lock()
-		p.stop(nil)
-		p.cur, p.stop, p.amplified = nil, nil, false
-		p.mu.Unlock()
-		p.t.receipt(it.cmdID, it.alert.EBMID, o.state, o.reason, o.detail)
-	}
 	p.mu.Lock()
-	left := p.queue
-	p.queue = nil
+	p.ctx = ctx
 	p.mu.Unlock()
-	for _, it := range left {
-		p.t.receipt(it.cmdID, it.alert.EBMID, protocol.DeliveryFailed, "interrupted", "the terminal shut down")
-	}
-}
-
-// perform fetches, waits for play_at and plays one alert. It returns the
-// final state; on cancel or shutdown run overrides it.
-func (p *player) perform(ctx context.Context, it *item) outcome {
-	t := p.t
-	a := it.alert
-	if !t.now().Before(it.expires) {
-		return outcome{protocol.DeliveryExpired, "", "expired before it could play"}
-	}
-	for _, m := range a.Media {
-		t.cache.Pin(m.SHA256)
-		defer t.cache.Unpin(m.SHA256)
-	}
-	// Everything before the amplifier goes on must finish within the
-	// command's validity.
-	vctx, cancel := context.WithTimeoutCause(ctx, it.expires.Sub(t.now()), errExpired)
-	defer cancel()
-	if err := p.fetch(vctx, it); err != nil {
-		return p.failure(vctx, "media", err)
-	}
-	if err := p.waitPlayAt(vctx, a.PlayAt); err != nil {
-		return p.failure(vctx, "", err)
-	}
-	sink, err := t.speaker.get()
-	if err != nil {
-		return outcome{protocol.DeliveryFailed, "audio", err.Error()}
-	}
-	return p.amplify(ctx, it, sink)
-}
-
-// failure turns an error before playback into an outcome.
-func (p *player) failure(ctx context.Context, reason string, err error) outcome {
-	if errors.Is(context.Cause(ctx), errExpired) {
-		return outcome{protocol.DeliveryExpired, "", "validity ended before it could play"}
-	}
-	var me *mediaError
-	if errors.As(err, &me) {
-		p.t.faults.raise(protocol.FaultMedia, me.Error())
-		return outcome{protocol.DeliveryFailed, "media", me.Error()}
-	}
-	if reason == "" {
-		reason = "internal"
-	}
-	return outcome{protocol.DeliveryFailed, reason, err.Error()}
-}
-
-// fetch brings every media file of the alert into the cache.
-func (p *player) fetch(ctx context.Context, it *item) error {
-	t := p.t
-	announced := false
-	for _, m := range it.alert.Media {
-		if _, ok := t.cache.Path(m.SHA256); ok {
+	for {
+		wait, off := p.step()
+		if off {
+			p.switchOff()
 			continue
 		}
-		if !announced {
-			t.receipt(it.cmdID, it.alert.EBMID, protocol.DeliveryFetching, "", "")
-			announced = true
+		var timer <-chan time.Time
+		if wait < forever {
+			timer = p.t.clock.After(wait)
 		}
-		if err := t.fetchMedia(ctx, m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// waitPlayAt waits until the controller clock reaches at. It re-reads the
-// clock estimate at least every second, as pings refine it.
-func (p *player) waitPlayAt(ctx context.Context, at time.Time) error {
-	for {
-		d := at.Sub(p.t.now())
-		if at.IsZero() || d <= 0 {
-			return nil
-		}
-		if !p.t.sleep(ctx.Done(), min(d, time.Second)) {
-			return context.Cause(ctx)
+		select {
+		case <-p.wake:
+		case <-timer:
+		case <-ctx.Done():
+			p.shutdown()
+			return
 		}
 	}
 }
 
-// amplify runs the amplifier sequence: relay ON, warm-up, the media list
-// Repeat times, tail, relay OFF. OFF always happens, whatever ends it.
-func (p *player) amplify(ctx context.Context, it *item, sink audio.Sink) (o outcome) {
-	t, a := p.t, it.alert
+// step makes the decisions due now. It returns how long to sleep, or that
+// the relay should be switched OFF.
+func (p *player) step() (wait time.Duration, off bool) {
 	p.mu.Lock()
-	p.amplified = true
-	p.mu.Unlock()
-	defer func() {
-		if err := t.amp.switchOff(); err != nil && o.state == protocol.DeliveryDone {
-			o = outcome{protocol.DeliveryFailed, "relay", "played, but the relay did not switch OFF: " + err.Error()}
-		}
-	}()
-	if err := t.amp.switchOn(); err != nil {
-		return outcome{protocol.DeliveryFailed, "relay", err.Error()}
-	}
-	if !t.sleep(ctx.Done(), ms(t.cfg.WarmupMS)) {
-		return outcome{protocol.DeliveryFailed, "interrupted", "stopped during warm-up"}
-	}
-	volume := a.Volume
-	if volume == 0 {
-		st, _ := t.currentSettings()
-		volume = st.Volume
-	}
-	t.receipt(it.cmdID, a.EBMID, protocol.DeliveryPlaying, "", "")
-	for r := 0; r < a.Repeat; r++ {
-		for i, m := range a.Media {
-			if o, ok := p.playOne(ctx, sink, m, volume); !ok {
-				o.detail = fmt.Sprintf("media %d, repeat %d: %s", i, r+1, o.detail)
-				return o
-			}
+	defer p.mu.Unlock()
+	now := p.t.now()
+	if p.cur != nil {
+		select {
+		case <-p.curDone:
+			p.settle(now)
+		default:
 		}
 	}
-	if !t.sleep(ctx.Done(), ms(t.cfg.TailMS)) {
-		return outcome{protocol.DeliveryFailed, "interrupted", "stopped during the tail"}
+	p.expire(now)
+	best := p.best(now)
+	switch {
+	case p.cur != nil:
+		if best != nil && best.priority > p.cur.priority && context.Cause(p.curCtx) == nil {
+			p.log.Info("preempting", "task", p.cur.id, "by", best.id, "priority", p.cur.priority, "by_priority", best.priority)
+			p.curStop(&preemptError{by: best.id})
+		}
+	case best != nil:
+		p.launch(best)
+		return p.nextWake(now), false
+	case p.powered && !p.keepOn(now):
+		return 0, true
 	}
-	return outcome{protocol.DeliveryDone, "", ""}
+	return p.nextWake(now), false
 }
 
-// playOne decodes one cached file and plays it to the end.
-func (p *player) playOne(ctx context.Context, sink audio.Sink, m protocol.Media, volume int) (outcome, bool) {
-	f, err := p.t.cache.Open(m.SHA256)
-	if err != nil {
-		return outcome{protocol.DeliveryFailed, "media", err.Error()}, false
+// preroll is how early a task is handed to playback: the lead, the output
+// latency, and the warm-up when the relay is OFF.
+func (p *player) preroll() time.Duration {
+	d := startLead + p.t.outputLatency()
+	if !p.powered {
+		d += ms(p.t.cfg.WarmupMS)
 	}
-	defer f.Close()
-	pcm, err := audio.Decode(f, m.Format, sink.Rate(), volume)
-	if err != nil {
-		p.t.faults.raise(protocol.FaultMedia, err.Error())
-		return outcome{protocol.DeliveryFailed, "media", err.Error()}, false
+	return d
+}
+
+// due reports whether tk should be handed to playback now.
+func (p *player) due(tk *task, now time.Time) bool {
+	return tk.at.IsZero() || tk.sounded || !now.Before(tk.at.Add(-p.preroll()))
+}
+
+// ready reports whether tk's media can be played: fetched for an alert, in
+// the cache for a program.
+func (p *player) ready(tk *task) bool {
+	if tk.alert != nil {
+		return tk.fetched
 	}
-	if err := sink.Play(ctx, pcm); err != nil {
-		if ctx.Err() != nil {
-			return outcome{protocol.DeliveryFailed, "interrupted", err.Error()}, false
+	for _, m := range tk.media {
+		if _, ok := p.t.cache.Path(m.SHA256); !ok {
+			return false
 		}
-		p.t.speaker.failed(fmt.Errorf("audio output failed: %w", err))
-		return outcome{protocol.DeliveryFailed, "audio", err.Error()}, false
 	}
-	return outcome{}, true
+	return true
+}
+
+// best returns the task to play now: of the due and ready ones, the
+// highest priority, then the one due first, then the first to arrive.
+func (p *player) best(now time.Time) *task {
+	var best *task
+	for _, tk := range p.tasks {
+		if !p.due(tk, now) || !p.ready(tk) {
+			continue
+		}
+		if best == nil || before(tk, best) {
+			best = tk
+		}
+	}
+	return best
+}
+
+// before orders tasks for playing: priority, start, arrival.
+func before(a, b *task) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
+	}
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	return a.seq < b.seq
+}
+
+// expire ends the waiting tasks whose time has passed. Callers hold p.mu.
+func (p *player) expire(now time.Time) {
+	for _, tk := range slices.Clone(p.tasks) {
+		switch {
+		case tk.sounded && !now.Before(tk.resumeBy):
+			p.remove(tk)
+			p.finish(tk, outcome{end: endPreempted, by: tk.cutBy})
+		case !tk.sounded && !now.Before(tk.deadline):
+			p.remove(tk)
+			p.finish(tk, p.lateOutcome(tk))
+		case tk.alert == nil && p.due(tk, now) && !p.ready(tk) && p.prefetching == 0:
+			p.remove(tk)
+			p.finish(tk, outcome{end: endFailed, reason: "media", detail: "media not in the cache at the start"})
+		}
+	}
+}
+
+// lateOutcome says why tk never started: it came after its latest start,
+// its media never arrived, the task playing then kept it off the air, or
+// (an alert) its validity ended.
+func (p *player) lateOutcome(tk *task) outcome {
+	if tk.alert == nil {
+		switch {
+		case !tk.added.Before(tk.deadline):
+			return outcome{end: endExpired} // it came too late to play
+		case !p.ready(tk):
+			return outcome{end: endFailed, reason: "media", detail: "media not in the cache by the latest start"}
+		case p.cur != nil:
+			return outcome{end: endPreempted, by: p.cur.id}
+		}
+		return outcome{end: endExpired}
+	}
+	if !tk.fetched {
+		return outcome{end: endExpired, detail: "validity ended while fetching its media"}
+	}
+	return outcome{end: endExpired, detail: "expired before it could play"}
+}
+
+// keepOn reports whether the powered relay stays ON: within the tail, or
+// when a task is due before the tail plus a warm-up would have passed.
+func (p *player) keepOn(now time.Time) bool {
+	if now.Before(p.tailUntil) {
+		return true
+	}
+	horizon := p.tailUntil.Add(ms(p.t.cfg.WarmupMS))
+	for _, tk := range p.tasks {
+		if (tk.at.IsZero() || tk.at.Before(horizon)) && (tk.alert == nil || tk.fetched) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextWake is how long the loop may sleep before a decision falls due.
+func (p *player) nextWake(now time.Time) time.Duration {
+	if len(p.tasks) == 0 && !p.powered {
+		return forever
+	}
+	w := maxWait
+	consider := func(at time.Time) {
+		if d := at.Sub(now); d < w {
+			w = d
+		}
+	}
+	for _, tk := range p.tasks {
+		if !tk.at.IsZero() && !tk.sounded {
+			consider(tk.at.Add(-p.preroll()))
+		}
+		consider(tk.deadline)
+		if tk.sounded {
+			consider(tk.resumeBy)
+		}
+	}
+	if p.powered && p.cur == nil {
+		consider(p.tailUntil)
+	}
+	return max(w, time.Millisecond)
+}
+
+// launch makes tk current and starts its playback goroutine. Callers hold
+// p.mu.
+func (p *player) launch(tk *task) {
+	p.remove(tk)
+	if p.powered {
+		p.flushHeld(nil) // handed on: the amplifier was not switched OFF
+	}
+	prev := ""
+	if p.powered {
+		prev = p.last
+	}
+	ctx, stop := context.WithCancelCause(context.Background())
+	p.cur, p.curCtx, p.curStop, p.curDone, p.curErr = tk, ctx, stop, make(chan struct{}), nil
+	done := p.curDone
+	go func() {
+		err := p.perform(ctx, tk, prev)
+		p.mu.Lock()
+		p.curErr = err
+		close(done)
+		p.mu.Unlock()
+		p.kick()
+	}()
+}
+
+// settle handles the end of the current task's playback. Callers hold p.mu.
+func (p *player) settle(now time.Time) {
+	tk, err, cause := p.cur, p.curErr, context.Cause(p.curCtx)
+	p.curStop(nil)
+	p.cur, p.curCtx, p.curStop, p.curDone = nil, nil, nil, nil
+	if tk.sounded {
+		p.last = tk.id
+	}
+	var pe *preemptError
+	switch {
+	case err == nil:
+		p.tailUntil = now.Add(ms(p.t.cfg.TailMS))
+		p.finish(tk, outcome{end: endPlayed})
+	case errors.As(cause, &pe):
+		if !tk.sounded { // cut before it made a sound: it simply waits again
+			p.tasks = append(p.tasks, tk)
+			return
+		}
+		tk.cutBy = pe.by
+		at := now
+		p.out.add(func() { p.t.switchReport("preempt", tk.id, pe.by, at) })
+		if resumeAfterPreempt[tk.source] && now.Before(tk.resumeBy) {
+			p.tasks = append(p.tasks, tk)
+			return
+		}
+		p.finish(tk, outcome{end: endPreempted, by: pe.by})
+	case errors.Is(cause, errCancelled):
+		p.tailUntil = now // a cancelled alert goes silent at once
+		p.finish(tk, outcome{end: endCancelled, detail: "stopped by a cancel command"})
+	default:
+		p.tailUntil = now
+		var pe *playError
+		if errors.As(err, &pe) {
+			p.finish(tk, outcome{end: endFailed, reason: pe.reason, detail: pe.Error()})
+		} else {
+			p.finish(tk, outcome{end: endFailed, reason: "internal", detail: err.Error()})
+		}
+	}
 }

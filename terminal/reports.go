@@ -2,6 +2,8 @@ package terminal
 
 import (
 	"encoding/json"
+	"sync"
+	"time"
 
 	"dalaba/protocol"
 )
@@ -79,4 +81,83 @@ func (t *Terminal) ack(seq uint64) {
 	if err := t.spool.Ack(seq); err != nil {
 		t.log.Warn("controller acknowledged reports the spool does not hold", "seq", seq, "err", err)
 	}
+}
+
+// switchReport spools a task-switch report: action is "start", "end",
+// "preempt" or "resume"; from and to are EBM ids or schedule item ids.
+func (t *Terminal) switchReport(action, from, to string, at time.Time) {
+	t.log.Info("switch", "action", action, "from", from, "to", to)
+	t.spoolReport(protocol.Report{Kind: protocol.ReportSwitch, Switch: &protocol.Switch{
+		Action: action, From: from, To: to, At: at.UTC(),
+	}})
+}
+
+// occurrenceReport spools what happened to one schedule item.
+func (t *Terminal) occurrenceReport(o protocol.Occurrence) {
+	t.log.Info("occurrence", "item", o.ItemID, "state", o.State, "reason", o.Reason, "preempted_by", o.PreemptedBy, "played_ms", o.PlayedMS)
+	t.spoolReport(protocol.Report{Kind: protocol.ReportOccurrence, Occurrence: &o})
+}
+
+// emitter runs report-spooling work in order on one goroutine, so that the
+// player never waits for a disk sync (one fsync per report) when it should
+// be starting audio, while reports keep the order of the events.
+type emitter struct {
+	mu     sync.Mutex
+	queue  []func()
+	wake   chan struct{}
+	closed bool
+	done   chan struct{}
+}
+
+func newEmitter() *emitter {
+	e := &emitter{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go e.run()
+	return e
+}
+
+// add queues fs; after close they are dropped.
+func (e *emitter) add(fs ...func()) {
+	if len(fs) == 0 {
+		return
+	}
+	e.mu.Lock()
+	if !e.closed {
+		e.queue = append(e.queue, fs...)
+	}
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *emitter) run() {
+	defer close(e.done)
+	for {
+		e.mu.Lock()
+		q, closed := e.queue, e.closed
+		e.queue = nil
+		e.mu.Unlock()
+		for _, f := range q {
+			f()
+		}
+		if closed && len(q) == 0 {
+			return
+		}
+		if len(q) == 0 {
+			<-e.wake
+		}
+	}
+}
+
+// close runs what is queued and waits for it.
+func (e *emitter) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	<-e.done
 }

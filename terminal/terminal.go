@@ -46,13 +46,18 @@ type Terminal struct {
 	amp     *amplifier
 	speaker *speaker
 	player  *player
+	table   *timetable
 	faults  *faults
-	fetch   fetchSlot
+	fetch   fetchSlots
 	ws      *websocket.Dialer
 	offset  clockOffset
 	started time.Time
 	// Reconnect backoff bounds; tests shorten them.
 	backoffMin, backoffMax time.Duration
+	// pingEvery is the ping interval for the first minute of a connection,
+	// while the clock estimate settles (0: only with heartbeats).
+	pingEvery time.Duration
+	bg        sync.WaitGroup // fetches and prefetches, ended by Run's context
 
 	mu         sync.Mutex
 	trust      *trust // nil until enrolled
@@ -75,6 +80,7 @@ func New(cfg Config, log *slog.Logger) *Terminal {
 		clock:      realClock{},
 		backoffMin: time.Second,
 		backoffMax: 60 * time.Second,
+		pingEvery:  2 * time.Second,
 		sessCh:     make(chan struct{}),
 		settingsCh: make(chan struct{}),
 		settings:   settings{Volume: cfg.Volume, HeartbeatSeconds: cfg.HeartbeatSeconds},
@@ -83,6 +89,7 @@ func New(cfg Config, log *slog.Logger) *Terminal {
 	t.amp = newAmplifier(t, cfg.Relay)
 	t.speaker = newSpeaker(t, cfg.Audio)
 	t.player = newPlayer(t)
+	t.table = newTimetable(t)
 	return t
 }
 
@@ -99,14 +106,16 @@ func (t *Terminal) Run(ctx context.Context) error {
 	t.log.Info("terminal starting", "data_dir", t.cfg.DataDir, "public_key_fp", protocol.Fingerprint(t.key.Public().(ed25519.PublicKey)),
 		"enrolled", t.Status().Enrolled, "relay", t.cfg.Relay.Protocol, "audio", t.cfg.Audio.Output)
 
-	t.amp.start(ctx)  // switches OFF whatever a crash left ON
-	t.speaker.start() // a missing device is a fault, not a reason to stop
+	t.amp.start(ctx)   // switches OFF whatever a crash left ON
+	t.speaker.start()  // a missing device is a fault, not a reason to stop
+	t.table.start(ctx) // plays the stored schedule, connected or not
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){t.player.run, t.connectLoop, t.pruneLoop} {
 		wg.Add(1)
 		go func() { defer wg.Done(); loop(ctx) }()
 	}
 	wg.Wait()
+	t.bg.Wait()
 	t.amp.stop()
 	t.speaker.stop()
 	t.log.Info("terminal stopped")
@@ -140,6 +149,7 @@ func (t *Terminal) open() error {
 	if err != nil {
 		return err
 	}
+	t.table.load(dir)
 	sp, err := spool.Open(filepath.Join(dir, spoolFile))
 	if err != nil {
 		return err
@@ -206,8 +216,8 @@ type Status struct {
 	Connected        bool
 	Controller       string // URL of the welcomed connection
 	State            string // protocol.State*
-	Playing          string // EBM id while the amplifier is on for it
-	Queued           int
+	Playing          string // EBM id or schedule item id while the amplifier is on for it
+	Queued           int    // alerts and schedule items waiting, including later ones
 	RelayOn          bool
 	Faults           map[string]string // active faults: code → message
 	ClockOffset      time.Duration     // controller minus local clock estimate

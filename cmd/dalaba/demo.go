@@ -85,6 +85,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("Dalaba demo is running (data and logs in %s)\n  API:       %s   (e.g. curl -H \"Authorization: Bearer %s\" %s/api/v1/terminals)\n",
 		*dir, base, token, base)
+	fmt.Printf("  console:   %s/   (web console in a browser; sign in as one of the people below)\n", base)
 	fmt.Printf("  terminals: %d online, relay boards simulated, audio → %s\n  sign in as (passwords made for this demo, shown once):\n", len(demoTerminals), audioOut)
 	for _, p := range people {
 		fmt.Printf("    %-8s %-22s %s   %s\n", p.name, p.password, strings.Join(p.roles, ","), p.what)

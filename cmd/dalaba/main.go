@@ -36,7 +36,14 @@ Usage:
   dalaba alert watch ID
   dalaba alert cancel ID [--reason TEXT]
   dalaba alerts
-  dalaba reports [--terminal ID] [--kind receipt|fault|rejection]
+  dalaba reports [--terminal ID] [--kind receipt|fault|rejection|occurrence]
+  dalaba program add --title T --audio FILE[,FILE] --area CODE
+        (--daily 07:00[,12:00] | --weekdays mon,wed,fri --at 07:00 | --monthly 1,15 --at 08:00
+         | --every-weeks 2 --at 07:00 [--weekdays mon] | --once "2026-12-01 07:00")
+        [--from DATE] [--until DATE] [--except DATE,DATE] [--priority program|daily] [--volume N] [--late MIN]
+  dalaba programs [--deleted]
+  dalaba program show ID [--days N] [--terminal ID]   what happened to each occurrence
+  dalaba program delete ID
 
 The API address and token come from --url/--token, DALABA_URL/DALABA_TOKEN,
 or the data folder (--data, default ./dalaba-data) on the controller's machine.
@@ -135,6 +142,17 @@ func run(ctx context.Context, args []string) error {
 			return cmdRevoke(ctx, rest)
 		case "volume":
 			return cmdVolume(ctx, rest)
+		}
+	case "programs":
+		return cmdPrograms(ctx, rest)
+	case "program":
+		switch two() {
+		case "add":
+			return cmdProgramAdd(ctx, rest)
+		case "show":
+			return cmdProgramShow(ctx, rest)
+		case "delete":
+			return cmdProgramDelete(ctx, rest)
 		}
 	case "media":
 		if two() == "upload" {

@@ -43,13 +43,14 @@ const (
 	SendDaily       Action = "alert.daily"     // create daily notices
 	CancelAlert     Action = "alert.cancel"
 	ApproveAlert    Action = "alert.approve"
+	ManagePrograms  Action = "program.manage" // scheduled programs in scope (cadres: routine and daily only)
 )
 
 var grants = map[string][]Action{
 	Admin:      {View, ManageUsers, ManageSettings, ManageKeys, ViewAudit, ManageTerminals},
-	Officer:    {View, UploadMedia, SendEmergency, SendDaily, CancelAlert},
+	Officer:    {View, UploadMedia, SendEmergency, SendDaily, CancelAlert, ManagePrograms},
 	Approver:   {View, ApproveAlert},
-	Cadre:      {View, UploadMedia, SendDaily, CancelAlert},
+	Cadre:      {View, UploadMedia, SendDaily, CancelAlert, ManagePrograms},
 	Technician: {View, ManageTerminals},
 	Viewer:     {View},
 }
@@ -111,6 +112,10 @@ type Policy struct {
 	// IssueNowLevel1 lets an officer send a level 1 emergency at once,
 	// with review afterwards, instead of waiting for approval.
 	IssueNowLevel1 bool `json:"issue_now_level1"`
+	// DrillPriority places drills (message kinds 3 to 5) on the terminals'
+	// priority ladder (protocol.Priority*); 0 ranks a drill like the real
+	// alert of its class and level.
+	DrillPriority int `json:"drill_priority,omitempty"`
 }
 
 // DefaultPolicy: every emergency alert needs a second person; officers
@@ -149,6 +154,10 @@ func (p Policy) Validate() error {
 				return fmt.Errorf("approval.%s: level %d must be 0..4", class, l)
 			}
 		}
+	}
+	if p.DrillPriority < 0 || p.DrillPriority > protocol.PriorityMax {
+		return fmt.Errorf("drill_priority: %d must be 0..%d (e.g. %d below live speech, %d like a level 4 emergency)",
+			p.DrillPriority, protocol.PriorityMax, protocol.PriorityDaily, protocol.PriorityEmergency4)
 	}
 	for _, r := range p.DrillRoles {
 		if !ValidRole(r) {

@@ -73,3 +73,16 @@ func TestPolicy(t *testing.T) {
 		t.Fatal("unknown role accepted")
 	}
 }
+
+func TestDrillPriorityValidated(t *testing.T) {
+	for _, c := range []struct {
+		prio int
+		ok   bool
+	}{{0, true}, {20, true}, {100, true}, {-1, false}, {101, false}} {
+		p := DefaultPolicy()
+		p.DrillPriority = c.prio
+		if err := p.Validate(); (err == nil) != c.ok {
+			t.Errorf("drill_priority %d: %v, want ok=%v", c.prio, err, c.ok)
+		}
+	}
+}

@@ -133,7 +133,7 @@ func (s *Store) Alerts(ctx context.Context, limit int) ([]Alert, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Alert
+	out := []Alert{}
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {

@@ -42,7 +42,7 @@ func (s *Store) Areas(ctx context.Context) ([]Area, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Area
+	out := []Area{}
 	for rows.Next() {
 		var a Area
 		if err := rows.Scan(&a.Code, &a.Name, &a.Parent); err != nil {

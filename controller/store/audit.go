@@ -99,7 +99,7 @@ func (s *Store) Audit(ctx context.Context, f AuditFilter) ([]audit.Entry, error)
 		return nil, err
 	}
 	defer rows.Close()
-	var out []audit.Entry
+	out := []audit.Entry{}
 	for rows.Next() {
 		e, err := scanAudit(rows)
 		if err != nil {

@@ -28,7 +28,7 @@ func (s *Store) Deliveries(ctx context.Context, alertID string) ([]Delivery, err
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Delivery
+	out := []Delivery{}
 	for rows.Next() {
 		var d Delivery
 		var at int64
@@ -80,7 +80,7 @@ func setDeliveriesWhere(ctx context.Context, tx *sql.Tx, alertID string, from []
 		return nil, fmt.Errorf("update deliveries of %s: %w", alertID, err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	out := []Delivery{}
 	for rows.Next() {
 		d := Delivery{AlertID: alertID, State: to, Reason: reason, Detail: detail, UpdatedAt: now}
 		if err := rows.Scan(&d.TerminalID); err != nil {

@@ -59,7 +59,7 @@ func (s *Store) MediaList(ctx context.Context) ([]Media, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Media
+	out := []Media{}
 	for rows.Next() {
 		m, err := scanMedia(rows)
 		if err != nil {

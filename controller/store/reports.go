@@ -18,9 +18,10 @@ type Applied struct {
 }
 
 // ApplyReport stores a terminal's report once (by terminal and Seq) and
-// applies it in the same transaction: a receipt moves its delivery forward,
-// a fault updates the terminal's fault list. The terminal's acknowledged
-// sequence only grows.
+// applies it in the same transaction: a receipt moves its delivery forward
+// (or confirms a schedule), an occurrence records what happened to a
+// schedule item, a fault updates the terminal's fault list. The terminal's
+// acknowledged sequence only grows.
 func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.Report, now time.Time) (Applied, error) {
 	var ap Applied
 	body, err := json.Marshal(r)
@@ -35,6 +36,8 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 		cmdID, reason = r.Rejection.CommandID, r.Rejection.Reason
 	case r.Fault != nil:
 		reason = r.Fault.Code
+	case r.Occurrence != nil:
+		reason = r.Occurrence.Reason
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO reports(terminal_id, seq, at, received_at, kind, command_id, reason, body)
@@ -53,8 +56,12 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 		case r.Receipt != nil:
 			var alertID string
 			err := tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE command_id = ?`, r.Receipt.CommandID).Scan(&alertID)
-			if err == sql.ErrNoRows {
-				return nil // a receipt for a cancel or config command
+			if err == sql.ErrNoRows { // a receipt for a schedule, cancel or config command
+				if r.Receipt.State == protocol.DeliveryDone { // a schedule is held once it is done
+					_, err := ackSchedule(ctx, tx, terminalID, r.Receipt.CommandID, now)
+					return err
+				}
+				return nil
 			}
 			if err != nil {
 				return err
@@ -82,6 +89,8 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 				ap.Delivery = &d
 			}
 			return err
+		case r.Occurrence != nil:
+			return putReportedOccurrence(ctx, tx, terminalID, r.Occurrence, now)
 		case r.Fault != nil:
 			ap.Fault = r.Fault
 			_, err := tx.ExecContext(ctx, `INSERT INTO faults(terminal_id, code, active, message, since) VALUES(?, ?, ?, ?, ?)
@@ -114,7 +123,7 @@ func (s *Store) Reports(ctx context.Context, terminalID, kind string, limit int)
 		return nil, err
 	}
 	defer rows.Close()
-	var out []StoredReport
+	out := []StoredReport{}
 	for rows.Next() {
 		var r StoredReport
 		var at int64
@@ -147,7 +156,7 @@ func (s *Store) Faults(ctx context.Context, active bool) ([]Fault, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Fault
+	out := []Fault{}
 	for rows.Next() {
 		var f Fault
 		var since int64

@@ -171,7 +171,7 @@ func (s *Store) Terminals(ctx context.Context, area string) ([]Terminal, error) 
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Terminal
+	out := []Terminal{}
 	for rows.Next() {
 		t, err := scanTerminal(rows)
 		if err != nil {
@@ -254,7 +254,7 @@ func (s *Store) PendingTerminals(ctx context.Context) ([]Pending, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Pending
+	out := []Pending{}
 	for rows.Next() {
 		var p Pending
 		var first, last int64

@@ -85,7 +85,7 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []User
+	out := []User{}
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
@@ -225,7 +225,7 @@ func (s *Store) Tokens(ctx context.Context, userID int64) ([]Token, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Token
+	out := []Token{}
 	for rows.Next() {
 		var t Token
 		var created int64

@@ -69,6 +69,8 @@ func TestBadAnswers(t *testing.T) {
 		{"modbus other slave answers", "modbus", [][]byte{relay.ModbusWriteCoil(2, 0, true)},
 			[]error{relay.ErrNoAnswer, relay.ErrBadFrame}},
 		{"modbus reads off", "modbus", [][]byte{mbOn, modbusAnswer(1, 1, 1, 0)}, []error{relay.ErrReadBack}},
+		{"modbus read sets padding bits", "modbus", [][]byte{mbOn, modbusAnswer(1, 1, 1, 0x03)},
+			[]error{relay.ErrReadBack, relay.ErrBadFrame}},
 		{"modbus read with junk and wrong count first", "modbus",
 			[][]byte{mbOn, append(modbusAnswer(1, 1, 2, 1, 0), modbusAnswer(1, 1, 1, 1)...)}, nil},
 	}

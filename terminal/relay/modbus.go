@@ -159,7 +159,12 @@ func (r *Modbus) read(deadline time.Time) (bool, error) {
 	if err := r.exception(f); err != nil {
 		return false, err
 	}
-	return f[3]&1 != 0, nil
+	// One coil was asked for: the other bits of its byte are padding and
+	// must be zero. A byte like 03 or FF is not a state this driver trusts.
+	if f[3] > 1 {
+		return false, fmt.Errorf("answer % X sets coil bits beyond the one asked for: %w: %w", f, ErrReadBack, ErrBadFrame)
+	}
+	return f[3] == 1, nil
 }
 
 // exception turns a Modbus exception answer into an error.
