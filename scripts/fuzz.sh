@@ -73,10 +73,13 @@ echo "$targets" | {
 	done
 	elapsed=$(( $(date +%s) - start ))
 	[ -z "$flaked" ] || echo "fuzz: flaked at the deadline without a finding:$flaked"
+	nfailed=$(echo $failed | wc -w)
 	if [ -n "$failed" ]; then
 		echo "fuzz: $count targets in ${elapsed}s; FAILED:$failed"
 		echo "fuzz: failing inputs are under <package>/testdata/fuzz/; re-run one with go test -run '<Target>/<file>' <package>"
+		echo "fuzz: $((count - nfailed)) passed, $nfailed failed"
 		exit 1
 	fi
 	echo "fuzz: $count targets, none failed (${fuzztime} each, ${elapsed}s)"
+	echo "fuzz: $count passed, 0 failed"
 }
