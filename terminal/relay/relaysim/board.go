@@ -102,9 +102,9 @@ func (b *Board) WaitFor(ctx context.Context, cond func([]Event) bool) error {
 }
 
 // Serve reads frames from rw and answers them until a read or write fails or
-// ctx ends (it then returns nil). A read that returns io.EOF, or a write that
-// returns io.ErrClosedPipe, means the other end closed the line and ends
-// Serve with nil; a port whose reads time out
+// ctx ends (it then returns nil). A read that returns io.EOF or
+// io.ErrClosedPipe, or a write that returns io.ErrClosedPipe, means the line
+// was closed and ends Serve with nil; a port whose reads time out
 // with (0, io.EOF) must be wrapped, as ServeSerial does.
 // Serve does not close rw; if rw has SetReadDeadline, Serve uses it to stop
 // its reader when ctx ends, otherwise that reader stops when rw is closed.
@@ -139,8 +139,8 @@ func (b *Board) Serve(ctx context.Context, rw io.ReadWriter) error {
 		case <-ctx.Done():
 			return nil
 		case err := <-readErr:
-			if ctx.Err() != nil || errors.Is(err, io.EOF) {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+				return nil // the line was closed, at either end
 			}
 			return fmt.Errorf("relaysim: read: %w", err)
 		case c := <-chunks:
