@@ -101,11 +101,7 @@ func total(counts map[string]int) int {
 func cmdWatch(ctx context.Context, args []string) error {
 	fs := newFlags("alert watch")
 	api := apiFlags(fs)
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -241,11 +237,7 @@ func cmdCancel(ctx context.Context, args []string) error {
 	fs := newFlags("alert cancel")
 	api := apiFlags(fs)
 	reason := fs.String("reason", "", "why it is cancelled")
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -260,10 +252,7 @@ func cmdCancel(ctx context.Context, args []string) error {
 func cmdAlerts(ctx context.Context, args []string) error {
 	fs := newFlags("alerts")
 	api := apiFlags(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}

@@ -149,3 +149,14 @@ func (c *client) download(ctx context.Context, path string, w io.Writer) error {
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
+
+// connect parses a subcommand's flags and positional arguments, then makes
+// its API client.
+func connect(fs *flag.FlagSet, api func() (*client, error), args []string, positional ...string) (*client, []string, error) {
+	pos, err := parse(fs, args, positional...)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := api()
+	return c, pos, err
+}

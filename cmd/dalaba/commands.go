@@ -78,10 +78,7 @@ func cmdInit(ctx context.Context, args []string) error {
 func cmdAreas(ctx context.Context, args []string) error {
 	fs := newFlags("areas")
 	api := apiFlags(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -101,11 +98,7 @@ func cmdAreaAdd(ctx context.Context, args []string) error {
 	fs := newFlags("area add")
 	api := apiFlags(fs)
 	parent := fs.String("parent", "", "parent area code")
-	pos, err := parse(fs, args, "CODE", "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "CODE", "NAME")
 	if err != nil {
 		return err
 	}
@@ -116,10 +109,7 @@ func cmdTerminals(ctx context.Context, args []string) error {
 	fs := newFlags("terminals")
 	api := apiFlags(fs)
 	area := fs.String("area", "", "only terminals inside this area")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -156,10 +146,7 @@ func cmdEnroll(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "terminal name, e.g. 大塘村1号")
 	lat := fs.Float64("lat", 0, "latitude")
 	lon := fs.Float64("lon", 0, "longitude")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -179,10 +166,7 @@ func cmdEnroll(ctx context.Context, args []string) error {
 func cmdPending(ctx context.Context, args []string) error {
 	fs := newFlags("terminal pending")
 	api := apiFlags(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -203,11 +187,7 @@ func cmdApprove(ctx context.Context, args []string) error {
 	api := apiFlags(fs)
 	area := fs.String("area", "", "12-digit village area code")
 	name := fs.String("name", "", "terminal name")
-	pos, err := parse(fs, args, "KID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "KID")
 	if err != nil {
 		return err
 	}
@@ -222,11 +202,7 @@ func cmdApprove(ctx context.Context, args []string) error {
 func cmdRevoke(ctx context.Context, args []string) error {
 	fs := newFlags("terminal revoke")
 	api := apiFlags(fs)
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -254,11 +230,7 @@ func cmdVolume(ctx context.Context, args []string) error {
 func cmdUpload(ctx context.Context, args []string) error {
 	fs := newFlags("media upload")
 	api := apiFlags(fs)
-	pos, err := parse(fs, args, "FILE")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "FILE")
 	if err != nil {
 		return err
 	}
@@ -275,10 +247,7 @@ func cmdReports(ctx context.Context, args []string) error {
 	api := apiFlags(fs)
 	term := fs.String("terminal", "", "one terminal's reports")
 	kind := fs.String("kind", "", "receipt, fault or rejection")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}

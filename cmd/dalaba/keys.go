@@ -12,10 +12,7 @@ import (
 func cmdKeys(ctx context.Context, args []string) error {
 	fs := newFlags("keys")
 	api := apiFlags(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -51,10 +48,7 @@ func cmdKeyRotate(ctx context.Context, args []string) error {
 	fs := newFlags("key rotate")
 	api := apiFlags(fs)
 	days := fs.Int("valid-days", 730, "validity of the new key")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -71,11 +65,7 @@ func cmdKeyRetire(ctx context.Context, args []string) error {
 	fs := newFlags("key retire")
 	api := apiFlags(fs)
 	force := fs.Bool("force", false, "retire even though some terminals have not confirmed the active key")
-	pos, err := parse(fs, args, "KID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "KID")
 	if err != nil {
 		return err
 	}

@@ -98,11 +98,7 @@ func cmdUserAdd(ctx context.Context, args []string) error {
 	roles := fs.String("roles", "", "comma list: admin, officer, approver, cadre, technician, viewer")
 	areas := fs.String("areas", "", "comma list of area codes this user may reach")
 	display := fs.String("display", "", "full name")
-	pos, err := parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -129,10 +125,7 @@ func splitComma(s string) []string {
 func cmdUsers(ctx context.Context, args []string) error {
 	fs := newFlags("users")
 	api := apiFlags(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -158,11 +151,7 @@ func cmdUsers(ctx context.Context, args []string) error {
 func cmdUserSet(ctx context.Context, args []string, disable bool) error {
 	fs := newFlags("user disable")
 	api := apiFlags(fs)
-	pos, err := parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -172,11 +161,7 @@ func cmdUserSet(ctx context.Context, args []string, disable bool) error {
 func cmdResetPassword(ctx context.Context, args []string) error {
 	fs := newFlags("user reset-password")
 	api := apiFlags(fs)
-	pos, err := parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "NAME")
 	if err != nil {
 		return err
 	}
@@ -192,11 +177,7 @@ func cmdDecide(ctx context.Context, args []string, verb string) error {
 	fs := newFlags("alert " + verb)
 	api := apiFlags(fs)
 	comment := fs.String("comment", "", "why (required)")
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -211,10 +192,7 @@ func cmdDecide(ctx context.Context, args []string, verb string) error {
 func cmdApprovals(ctx context.Context, args []string) error {
 	fs := newFlags("approvals")
 	api := apiFlags(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -248,10 +226,7 @@ func cmdAudit(ctx context.Context, args []string) error {
 	actor := fs.String("actor", "", "only this user")
 	action := fs.String("action", "", "only actions starting with this (e.g. alert.)")
 	out := fs.String("out", "", "with export: write the CSV here (default standard output)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}

@@ -199,10 +199,7 @@ func cmdPrograms(ctx context.Context, args []string) error {
 	fs := newFlags("programs")
 	api := apiFlags(fs)
 	deleted := fs.Bool("deleted", false, "include deleted programs")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := api()
+	c, _, err := connect(fs, api, args)
 	if err != nil {
 		return err
 	}
@@ -230,11 +227,7 @@ func cmdProgramShow(ctx context.Context, args []string) error {
 	api := apiFlags(fs)
 	days := fs.Int("days", 3, "days back to explain")
 	terminal := fs.String("terminal", "", "only this terminal")
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -308,11 +301,7 @@ func occurrenceText(r controller.OccurrenceRow) string {
 func cmdProgramDelete(ctx context.Context, args []string) error {
 	fs := newFlags("program delete")
 	api := apiFlags(fs)
-	pos, err := parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	c, err := api()
+	c, pos, err := connect(fs, api, args, "ID")
 	if err != nil {
 		return err
 	}
