@@ -108,6 +108,7 @@ func (a *amplifier) set(on bool) error {
 	}
 	a.on = on
 	a.log.Info("relay switched", "on", on)
+	a.t.stateChanged()
 	a.t.faults.clear(protocol.FaultRelay, fmt.Sprintf("relay switched %s and verified", onOff(on)))
 	return nil
 }

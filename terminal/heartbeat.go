@@ -9,9 +9,10 @@ import (
 // Pings after a welcome: a quick burst, so the first estimate of the
 // controller's clock is good, then one every pingEvery during pingSettle.
 const (
-	pingBurst  = 5
-	pingGap    = 50 * time.Millisecond
-	pingSettle = time.Minute
+	pingBurst   = 5
+	pingGap     = 50 * time.Millisecond
+	pingSettle  = time.Minute
+	stateSettle = 150 * time.Millisecond // after a state change, before its heartbeat
 )
 
 // heartbeatLoop sends a burst of pings after the welcome, then a heartbeat
@@ -51,6 +52,14 @@ func (t *Terminal) heartbeatLoop(s *session) {
 			t.sendHeartbeat(s)
 			st, changed = t.currentSettings()
 			nextBeat = t.clock.Now().Add(st.heartbeat())
+		case <-t.beatSoon:
+			// A task started or ended, or the relay switched: tell the
+			// controller now, once the player has settled, rather than at
+			// the next beat.
+			if !t.sleep(s.done, stateSettle) {
+				return
+			}
+			t.sendHeartbeat(s)
 		case <-s.done:
 			return
 		}
@@ -79,5 +88,14 @@ func (t *Terminal) sendHeartbeat(s *session) {
 	}
 	if b, err := protocol.Encode(protocol.TypeHeartbeat, hb); err == nil {
 		s.send(b)
+	}
+}
+
+// stateChanged asks for a heartbeat soon after a change of what the
+// loudspeaker does, so the county sees it within a second, not a beat.
+func (t *Terminal) stateChanged() {
+	select {
+	case t.beatSoon <- struct{}{}:
+	default:
 	}
 }

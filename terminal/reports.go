@@ -90,6 +90,7 @@ func (t *Terminal) switchReport(action, from, to string, at time.Time) {
 	t.spoolReport(protocol.Report{Kind: protocol.ReportSwitch, Switch: &protocol.Switch{
 		Action: action, From: from, To: to, At: at.UTC(),
 	}})
+	t.stateChanged()
 }
 
 // occurrenceReport spools what happened to one schedule item.

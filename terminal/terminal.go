@@ -66,6 +66,7 @@ type Terminal struct {
 	sessCh     chan struct{} // closed and replaced when sess changes
 	settings   settings
 	settingsCh chan struct{} // closed and replaced when settings change
+	beatSoon   chan struct{} // the loudspeaker's state changed: heartbeat now
 }
 
 // New returns a terminal for cfg, which should have passed Validate. It
@@ -83,6 +84,7 @@ func New(cfg Config, log *slog.Logger) *Terminal {
 		pingEvery:  2 * time.Second,
 		sessCh:     make(chan struct{}),
 		settingsCh: make(chan struct{}),
+		beatSoon:   make(chan struct{}, 1),
 		settings:   settings{Volume: cfg.Volume, HeartbeatSeconds: cfg.HeartbeatSeconds},
 	}
 	t.faults = newFaults(t.log.With("subsystem", "faults"), t.reportFault)
