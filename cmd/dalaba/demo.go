@@ -88,7 +88,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 	fmt.Printf("  console:   %s/   (web console in a browser; sign in as one of the people below)\n", base)
 	fmt.Printf("  terminals: %d online, relay boards simulated, audio → %s\n  sign in as (passwords made for this demo, shown once):\n", len(demoTerminals), audioOut)
 	for _, p := range people {
-		fmt.Printf("    %-8s %-22s %s   %s\n", p.name, p.password, strings.Join(p.roles, ","), p.what)
+		fmt.Printf("    %-8s %-22s %-11s %s\n", p.name, p.password, strings.Join(p.roles, ","), p.what)
 	}
 	fmt.Printf("  try:       dalaba login --url %s --user zhang   then   dalaba alert send --url %s --area 450224000000 --audio FILE.mp3\n", base, base)
 	fmt.Printf("             dalaba login --url %s --user li      then   dalaba approvals --url %s ; dalaba alert approve ID --comment 同意 --url %s\n", base, base, base)
