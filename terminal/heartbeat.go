@@ -26,6 +26,10 @@ func (t *Terminal) heartbeatLoop(s *session) {
 		}
 	}
 	t.sendHeartbeat(s)
+	select { // that heartbeat already told what changed before it
+	case <-t.beatSoon:
+	default:
+	}
 	begin := t.clock.Now()
 	st, changed := t.currentSettings()
 	nextBeat, nextPing := begin.Add(st.heartbeat()), begin.Add(t.pingEvery)
