@@ -99,10 +99,7 @@ func (c *Controller) apiAlerts(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (c *Controller) apiAlert(w http.ResponseWriter, r *http.Request, p *principal) {
-	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
-	if err == nil && !c.alertVisible(r.Context(), p, a) {
-		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
-	}
+	a, err := c.visibleAlert(r.Context(), p, r.PathValue("id"))
 	var v AlertView
 	if err == nil {
 		v, err = c.viewFor(r.Context(), p, a.ID, true)
@@ -140,10 +137,7 @@ func (c *Controller) viewFor(ctx context.Context, p *principal, id string, withD
 // apiAlertCommand returns the signed command exactly as terminals got it,
 // for audit and for checking signatures independently.
 func (c *Controller) apiAlertCommand(w http.ResponseWriter, r *http.Request, p *principal) {
-	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
-	if err == nil && !c.alertVisible(r.Context(), p, a) {
-		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
-	}
+	a, err := c.visibleAlert(r.Context(), p, r.PathValue("id"))
 	if err == nil && len(a.Signed) == 0 {
 		err = fmt.Errorf("alert %s is %s and has no signed command: %w", a.ID, a.Status, store.ErrNotFound)
 	}
@@ -165,10 +159,7 @@ func (c *Controller) apiCancel(w http.ResponseWriter, r *http.Request, p *princi
 			return
 		}
 	}
-	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
-	if err == nil && !c.alertVisible(r.Context(), p, a) {
-		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
-	}
+	a, err := c.visibleAlert(r.Context(), p, r.PathValue("id"))
 	if err == nil {
 		err = c.alertInScope(r.Context(), p, a.Targets)
 	}
@@ -319,10 +310,7 @@ func (c *Controller) decide(w http.ResponseWriter, r *http.Request, p *principal
 		c.fail(w, r, err)
 		return
 	}
-	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
-	if err == nil && !c.alertVisible(r.Context(), p, a) {
-		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
-	}
+	a, err := c.visibleAlert(r.Context(), p, r.PathValue("id"))
 	if err == nil {
 		err = c.alertInScope(r.Context(), p, a.Targets)
 	}
@@ -348,10 +336,7 @@ func (c *Controller) apiReviewAlert(w http.ResponseWriter, r *http.Request, p *p
 		c.fail(w, r, err)
 		return
 	}
-	a, err := c.store.Alert(r.Context(), r.PathValue("id"))
-	if err == nil && !c.alertVisible(r.Context(), p, a) {
-		err = fmt.Errorf("alert %s: %w", r.PathValue("id"), store.ErrNotFound)
-	}
+	a, err := c.visibleAlert(r.Context(), p, r.PathValue("id"))
 	if err == nil {
 		err = c.alertInScope(r.Context(), p, a.Targets)
 	}
@@ -370,4 +355,14 @@ func (c *Controller) apiReviewAlert(w http.ResponseWriter, r *http.Request, p *p
 	}
 	c.auditAs(r.Context(), p, "alert.review", a.ID, "needs review", "reviewed", d.Comment)
 	writeJSON(w, http.StatusOK, map[string]string{"reviewed": a.ID})
+}
+
+// visibleAlert reads an alert the principal may see; one outside their
+// areas is reported as not found, so its id reveals nothing.
+func (c *Controller) visibleAlert(ctx context.Context, p *principal, id string) (store.Alert, error) {
+	a, err := c.store.Alert(ctx, id)
+	if err == nil && !c.alertVisible(ctx, p, a) {
+		return store.Alert{}, fmt.Errorf("alert %s: %w", id, store.ErrNotFound)
+	}
+	return a, err
 }
