@@ -41,8 +41,11 @@ func (c *Controller) apiSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src, now := sourceOf(r), c.now()
-	for _, key := range []string{"user:" + in.Name, "addr:" + src} {
-		if locked, until := c.throttle.Locked(key, now); locked {
+	for _, th := range []struct {
+		t   *auth.Throttle
+		key string
+	}{{c.throttle, in.Name}, {c.addrThrottle, src}} {
+		if locked, until := th.t.Locked(th.key, now); locked {
 			c.audit(r.Context(), in.Name, src, "user.signin_locked", in.Name, "", "", "locked until "+until.Format(time.RFC3339))
 			writeError(w, http.StatusTooManyRequests, fmt.Errorf("too many failed sign-ins; try again after %s", until.In(protocol.Beijing).Format("15:04")))
 			return
@@ -53,8 +56,8 @@ func (c *Controller) apiSignIn(w http.ResponseWriter, r *http.Request) {
 		u.Password = dummyHash() // spend the same time as for a real account, so names are not revealed
 	}
 	if ok := auth.CheckPassword(u.Password, in.Password); err != nil || u.Disabled || !ok {
-		locked := c.throttle.Fail("user:"+in.Name, now)
-		locked = c.throttle.Fail("addr:"+src, now) || locked
+		locked := c.throttle.Fail(in.Name, now)
+		locked = c.addrThrottle.Fail(src, now) || locked
 		detail := "wrong name or password"
 		if locked {
 			detail += "; locked out"
@@ -73,8 +76,7 @@ func (c *Controller) apiSignIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c.throttle.Succeed("user:" + in.Name)
-	c.throttle.Succeed("addr:" + src)
+	c.throttle.Succeed(in.Name)
 	out := SignedIn{User: u}
 	if in.APIToken != "" {
 		tok, _ := NewSecret()

@@ -34,11 +34,12 @@ type Controller struct {
 	keys    []store.IssuingKey            // trusted (not retired), active first
 	private map[string]ed25519.PrivateKey // every trusted key, by kid
 
-	auditKey  []byte
-	throttle  *auth.Throttle
-	termAreas sync.Map // terminal id → area code; a terminal never moves
-	keysSent  sync.Map // keys command id → the key ids it carries
-	sched     *scheduler
+	auditKey     []byte
+	throttle     *auth.Throttle // failed sign-ins per account
+	addrThrottle *auth.Throttle // failed sign-ins per source address, never cleared by a success
+	termAreas    sync.Map       // terminal id → area code; a terminal never moves
+	keysSent     sync.Map       // keys command id → the key ids it carries
+	sched        *scheduler
 
 	addrMu sync.Mutex
 	addr   net.Addr // where it listens, once Run has started
@@ -59,7 +60,11 @@ func New(cfg Config, log *slog.Logger) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: log, store: st, events: events.New(), now: time.Now, ready: make(chan struct{}),
-		throttle: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute)}
+		throttle: auth.NewThrottle(5, 15*time.Minute, 15*time.Minute),
+		// An office behind one address has several people mistyping, so the
+		// address allows more; a success does not clear it, or one valid
+		// account would let a guesser go on for ever.
+		addrThrottle: auth.NewThrottle(20, 15*time.Minute, 15*time.Minute)}
 	if c.auditKey, err = loadAuditKey(cfg.DataDir); err != nil {
 		st.Close()
 		return nil, err
