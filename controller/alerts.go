@@ -356,6 +356,19 @@ func (c *Controller) CancelAlert(ctx context.Context, by, id, reason string) err
 		return err
 	}
 	now := c.now()
+	if a.Status == store.AlertPending {
+		if reason == "" {
+			reason = "withdrawn before approval"
+		}
+		if err := c.store.WithdrawAlert(ctx, id, reason, now); err != nil {
+			return err
+		}
+		c.log.Info("pending alert withdrawn", "alert", id, "by", by, "reason", reason)
+		if w, err := c.store.Alert(ctx, id); err == nil {
+			c.events.Publish(events.Event{Kind: events.KindAlert, At: now, AlertID: id, Data: w})
+		}
+		return nil
+	}
 	cmd := &protocol.Command{ID: newCommandID(), Kind: protocol.KindCancel, IssuedAt: now, NotBefore: now.Add(-time.Minute),
 		Expires: a.Expires, Targets: a.Targets, Cancel: &protocol.Cancel{EBMID: a.ID, Reason: reason}}
 	if !cmd.Expires.After(now) {

@@ -97,6 +97,28 @@ func TestApprovalOfEmergencyAlert(t *testing.T) {
 			t.Fatalf("terminal acted on a rejected alert: %v", states)
 		}
 	})
+
+	t.Run("withdraw", func(t *testing.T) {
+		v := compose(t, "撤回的预警")
+		var got AlertView
+		author.mustCall(t, http.StatusOK, "POST", "/api/v1/alerts/"+v.ID+"/cancel", map[string]string{"reason": "发错了"}, &got)
+		if got.Status != store.AlertCancelled || got.Comment != "发错了" || got.CancelledAt.IsZero() {
+			t.Fatalf("withdrawn alert %+v", got.Alert)
+		}
+		approver.refused(t, http.StatusConflict, "", "POST", "/api/v1/alerts/"+v.ID+"/approve", decision{Comment: "迟到的批准"})
+		author.refused(t, http.StatusConflict, "", "POST", "/api/v1/alerts/"+v.ID+"/cancel", map[string]string{"reason": "再撤一次"})
+		assertUnsent(t, h, v.ID)
+		var pending []pendingAlert
+		approver.mustCall(t, http.StatusOK, "GET", "/api/v1/approvals", nil, &pending)
+		for _, p := range pending {
+			if p.ID == v.ID {
+				t.Fatalf("withdrawn alert %s still awaits approval", v.ID)
+			}
+		}
+		if es := h.auditEntries(t, "action=alert.cancel"); !hasAudit(es, "alert.cancel", author.name, v.ID) {
+			t.Fatalf("withdrawal not audited: %+v", es)
+		}
+	})
 }
 
 // TestPendingAlertExpires: an alert still waiting when its window ends

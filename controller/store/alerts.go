@@ -164,6 +164,20 @@ func (s *Store) CancelAlert(ctx context.Context, id string, cancelSigned []byte,
 	return changed, err
 }
 
+// WithdrawAlert cancels an alert still waiting for approval. Nothing was
+// signed or sent, so there is nothing to tell the terminals.
+func (s *Store) WithdrawAlert(ctx context.Context, id, reason string, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE alerts SET status = ?, cancelled_at = ?, decision_comment = ? WHERE id = ? AND status = ?`,
+		AlertCancelled, ms(now), reason, id, AlertPending)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("alert %s: %w", id, ErrNotPending)
+	}
+	return nil
+}
+
 // ErrNotActive is returned when cancelling an alert that is not active.
 var ErrNotActive = errors.New("alert is not active")
 
