@@ -38,11 +38,44 @@ func (e *deviceError) Unwrap() error { return ErrNoDevice }
 // otoShared is the process's single oto context: oto allows one per process,
 // and only one attempt to create it.
 var otoShared struct {
-	mu    sync.Mutex
-	ctx   *oto.Context
-	rate  int
-	err   error // the failure of the one attempt, returned again on later calls
-	sinks int   // open sinks; the context is suspended when none is open
+	mu     sync.Mutex
+	ctx    *oto.Context
+	rate   int
+	err    error // the failure of the one attempt, returned again on later calls
+	sinks  int   // open sinks; the context is suspended when none is open
+	broken bool  // the context stopped playing (its audio server went away)
+}
+
+// OpenSystemOutput opens the system audio output at rate: oto (PulseAudio,
+// else ALSA) while its one context per process works; once that context
+// failed to open or stopped playing (the audio server went away), a
+// connection of its own to PulseAudio each time, so that the output comes
+// back when the server does, without restarting the process. The error,
+// when neither works, names both failures.
+func OpenSystemOutput(rate int) (Sink, error) {
+	o := &otoShared
+	o.mu.Lock()
+	failed := o.broken || o.err != nil
+	o.mu.Unlock()
+	if !failed {
+		sink, err := NewOtoSink(rate)
+		if err == nil {
+			return sink, nil
+		}
+		if !errors.Is(err, ErrNoDevice) {
+			return nil, err
+		}
+	}
+	sink, err := NewPulseSink(rate)
+	if err != nil {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.err != nil {
+			return nil, fmt.Errorf("%w; %w", o.err, err)
+		}
+		return nil, err
+	}
+	return sink, nil
 }
 
 // OtoSink plays through the system audio (PulseAudio, else ALSA) with oto.
@@ -216,8 +249,12 @@ func (s *OtoSink) Play(ctx context.Context, pcm io.Reader) error {
 	}
 }
 
-// stalled returns the error for a device that stopped taking audio.
+// stalled returns the error for a device that stopped taking audio, and
+// marks the context broken for OpenSystemOutput.
 func (s *OtoSink) stalled() error {
+	otoShared.mu.Lock()
+	otoShared.broken = true
+	otoShared.mu.Unlock()
 	msg := fmt.Sprintf("audio: the audio device stopped playing (no progress for %v)", otoStallTimeout)
 	if err := s.ctx.Err(); err != nil { // the failure, if any, is long recorded by now
 		return otoDeviceError(msg[len("audio: "):], err)
