@@ -38,8 +38,14 @@ cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/linux-arm64/dalaba-terminal ./cmd/dalaba-terminal
 	@ls -l $(BIN)/linux-*/dalaba-terminal
 
+# Not part of make test. The Go benchmarks (receipts written per second
+# among them), then the fleet: fan-out at 1,000 / 5,000 / 15,000 simulated
+# terminals against http.FileServer, bytes, the idle fleet, a reconnect
+# storm (docs/benchmarks.md). BENCHFLAGS e.g. "-sizes 1000 -runs 1".
+BENCHFLAGS ?=
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./cmd/dalaba-bench -out bench-results $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN)

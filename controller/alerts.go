@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"dalaba/audio"
 	"dalaba/controller/events"
 	"dalaba/controller/store"
 	"dalaba/protocol"
@@ -32,6 +33,7 @@ type AlertRequest struct {
 	ValidMinutes int       `json:"valid_minutes"` // used when expires is zero
 	PlayAt       time.Time `json:"play_at"`
 	IssueNow     bool      `json:"issue_now"` // level 1 only, where enabled: send now, review afterwards
+	test         bool      // a test tone (TestTone): class test, never from a request body
 }
 
 // ValidationError is a request an operator must correct. Field names the
@@ -62,6 +64,12 @@ type AlertView struct {
 // per terminal, and sent to every connected target. Permission and scope
 // are the caller's to check (the API does, for its principal).
 func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertRequest) (store.Alert, error) {
+	return c.createAlert(ctx, by, req, nil)
+}
+
+// createAlert is CreateAlert; a non-nil pendingOverride replaces the county
+// policy's approval decision (an external source's own policy, ingest.go).
+func (c *Controller) createAlert(ctx context.Context, by string, req AlertRequest, pendingOverride *bool) (store.Alert, error) {
 	now := c.now()
 	cmd, err := c.buildAlert(ctx, req, now)
 	if err != nil {
@@ -82,6 +90,9 @@ func (c *Controller) CreateAlert(ctx context.Context, by string, req AlertReques
 		cmd.Alert.Priority = policy.DrillPriority
 	}
 	pending := policy.NeedsApproval(cmd.Alert.Class, cmd.Alert.Level)
+	if pendingOverride != nil {
+		pending = *pendingOverride
+	}
 	issueNow := req.IssueNow && pending
 	if issueNow && !(policy.IssueNowLevel1 && cmd.Alert.Class == protocol.ClassEmergency && cmd.Alert.Level == 1) {
 		return store.Alert{}, invalid("issue_now", "issue now is only for level 1 emergencies, and only where the county enabled it")
@@ -138,9 +149,7 @@ func (c *Controller) signPayload(payload []byte) []byte {
 func (c *Controller) dispatch(ctx context.Context, a store.Alert, targets []string) {
 	c.log.Info("alert issued", "alert", a.ID, "by", a.CreatedBy, "level", a.Level, "class", a.Class, "terminals", len(targets))
 	c.events.Publish(events.Event{Kind: events.KindAlert, AlertID: a.ID, Data: a})
-	for _, id := range targets {
-		c.deliver(ctx, c.hub.get(id), id, a.ID, a.Signed, protocol.DeliveryQueued)
-	}
+	c.deliverAll(ctx, a.ID, a.Signed, targets)
 }
 
 // deliver sends a signed command to terminal id over s (nil when it is not
@@ -246,6 +255,9 @@ func (c *Controller) buildAlert(ctx context.Context, req AlertRequest, now time.
 			Class: req.Class, MsgType: req.MsgType, Level: req.Level,
 			EventType: req.EventType, Title: req.Title, PlayAt: req.PlayAt, Repeat: req.Repeat, Volume: req.Volume, Media: media,
 		},
+	}
+	if req.test {
+		cmd.Alert.Class = protocol.ClassTest
 	}
 	if err := cmd.Targets.Validate(); err != nil {
 		return nil, invalid("areas", "%v", err)
@@ -423,4 +435,31 @@ func newCommandID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Test tone: TestToneSeconds of TestToneHz, at a daily notice's priority.
+const (
+	TestToneHz      = 1000
+	TestToneSeconds = 3
+)
+
+// TestTone makes one connected terminal play a short tone: a signed alert
+// of class test, level 0, to that terminal only, valid a few minutes and
+// never held for approval, so its delivery and receipts are an alert's.
+// Permission and scope are the caller's to check.
+func (c *Controller) TestTone(ctx context.Context, by, terminalID string) (store.Alert, error) {
+	t, err := c.store.Terminal(ctx, terminalID)
+	if err != nil {
+		return store.Alert{}, err
+	}
+	if t.Status != store.TerminalActive || c.hub.get(t.ID) == nil {
+		return store.Alert{}, fmt.Errorf("terminal %s is offline; try again when it is connected: %w", t.ID, ErrOffline)
+	}
+	tone, err := c.AddMedia(ctx, "test-tone-1khz.wav", audio.ToneWAV(TestToneHz, TestToneSeconds*time.Second, 16000, 0.5))
+	if err != nil {
+		return store.Alert{}, err
+	}
+	never := false
+	return c.createAlert(ctx, by, AlertRequest{Class: protocol.ClassDaily, Level: 0, Title: "测试音 test tone · " + t.Name,
+		Terminals: []string{t.ID}, Media: []string{tone.SHA256}, ValidMinutes: 5, test: true}, &never)
 }

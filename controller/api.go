@@ -20,6 +20,8 @@ func (c *Controller) routes() http.Handler {
 	mux.HandleFunc("GET /v1/terminal", c.serveTerminal)
 	mux.HandleFunc("GET /api/v1/health", c.apiHealth)
 	mux.HandleFunc("POST /api/v1/signin", c.apiSignIn)
+	// The superior platform's packets: no session, authenticated by SM2 signature (docs/ebd.md).
+	mux.HandleFunc("POST /ebd/packets", c.serveEBD)
 	web := console.New() // the operators' web console (docs/console.md)
 	mux.Handle("GET /{$}", web)
 	mux.Handle("GET "+console.Prefix, web)
@@ -58,24 +60,32 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"GET /api/v1/audit", access.ViewAudit, c.apiAudit},
 		{"GET /api/v1/audit.csv", access.ViewAudit, c.apiAuditCSV},
 		{"GET /api/v1/audit/verify", access.ViewAudit, c.apiAuditVerify},
+		{"GET /api/v1/ebd/packets", access.ViewAudit, c.apiEBDPackets},
 		{"GET /api/v1/areas", access.View, c.apiAreas},
 		{"POST /api/v1/areas", access.ManageSettings, c.apiPutArea},
 		{"GET /api/v1/terminals", access.View, c.apiTerminals},
 		{"POST /api/v1/terminals", access.ManageTerminals, c.apiEnroll},
+		{"POST /api/v1/terminals/bulk", access.ManageTerminals, c.apiBulkEnroll},
 		{"GET /api/v1/terminals/pending", access.ManageTerminals, c.apiPending},
 		{"POST /api/v1/terminals/pending/{kid}/approve", access.ManageTerminals, c.apiApprove},
 		{"GET /api/v1/terminals/{id}", access.View, c.apiTerminal},
 		{"POST /api/v1/terminals/{id}/revoke", access.ManageTerminals, c.apiRevoke},
 		{"POST /api/v1/terminals/{id}/config", access.ManageTerminals, c.apiConfigure},
+		{"POST /api/v1/terminals/{id}/test-tone", access.ManageTerminals, c.apiTestTone},
 		{"GET /api/v1/terminals/{id}/reports", access.View, c.apiReports},
 		{"GET /api/v1/reports", access.View, c.apiReports},
 		{"GET /api/v1/faults", access.View, c.apiFaults},
 		{"POST /api/v1/media", access.UploadMedia, c.apiUpload},
 		{"GET /api/v1/media", access.View, c.apiMediaList},
+		{"POST /api/v1/media/tts", access.UploadMedia, c.apiTTS},
+		{"GET /api/v1/media/{sha256}", access.View, c.apiMediaFile},
 		{"POST /api/v1/alerts", access.SendDaily, c.apiCreateAlert},
+		{"GET /api/v1/live", access.SendDaily, c.apiLive},
 		{"GET /api/v1/alerts", access.View, c.apiAlerts},
 		{"GET /api/v1/alerts/{id}", access.View, c.apiAlert},
 		{"GET /api/v1/alerts/{id}/command", access.View, c.apiAlertCommand},
+		{"GET /api/v1/alerts/{id}/cap", access.View, c.apiAlertCAP},
+		{"POST /api/v1/cap", access.SendEmergency, c.apiCAP},
 		{"POST /api/v1/alerts/{id}/cancel", access.CancelAlert, c.apiCancel},
 		{"GET /api/v1/approvals", access.ApproveAlert, c.apiApprovals},
 		{"POST /api/v1/alerts/{id}/approve", access.ApproveAlert, c.apiApproveAlert},
@@ -91,6 +101,7 @@ func (c *Controller) apiRoutes() []apiRoute {
 		{"GET /api/v1/console", access.View, c.apiConsole},
 		{"GET /api/v1/overview", access.View, c.apiOverview},
 		{"GET /api/v1/terminals/{id}/heartbeat", access.View, c.apiHeartbeat},
+		{"GET /api/v1/terminals/{id}/heartbeats", access.View, c.apiHeartbeats},
 		{"GET /api/v1/keys", access.ManageKeys, c.apiKeys},
 		{"POST /api/v1/keys/rotate", access.ManageKeys, c.apiRotateKey},
 		{"POST /api/v1/keys/{kid}/retire", access.ManageKeys, c.apiRetireKey},

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -27,6 +28,9 @@ type ConsoleInfo struct {
 	Policy    access.Policy   `json:"policy"`
 	County    store.Area      `json:"county"`
 	Protocol  int             `json:"protocol"`
+	// QuietHours are the county's hours without routine programs, e.g.
+	// "22:00-06:00"; empty when there are none.
+	QuietHours string `json:"quiet_hours,omitempty"`
 }
 
 // consoleActions are the actions the console shows or hides controls for.
@@ -55,6 +59,9 @@ func (c *Controller) apiConsole(w http.ResponseWriter, r *http.Request, p *princ
 		}
 	}
 	out.County = countyArea(c.cfg.PlatformEBRID, areas)
+	if !c.sched.quiet.IsZero() {
+		out.QuietHours = c.sched.quiet.String()
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -280,4 +287,54 @@ func (c *Controller) apiHeartbeat(w http.ResponseWriter, r *http.Request, p *pri
 		hb = json.RawMessage("null")
 	}
 	writeJSON(w, http.StatusOK, TerminalHeartbeat{TerminalID: t.ID, LastSeen: t.LastSeen, Heartbeat: hb})
+}
+
+// recordHeartbeat keeps a point of a terminal's heartbeat history (nil:
+// it went offline). The history is for people to look at: a failure is
+// logged and the heartbeat itself still counts.
+func (c *Controller) recordHeartbeat(ctx context.Context, id string, hb *protocol.Heartbeat) {
+	p := store.HeartbeatPoint{At: c.now(), State: "offline"}
+	if hb != nil {
+		vol, relayOK, relayOn, audioOK := hb.Volume, hb.RelayOK, hb.RelayOn, hb.AudioOK
+		p = store.HeartbeatPoint{At: p.At, State: hb.State, Volume: &vol, RelayOK: &relayOK, RelayOn: &relayOn, AudioOK: &audioOK, Playing: hb.Playing}
+	}
+	if _, err := c.store.AddHeartbeat(ctx, id, p); err != nil {
+		c.log.Error("heartbeat history", "terminal", id, "err", err)
+	}
+}
+
+// HeartbeatHistory answers GET /api/v1/terminals/{id}/heartbeats.
+type HeartbeatHistory struct {
+	TerminalID string                 `json:"terminal_id"`
+	Since      time.Time              `json:"since"`
+	Until      time.Time              `json:"until"`
+	Keep       string                 `json:"keep"`   // how long history is kept, e.g. "168h0m0s"
+	Sample     string                 `json:"sample"` // an unchanged heartbeat is kept this often
+	Points     []store.HeartbeatPoint `json:"points"` // oldest first; the first may be before since (the state then)
+}
+
+// apiHeartbeats answers a terminal's heartbeat history from ?since= (RFC
+// 3339 or a date; default 24 hours ago, at most the kept 7 days).
+func (c *Controller) apiHeartbeats(w http.ResponseWriter, r *http.Request, p *principal) {
+	t, err := c.terminalInScope(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	now := c.now()
+	since, err := c.timeParam(r, "since", now.Add(-24*time.Hour))
+	if err == nil && (since.Before(now.Add(-store.HeartbeatKeep-time.Hour)) || since.After(now)) {
+		err = invalid("since", "%s must lie within the kept history: the last %d days", since.Format(time.RFC3339), int(store.HeartbeatKeep.Hours()/24))
+	}
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	pts, err := c.store.Heartbeats(r.Context(), t.ID, since)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, HeartbeatHistory{TerminalID: t.ID, Since: since, Until: now, Keep: store.HeartbeatKeep.String(),
+		Sample: store.HeartbeatSample.String(), Points: pts})
 }

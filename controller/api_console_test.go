@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"dalaba/controller/access"
 )
@@ -172,4 +173,38 @@ func TestConsoleServed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHeartbeatHistory checks GET /api/v1/terminals/{id}/heartbeats: a
+// real terminal's heartbeat is kept, its going offline is a point of its
+// own, the history is bounded to the kept days, and another village's
+// terminal is not found for a cadre.
+func TestHeartbeatHistory(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	a1, a1ID := h.enrolledTerminal(t, villageA, "大巷村1号")
+	_, b1ID := h.enrolledTerminal(t, villageB, "大将村1号")
+
+	var hist HeartbeatHistory
+	h.admin.mustCall(t, http.StatusOK, "GET", "/api/v1/terminals/"+a1ID+"/heartbeats", nil, &hist)
+	if len(hist.Points) == 0 || hist.Points[0].State != "idle" || hist.Points[0].Volume == nil || hist.Keep != "168h0m0s" {
+		t.Fatalf("history of an online terminal %+v: want an idle point with a volume, kept 7 days", hist)
+	}
+	a1.stop()
+	h.waitOffline(t, a1ID)
+	h.admin.mustCall(t, http.StatusOK, "GET", "/api/v1/terminals/"+a1ID+"/heartbeats?since="+hist.Since.Format(time.RFC3339), nil, &hist)
+	last := hist.Points[len(hist.Points)-1]
+	if last.State != "offline" || last.Volume != nil {
+		t.Errorf("last point %+v after the terminal stopped: want offline, without a volume", last)
+	}
+	for i := 1; i < len(hist.Points); i++ {
+		if !hist.Points[i].At.After(hist.Points[i-1].At) {
+			t.Errorf("points out of order: %+v", hist.Points)
+		}
+	}
+	h.admin.refused(t, http.StatusBadRequest, "since", "GET", "/api/v1/terminals/"+a1ID+"/heartbeats?since=2020-01-01", nil)
+	h.admin.refused(t, http.StatusBadRequest, "since", "GET", "/api/v1/terminals/"+a1ID+"/heartbeats?since=yesterday", nil)
+	cadre := h.user(t, "wang", []string{access.Cadre}, villageA)
+	cadre.mustCall(t, http.StatusOK, "GET", "/api/v1/terminals/"+a1ID+"/heartbeats", nil, &hist)
+	cadre.refused(t, http.StatusNotFound, "", "GET", "/api/v1/terminals/"+b1ID+"/heartbeats", nil)
 }

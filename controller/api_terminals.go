@@ -231,6 +231,23 @@ func (c *Controller) apiConfigure(w http.ResponseWriter, r *http.Request, p *pri
 	writeJSON(w, http.StatusAccepted, map[string]string{"sent": r.PathValue("id")})
 }
 
+// apiTestTone makes one terminal in the caller's areas play the test tone
+// (Controller.TestTone) and answers the alert, whose delivery view follows it.
+func (c *Controller) apiTestTone(w http.ResponseWriter, r *http.Request, p *principal) {
+	t, err := c.terminalInScope(r.Context(), p, r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	a, err := c.TestTone(r.Context(), p.name(), t.ID)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	c.auditAs(r.Context(), p, "terminal.test", t.ID, "", a.ID, fmt.Sprintf("%d Hz, %d s", TestToneHz, TestToneSeconds))
+	writeJSON(w, http.StatusCreated, a)
+}
+
 func (c *Controller) apiReports(w http.ResponseWriter, r *http.Request, p *principal) {
 	limit := 200
 	if v := r.URL.Query().Get("limit"); v != "" {

@@ -32,6 +32,15 @@ type Config struct {
 	TimeZone         string `json:"time_zone"`     // the county's calendar and wall clock, for schedules
 	QuietHours       string `json:"quiet_hours"`   // e.g. "22:00-06:00": no routine programs then; "" none
 	ScheduleDays     int    `json:"schedule_days"` // days of schedule each terminal holds ahead, 1..7
+
+	// Sources are the external alert senders and their policy (docs/sources.md).
+	Sources []SourceConfig `json:"sources"`
+	// TTS is the text-to-speech command (docs/sources.md).
+	TTS TTSConfig `json:"tts"`
+	// CAP is CAP 1.2 ingest and export: trust list, feeds, mappings (docs/sources.md).
+	CAP CAPConfig `json:"cap"`
+	// EBD is the packet exchange with the superior platform (docs/ebd.md).
+	EBD EBDConfig `json:"ebd"`
 }
 
 // DefaultConfig returns the defaults every file and variable overrides.
@@ -124,6 +133,16 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("default_valid_minutes: %d is outside 1..%d", c.DefaultValidMin, int(protocol.MaxCommandLifetime.Minutes())))
 	}
 	errs = append(errs, c.validateSchedules()...)
+	errs = append(errs, c.validateSources()...)
+	if err := c.TTS.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.CAP.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.EBD.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -40,6 +41,9 @@ type Controller struct {
 	termAreas    sync.Map       // terminal id → area code; a terminal never moves
 	keysSent     sync.Map       // keys command id → the key ids it carries
 	sched        *scheduler
+	ebd          *ebdState // the superior platform exchange; nil when not configured
+
+	capMu sync.Mutex // one CAP message at a time (cap.go)
 
 	addrMu sync.Mutex
 	addr   net.Addr // where it listens, once Run has started
@@ -82,6 +86,10 @@ func New(cfg Config, log *slog.Logger) (*Controller, error) {
 		return nil, err
 	}
 	if c.sched, err = newScheduler(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if c.ebd, err = newEBD(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -136,6 +144,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.store.MarkAllOffline(ctx); err != nil {
 		return err
 	}
+	if err := c.store.EndHeartbeatHistory(ctx); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
@@ -145,7 +156,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.addrMu.Unlock()
 	close(c.ready)
 	srv := &http.Server{
-		Handler:           c.routes(),
+		Handler:           bodyDeadline(c.routes()),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
@@ -162,6 +173,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	go c.expireLoop(ctx)
 	go c.expiryWarnings(ctx)
 	go c.scheduleLoop(ctx)
+	go c.ebdReportLoop(ctx)
+	go c.capPollLoop(ctx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -179,6 +192,48 @@ func (c *Controller) Run(ctx context.Context) error {
 	case <-shut.Done():
 	}
 	return nil
+}
+
+// A request body must arrive within bodyGrace plus its declared length at
+// bodyMinRate: a client that sends half a body and stalls is cut, while an
+// upload at the size limit over a slow county link still fits. (No server
+// ReadTimeout: it would also end the event stream and terminal sessions.)
+const (
+	bodyGrace   = 10 * time.Second
+	bodyMinRate = 32 << 10 // bytes per second
+)
+
+// bodyDeadline sets a read deadline on requests that carry a body.
+func bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			size := r.ContentLength
+			if size < 0 { // chunked: allow the largest upload
+				size = protocol.MaxMediaSize
+			}
+			d := bodyGrace + time.Duration(size/bodyMinRate)*time.Second
+			rc := http.NewResponseController(w)
+			rc.SetReadDeadline(time.Now().Add(d))
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the read deadline once the body is read: the server
+// then watches the connection for a hang-up, and a deadline passing there
+// would cancel a handler still working on the request.
+type deadlineBody struct {
+	io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // expireLoop marks alerts whose validity passed, once a second.

@@ -1,8 +1,13 @@
 package controller
 
 import (
+	"context"
+	"encoding/json"
 	"sync"
 	"sync/atomic"
+
+	"dalaba/controller/store"
+	"dalaba/protocol"
 )
 
 // hub holds the live terminal sessions by terminal id.
@@ -13,9 +18,17 @@ type hub struct {
 	running  sync.WaitGroup // live terminal connections, so shutdown can wait for their last writes
 	replaced atomic.Uint64  // connections closed because the same terminal connected again
 	slow     atomic.Uint64  // connections closed because their send queue overflowed
+	reports  *reportBatcher // stores the sessions' reports in shared transactions
+	sent     atomic.Int64   // bytes of WebSocket messages written to terminals
 }
 
-func newHub(c *Controller) *hub { return &hub{c: c, sessions: map[string]*session{}} }
+// BytesSent is how many bytes of messages the controller has written to
+// terminals since it started (benchmarks: bytes per terminal per alert).
+func (c *Controller) BytesSent() int64 { return c.hub.sent.Load() }
+
+func newHub(c *Controller) *hub {
+	return &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}}
+}
 
 // attach registers s, closing an older session of the same terminal: the
 // newest connection wins, since a terminal that lost its link reconnects
@@ -66,5 +79,32 @@ func (h *hub) closeAll() {
 	h.mu.RUnlock()
 	for _, s := range all {
 		s.close()
+	}
+}
+
+// deliverAll sends a signed alert to each target that is connected, then
+// records every delivery as sent (or offline) in one transaction: the
+// frames go out first, so the last terminal does not wait for thousands of
+// writes to the database before its command leaves.
+func (c *Controller) deliverAll(ctx context.Context, alertID string, signed []byte, targets []string) {
+	msg, err := json.Marshal(protocol.Frame{Type: protocol.TypeCommand, Body: signed})
+	if err != nil {
+		c.log.Error("encode alert command", "alert", alertID, "err", err)
+		return
+	}
+	now := c.now()
+	ds := make([]store.Delivery, len(targets))
+	for i, id := range targets {
+		ds[i] = store.Delivery{AlertID: alertID, TerminalID: id, State: protocol.DeliveryOffline, UpdatedAt: now}
+		if s := c.hub.get(id); s != nil && s.send(msg) {
+			ds[i].State = protocol.DeliverySent
+		}
+	}
+	changed, err := c.store.SetDeliveries(ctx, ds)
+	if err != nil {
+		c.log.Error("record deliveries", "alert", alertID, "err", err)
+	}
+	for _, d := range changed {
+		c.publishDelivery(d)
 	}
 }

@@ -187,6 +187,7 @@ func (c *Controller) ExpiryWarnings() []string {
 			}
 		}
 	}
+	out = append(out, c.ebdExpiryWarnings(now)...)
 	return out
 }
 

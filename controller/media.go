@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"dalaba/audio"
 	"dalaba/controller/store"
@@ -16,14 +18,77 @@ import (
 	"dalaba/protocol"
 )
 
-// mediaStore keeps audio files on disk by sha256.
-type mediaStore struct{ dir string }
+// mediaStore keeps audio files on disk by sha256, and the files sent
+// lately as ready-encoded chunk frames: when thousands of terminals fetch
+// an alert's file at once, it is read and framed once, not once each.
+type mediaStore struct {
+	dir string
+
+	mu     sync.Mutex
+	frames map[string][][]byte // sha256 → encoded chunks
+	order  []string            // least recently used first
+	bytes  int64
+}
+
+// frameCacheBytes bounds the encoded chunks kept in memory.
+const frameCacheBytes = 128 << 20
 
 func openMediaStore(dir string) (*mediaStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create media folder: %w", err)
 	}
-	return &mediaStore{dir: dir}, nil
+	return &mediaStore{dir: dir, frames: map[string][][]byte{}}, nil
+}
+
+// chunkFrames returns m's chunks encoded as media frames, shared and never
+// modified.
+func (ms *mediaStore) chunkFrames(m protocol.Media) ([][]byte, error) {
+	ms.mu.Lock()
+	if f, ok := ms.frames[m.SHA256]; ok {
+		ms.touch(m.SHA256)
+		ms.mu.Unlock()
+		return f, nil
+	}
+	ms.mu.Unlock()
+	data, err := os.ReadFile(ms.path(m.SHA256))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != m.Size || m.ChunkSize <= 0 {
+		return nil, fmt.Errorf("media %s: %d bytes on disk, %d recorded", m.SHA256, len(data), m.Size)
+	}
+	var sum [32]byte
+	copy(sum[:], mustHex(m.SHA256))
+	var frames [][]byte
+	for off := 0; off < len(data); off += m.ChunkSize {
+		frames = append(frames, protocol.EncodeMediaChunk(sum, uint64(off), data[off:min(off+m.ChunkSize, len(data))]))
+	}
+	if m.Size > frameCacheBytes/4 {
+		return frames, nil // too big to keep
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if _, ok := ms.frames[m.SHA256]; !ok {
+		ms.frames[m.SHA256] = frames
+		ms.order = append(ms.order, m.SHA256)
+		ms.bytes += m.Size
+	}
+	for ms.bytes > frameCacheBytes && len(ms.order) > 1 {
+		old := ms.order[0]
+		ms.order = ms.order[1:]
+		for _, f := range ms.frames[old] {
+			ms.bytes -= int64(len(f) - protocol.MediaChunkHeader)
+		}
+		delete(ms.frames, old)
+	}
+	return frames, nil
+}
+
+// touch moves sha to the most recently used end. Callers hold ms.mu.
+func (ms *mediaStore) touch(sha string) {
+	if i := slices.Index(ms.order, sha); i >= 0 {
+		ms.order = append(slices.Delete(ms.order, i, i+1), sha)
+	}
 }
 
 func (m *mediaStore) path(sha string) string { return filepath.Join(m.dir, sha) }

@@ -96,11 +96,28 @@ type schedulePlan struct {
 	planned     []store.PlannedItem     // the same items, for the store
 	quiet       []store.Outcome         // held back by the quiet hours
 	hash        string                  // of the window and all its occurrences
+	media       map[string]protocol.Media
+}
+
+// table lists the media the plan's items play, each once, in order of
+// first use.
+func (pl *schedulePlan) table() []protocol.Media {
+	var out []protocol.Media
+	seen := map[string]bool{}
+	for _, it := range pl.items {
+		for _, sha := range it.MediaIDs {
+			if !seen[sha] {
+				seen[sha] = true
+				out = append(out, pl.media[sha])
+			}
+		}
+	}
+	return out
 }
 
 // plan computes a terminal's schedule at now from the live programs.
 func (c *Controller) plan(set *programSet, terminalID, area string, now time.Time) schedulePlan {
-	pl := schedulePlan{}
+	pl := schedulePlan{media: set.media}
 	pl.from, pl.until = c.scheduleWindow(now)
 	h := sha256.New()
 	fmt.Fprintf(h, "%d %d\n", pl.from.UnixMilli(), pl.until.UnixMilli())
@@ -120,12 +137,8 @@ func (c *Controller) plan(set *programSet, terminalID, area string, now time.Tim
 				pl.quiet = append(pl.quiet, store.Outcome{TerminalID: terminalID, ItemID: id, ProgramID: p.ID, Start: start,
 					State: protocol.OccurrenceSkipped, Reason: protocol.SkipQuietHours, Source: store.OutcomeController, ReportedAt: now})
 			case latest.After(now):
-				media := make([]protocol.Media, 0, len(p.Media))
-				for _, sha := range p.Media {
-					media = append(media, set.media[sha])
-				}
 				pl.items = append(pl.items, protocol.ScheduleItem{ID: id, ProgramID: p.ID, Title: p.Title, Start: start, Latest: latest,
-					Priority: p.Priority, Volume: p.Volume, Repeat: p.Repeat, Media: media})
+					Priority: p.Priority, Volume: p.Volume, Repeat: p.Repeat, MediaIDs: slices.Clone(p.Media)})
 			}
 		}
 	}
@@ -223,7 +236,7 @@ func (c *Controller) signSchedule(v *store.ScheduleVersion, pl *schedulePlan, no
 		}
 		cmd := &protocol.Command{ID: newCommandID(), Kind: protocol.KindSchedule, IssuedAt: now, NotBefore: now.Add(-time.Minute),
 			Expires: expires, Targets: protocol.Targets{Terminals: []string{v.TerminalID}},
-			Schedule: &protocol.Schedule{Version: v.Version, From: pl.from, Until: pl.until, Items: pl.items}}
+			Schedule: &protocol.Schedule{Version: v.Version, From: pl.from, Until: pl.until, Media: pl.table(), Items: pl.items}}
 		if err := cmd.Validate(); err != nil {
 			return nil, fmt.Errorf("schedule %d of terminal %s: %w", v.Version, v.TerminalID, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"dalaba/controller/schedule"
+	"dalaba/controller/store"
 	"dalaba/protocol"
 )
 
@@ -84,6 +85,11 @@ func TestSchedulePushAndWhatHappened(t *testing.T) {
 	b.connect(t, codeB) // enrolled, then gone before any program
 	b.ws.Close()
 	h.waitOffline(t, b.id)
+	// Offline is also its state before it first connected: wait until the
+	// controller let go of the connection.
+	waitFor(t, "B's session ended", func() bool {
+		return !slices.ContainsFunc(h.c.sessions(), func(s *session) bool { return s.terminalID == b.id })
+	})
 	a.connect(t, codeA)
 	a.nothingQueued(t) // nothing scheduled: no schedule sent
 
@@ -122,8 +128,12 @@ func TestSchedulePushAndWhatHappened(t *testing.T) {
 	first := s.Items[0]
 	if first.ID != prog.ID+"@"+h.wallAt(t, day, "07:00").Format(time.RFC3339) || first.ProgramID != prog.ID || first.Title != "早间新闻" ||
 		!first.Latest.Equal(first.Start.Add(10*time.Minute)) || first.Priority != protocol.PriorityProgram || first.Repeat != 1 ||
-		len(first.Media) != 1 || first.Media[0].SHA256 != m.SHA256 || !slices.Equal(first.Media[0].Chunks, m.Chunks) {
+		!slices.Equal(first.MediaIDs, []string{m.SHA256}) {
 		t.Errorf("first item %+v", first)
+	}
+	// Its media is described once, in the table, for all 24 items.
+	if len(s.Media) != 1 || s.Media[0].SHA256 != m.SHA256 || !slices.Equal(s.Media[0].Chunks, m.Chunks) {
+		t.Errorf("schedule media %+v, want only %s", s.Media, m.SHA256)
 	}
 	if !strings.HasSuffix(first.ID, "T07:00:00+08:00") {
 		t.Errorf("item id %s is not on the county's clock", first.ID)
@@ -250,4 +260,58 @@ func TestSchedulePushAndWhatHappened(t *testing.T) {
 			t.Errorf("no audit entry %s by %s on %s", action, officer.name, prog.ID)
 		}
 	}
+}
+
+// TestDenseWeekFitsOneFrame: a week of dense programs — an hour-long
+// playlist of eight half-hour MP3 files every two hours, and a bell every
+// half hour — goes to a terminal as one signed schedule, uncut: each media
+// file is described once in the schedule's table, however often it plays.
+func TestDenseWeekFitsOneFrame(t *testing.T) {
+	h := startController(t, func(c *Config) { c.ScheduleDays = 7 })
+	day := h.startDay(t)
+	now := h.clock.now()
+	halfHourMP3 := func(i int) protocol.Media {
+		size := int64(30 * 60 * 128000 / 8) // 30 minutes at 128 kbit/s
+		m := protocol.Media{SHA256: fmt.Sprintf("%064x", i), Size: size, Format: "mp3", DurationMS: 30 * 60 * 1000, ChunkSize: protocol.DefaultChunkSize}
+		for c := range (size + protocol.DefaultChunkSize - 1) / protocol.DefaultChunkSize {
+			m.Chunks = append(m.Chunks, fmt.Sprintf("%064x", int64(i)<<32|c))
+		}
+		return m
+	}
+	set := &programSet{media: map[string]protocol.Media{}}
+	var playlist []string
+	for i := range MaxProgramMedia {
+		m := halfHourMP3(i + 1)
+		set.media[m.SHA256], playlist = m, append(playlist, m.SHA256)
+	}
+	bell := halfHourMP3(100)
+	set.media[bell.SHA256] = bell
+	every := func(step time.Duration) []schedule.Clock {
+		var out []schedule.Clock
+		for d := time.Duration(0); d < 24*time.Hour; d += step {
+			out = append(out, schedule.Clock(d/time.Minute))
+		}
+		return out
+	}
+	target := protocol.Targets{Terminals: []string{"64502241020030000000001"}}
+	set.progs = []store.Program{
+		{ID: "news", Title: "新闻联播", Media: playlist, Targets: target, Priority: protocol.PriorityProgram, Repeat: 1, LateMinutes: 10,
+			Rule: schedule.Rule{Kind: schedule.Daily, Times: every(2 * time.Hour), From: day}},
+		{ID: "bell", Title: "报时", Media: []string{bell.SHA256}, Targets: target, Priority: protocol.PriorityProgram, Repeat: 1, LateMinutes: 1,
+			Rule: schedule.Rule{Kind: schedule.Daily, Times: every(30 * time.Minute), From: day}},
+	}
+	pl := h.c.plan(set, target.Terminals[0], villageA, now)
+	items, until := len(pl.items), pl.until
+	v := store.ScheduleVersion{TerminalID: target.Terminals[0], Version: 1}
+	msg, err := h.c.signSchedule(&v, &pl, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.items) != items || !pl.until.Equal(until) || items < 7*(12+48) {
+		t.Fatalf("schedule cut to %d of %d items, until %s of %s", len(pl.items), items, pl.until, until)
+	}
+	if len(msg) > protocol.MaxFrameBytes {
+		t.Fatalf("schedule frame %d bytes, over the limit %d", len(msg), protocol.MaxFrameBytes)
+	}
+	t.Logf("%d items over %s, %d media: one frame of %d bytes (limit %d)", items, until.Sub(pl.from), len(pl.table()), len(msg), protocol.MaxFrameBytes)
 }

@@ -18,7 +18,9 @@ import (
 	"dalaba/protocol"
 )
 
-var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16 << 10}
+// upgrader takes its write buffers from a pool: an idle terminal's
+// connection then holds none (16 KB each at 15,000 terminals is 240 MB).
+var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{}}
 
 // session is one terminal's live connection. Every write goes through the
 // writer goroutine: control frames through a bounded queue that never
@@ -31,14 +33,17 @@ type session struct {
 	areaCode   string
 	remote     string
 	log        *slog.Logger
-	kids       []string    // issuing keys the terminal said it trusts
-	ctrl       chan []byte // text frames
-	media      chan []byte // binary media chunks
+	kids       []string            // issuing keys the terminal said it trusts
+	ctrl       chan []byte         // text frames
+	media      chan []byte         // binary media chunks
+	live       chan []byte         // binary live speech frames (live.go): never behind media
+	persist    chan protocol.Frame // heartbeats and reports, stored in order by persistLoop
 	done       chan struct{}
 	once       sync.Once
 }
 
 const (
+	persistQueue = 64
 	controlQueue = 256
 	mediaQueue   = 4
 	writeWait    = 10 * time.Second
@@ -55,7 +60,8 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	defer c.hub.running.Done()
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, remote: r.RemoteAddr, log: c.log.With("remote", r.RemoteAddr),
-		ctrl: make(chan []byte, controlQueue), media: make(chan []byte, mediaQueue), done: make(chan struct{})}
+		ctrl: make(chan []byte, controlQueue), media: make(chan []byte, mediaQueue), done: make(chan struct{}),
+		live: make(chan []byte, liveQueue), persist: make(chan protocol.Frame, persistQueue)}
 	defer conn.Close()
 	t, err := s.handshake(r.Context())
 	if err != nil {
@@ -65,10 +71,13 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	s.terminalID, s.areaCode = t.ID, t.AreaCode
 	s.log = s.log.With("terminal", t.ID)
 	go s.writer()
+	persisted := make(chan struct{})
+	go func() { defer close(persisted); s.persistLoop(r.Context()) }()
 	c.hub.attach(s)
 	s.online(r.Context(), t)
 	s.readLoop(r.Context())
 	s.close()
+	<-persisted // its last heartbeat is stored before the terminal is marked offline
 	if c.hub.detach(s) {
 		c.setOffline(t.ID)
 	}
@@ -187,11 +196,15 @@ func (s *session) writer() {
 		case <-s.done:
 			return
 		case msg = <-s.ctrl:
+		case msg = <-s.live:
+			kind = websocket.BinaryMessage
 		default:
 			select {
 			case <-s.done:
 				return
 			case msg = <-s.ctrl:
+			case msg = <-s.live:
+				kind = websocket.BinaryMessage
 			case msg = <-s.media:
 				kind = websocket.BinaryMessage
 			}
@@ -201,6 +214,7 @@ func (s *session) writer() {
 			s.close()
 			return
 		}
+		s.c.hub.sent.Add(int64(len(msg)))
 	}
 }
 
@@ -251,7 +265,39 @@ func (s *session) readLoop(ctx context.Context) {
 	}
 }
 
+// handle acts on one frame from the terminal. Heartbeats and reports
+// wait for the database: they go to persistLoop, so that pings and media
+// requests behind them are answered at once.
 func (s *session) handle(ctx context.Context, f protocol.Frame) error {
+	switch f.Type {
+	case protocol.TypeHeartbeat, protocol.TypeReport:
+		select {
+		case s.persist <- f:
+		case <-s.done:
+		}
+		return nil
+	}
+	return s.act(ctx, f)
+}
+
+// persistLoop stores the session's heartbeats and reports in order; a bad
+// one ends the session.
+func (s *session) persistLoop(ctx context.Context) {
+	for {
+		select {
+		case f := <-s.persist:
+			if err := s.act(ctx, f); err != nil {
+				s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
+				s.close()
+				return
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *session) act(ctx context.Context, f protocol.Frame) error {
 	switch f.Type {
 	case protocol.TypeHeartbeat:
 		var hb protocol.Heartbeat
@@ -300,6 +346,7 @@ func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heart
 	if err != nil {
 		return err
 	}
+	c.recordHeartbeat(ctx, id, &hb)
 	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
 	return nil
 }
@@ -309,7 +356,7 @@ func (c *Controller) report(ctx context.Context, id string, r protocol.Report) e
 	if r.Seq == 0 {
 		return errors.New("report without a sequence number")
 	}
-	ap, err := c.store.ApplyReport(ctx, id, r, c.now())
+	ap, err := c.hub.reports.apply(ctx, id, r)
 	if err != nil {
 		return err
 	}
@@ -336,6 +383,7 @@ func (c *Controller) setOffline(id string) {
 	if err := c.store.SetStatus(context.Background(), id, store.Status{State: "offline", LastSeen: c.now()}); err != nil {
 		c.log.Error("record terminal offline", "terminal", id, "err", err)
 	}
+	c.recordHeartbeat(context.Background(), id, nil)
 	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": "offline", "online": false}})
 }
 
@@ -357,24 +405,16 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 		fail(fmt.Sprintf("offset %d is not a chunk boundary inside %d bytes", g.Offset, m.Size))
 		return
 	}
-	f, err := openMedia(s.c.media.path(g.SHA256))
+	frames, err := s.c.media.chunkFrames(m.Media)
 	if err != nil {
-		s.log.Error("open media", "sha256", g.SHA256, "err", err)
+		s.log.Error("read media", "sha256", g.SHA256, "err", err)
 		fail("media file unreadable on the controller")
 		return
 	}
-	defer f.Close()
-	var sum [32]byte
-	copy(sum[:], mustHex(g.SHA256))
-	buf := make([]byte, m.ChunkSize)
-	for off := g.Offset; off < m.Size; off += int64(m.ChunkSize) {
-		n, err := f.ReadAt(buf, off)
-		if n == 0 && err != nil {
-			fail("media file unreadable on the controller")
-			return
-		}
+	// The encoded chunks are shared by every terminal fetching the file.
+	for i := g.Offset / int64(m.ChunkSize); i < int64(len(frames)); i++ {
 		select {
-		case s.media <- protocol.EncodeMediaChunk(sum, uint64(off), buf[:n]):
+		case s.media <- frames[i]:
 		case <-s.done:
 			return
 		}

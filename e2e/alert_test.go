@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,53 +18,12 @@ import (
 	"dalaba/audio/pulsetest"
 	"dalaba/controller/store"
 	"dalaba/protocol"
-	"dalaba/terminal/relay/relaysim"
 )
 
 const (
-	county   = "450224000000"
-	township = "450224100000"
-	village  = "450224100201"
-	toneHz   = 1000
-	toneLen  = 1500 * time.Millisecond
-	warmup   = 300 * time.Millisecond
-	tailTime = 300 * time.Millisecond
+	toneHz  = 1000
+	toneLen = 1500 * time.Millisecond
 )
-
-type fieldTerminal struct {
-	name, proto string
-	id          string
-	board       *relaysim.Board
-	cfgPath     string
-	cfg         map[string]any
-	proc        *proc
-}
-
-func (ft *fieldTerminal) start(t *testing.T, bin string, env []string) {
-	writeJSON(t, ft.cfgPath, ft.cfg)
-	ft.proc = start(t, "terminal-"+ft.proto, env, filepath.Join(bin, "dalaba-terminal"), "-config", ft.cfgPath)
-}
-
-// ops returns the board's on/off frames in order.
-func (ft *fieldTerminal) ops() []relaysim.Event {
-	var out []relaysim.Event
-	for _, e := range ft.board.Log() {
-		if e.Op == "on" || e.Op == "off" {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func countOn(evs []relaysim.Event) int {
-	n := 0
-	for _, e := range evs {
-		if e.Op == "on" {
-			n++
-		}
-	}
-	return n
-}
 
 // TestSignedAlertEndToEnd: an officer's alert reaches two terminal
 // processes, each switches a relay board (LCUS on one, Modbus RTU on the
@@ -75,57 +33,16 @@ func countOn(evs []relaysim.Event) int {
 // reaches the real controller when the terminal returns to it.
 func TestSignedAlertEndToEnd(t *testing.T) {
 	pulsetest.Require(t, "pulseaudio", "parecord")
-	bin := binaries(t)
-	dalaba := filepath.Join(bin, "dalaba")
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	// The controller, initialised by the CLI.
-	addr := freePort(t)
-	data := filepath.Join(dir, "controller")
-	run(t, dalaba, "init", "--data", data, "--listen", addr)
-	start(t, "controller", nil, filepath.Join(bin, "dalaba-controller"), "-config", filepath.Join(data, "controller.json"))
-	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := api{base: "http://" + addr, token: strings.TrimSpace(string(tok))}
-	cli := func(args ...string) string { return run(t, dalaba, append(args, "--url", a.base, "--data", data)...) }
-	eventually(t, 10*time.Second, "controller health", func() bool {
-		var h map[string]any
-		resp, err := httpGet(a.base + "/api/v1/health")
-		return err == nil && json.Unmarshal(resp, &h) == nil && h["ok"] == true
-	})
-	cli("area", "add", township, "长安镇", "--parent", county)
-	cli("area", "add", village, "大巷村", "--parent", township)
+	f := newField(t)
+	bin, dir, a := f.bin, f.dir, f.admin
 
 	pulse := pulsetest.Start(t)
 	rec := pulse.StartRecording(t, filepath.Join(dir, "alert.wav"))
-
-	terms := []*fieldTerminal{{name: "大巷村1号", proto: "lcus"}, {name: "大巷村2号", proto: "modbus"}}
-	idRe := regexp.MustCompile(`terminal (\d{23})`)
-	tokRe := regexp.MustCompile(`enroll_token: (\S+)`)
-	for _, ft := range terms {
-		out := cli("terminal", "enroll", "--area", village, "--name", ft.name)
-		ft.id, ft.cfgPath = idRe.FindStringSubmatch(out)[1], filepath.Join(dir, ft.proto+".json")
-		line := relaysim.StartLine(t)
-		ft.board = relaysim.New(ft.proto, 1)
-		go relaysim.ServeSerial(ctx, line.Board, ft.board)
-		ft.cfg = map[string]any{
-			"controllers":  []string{"ws://" + addr + "/v1/terminal"},
-			"data_dir":     filepath.Join(dir, "terminal-"+ft.proto),
-			"enroll_token": tokRe.FindStringSubmatch(out)[1],
-			"name":         ft.name,
-			"relay":        map[string]any{"protocol": ft.proto, "port": line.Device, "channel": 1, "slave": 1},
-			"audio":        map[string]any{"output": "oto"},
-			"warmup_ms":    warmup.Milliseconds(),
-			// Two terminals now start within a millisecond; the same tone
-			// from both at the same level could cancel in the one sink.
-			"emergency_volume": map[string]int{"lcus": 100, "modbus": 40}[ft.proto],
-			"tail_ms":          tailTime.Milliseconds(),
-		}
-		ft.start(t, bin, pulse.Env())
+	// Two terminals now start within a millisecond; the same tone from
+	// both at the same level could cancel in the one sink.
+	terms := []*fieldTerminal{
+		f.terminal("大巷村1号", "lcus", "lcus", pulse.Env(), map[string]any{"emergency_volume": 100}),
+		f.terminal("大巷村2号", "modbus", "modbus", pulse.Env(), map[string]any{"emergency_volume": 40}),
 	}
 	waitOnline(t, a, terms...)
 
@@ -136,8 +53,8 @@ func TestSignedAlertEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An officer composes it; a second person approves; it goes out.
-	officer := person(t, dalaba, a.base, data, "zhang", "officer", county)
-	approver := person(t, dalaba, a.base, data, "li", "approver", county)
+	officer := f.person("zhang", "officer", county).run
+	approver := f.person("li", "approver", county).run
 	out := officer("alert", "send", "--area", township, "--audio", tone, "--level", "2", "--title", "防汛测试")
 	alertID := regexp.MustCompile(`alert (\d{35}) waits for approval`).FindStringSubmatch(out)[1]
 	approver("alert", "approve", alertID, "--comment", "核实无误，同意播发")
@@ -192,7 +109,7 @@ func TestSignedAlertEndToEnd(t *testing.T) {
 	ev := rogueAttack(t, victim, bin, pulse, dir, attacks)
 
 	// Back on the real controller, every rejection is reported with its reason.
-	victim.cfg["controllers"] = []string{"ws://" + addr + "/v1/terminal"}
+	victim.cfg["controllers"] = []string{"ws://" + f.addr + "/v1/terminal"}
 	victim.start(t, bin, pulse.Env())
 	want := []string{protocol.RejectBadSignature, protocol.RejectBadSignature, protocol.RejectReplay, protocol.RejectUnknownKey}
 	var got []string
@@ -216,7 +133,7 @@ func TestSignedAlertEndToEnd(t *testing.T) {
 // forgeries builds what a rogue without the issuing key can send: a new
 // alert under its own key, the same under the genuine key id, the genuine
 // command with one payload byte flipped, and the genuine command replayed.
-func forgeries(t *testing.T, genuine protocol.SignedCommand) []protocol.SignedCommand {
+func forgeries(t testing.TB, genuine protocol.SignedCommand) []protocol.SignedCommand {
 	var cmd protocol.Command
 	if err := json.Unmarshal(genuine.Payload, &cmd); err != nil {
 		t.Fatal(err)
@@ -241,7 +158,7 @@ func forgeries(t *testing.T, genuine protocol.SignedCommand) []protocol.SignedCo
 
 // rogueAttack runs the victim against a rogue server and checks that
 // nothing switched and nothing sounded. It returns the rogue's URL.
-func rogueAttack(t *testing.T, victim *fieldTerminal, bin string, pulse *pulsetest.Server, dir string, attacks []protocol.SignedCommand) string {
+func rogueAttack(t testing.TB, victim *fieldTerminal, bin string, pulse *pulsetest.Server, dir string, attacks []protocol.SignedCommand) string {
 	onsBefore := countOn(victim.ops())
 	rec := pulse.StartRecording(t, filepath.Join(dir, "attack.wav"))
 	r := startRogue(t, attacks)
@@ -265,7 +182,7 @@ func rogueAttack(t *testing.T, victim *fieldTerminal, bin string, pulse *pulsete
 	return r.url()
 }
 
-func toneSegments(t *testing.T, path string) []audio.Segment {
+func toneSegments(t testing.TB, path string) []audio.Segment {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -276,29 +193,4 @@ func toneSegments(t *testing.T, path string) []audio.Segment {
 		t.Fatalf("read recording %s: %v", path, err)
 	}
 	return audio.ToneSegments(samples, rate, toneHz)
-}
-
-func opNames(evs []relaysim.Event) []string {
-	var out []string
-	for _, e := range evs {
-		out = append(out, e.Op)
-	}
-	return out
-}
-
-func waitOnline(t *testing.T, a api, terms ...*fieldTerminal) {
-	t.Helper()
-	eventually(t, 20*time.Second, "the terminals to come online", func() bool {
-		var ts []store.Terminal
-		a.get(t, "/api/v1/terminals", &ts)
-		online := 0
-		for _, term := range ts {
-			for _, ft := range terms {
-				if term.ID == ft.id && term.State != "offline" {
-					online++
-				}
-			}
-		}
-		return online == len(terms)
-	})
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +28,7 @@ var (
 )
 
 // binaries builds the three commands once per test run.
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "dalaba-e2e-bin-")
@@ -58,7 +57,7 @@ type proc struct {
 	done chan struct{}
 }
 
-func start(t *testing.T, name string, env []string, bin string, args ...string) *proc {
+func start(t testing.TB, name string, env []string, bin string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
@@ -107,13 +106,13 @@ func (p *proc) stop() {
 }
 
 // run runs a CLI command to completion and returns its output.
-func run(t *testing.T, bin string, args ...string) string {
+func run(t testing.TB, bin string, args ...string) string {
 	t.Helper()
 	return runEnv(t, nil, bin, args...)
 }
 
 // runEnv is run with extra environment variables.
-func runEnv(t *testing.T, env []string, bin string, args ...string) string {
+func runEnv(t testing.TB, env []string, bin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -126,7 +125,7 @@ func runEnv(t *testing.T, env []string, bin string, args ...string) string {
 	return string(out)
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -137,7 +136,7 @@ func freePort(t *testing.T) string {
 }
 
 // eventually polls cond every 50 ms until it holds or the limit passes.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -153,7 +152,7 @@ type api struct {
 	base, token string
 }
 
-func (a api) get(t *testing.T, path string, out any) {
+func (a api) get(t testing.TB, path string, out any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, a.base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+a.token)
@@ -171,7 +170,7 @@ func (a api) get(t *testing.T, path string, out any) {
 	}
 }
 
-func (a api) getRaw(t *testing.T, path string) []byte {
+func (a api) getRaw(t testing.TB, path string) []byte {
 	t.Helper()
 	var raw json.RawMessage
 	a.get(t, path, &raw)
@@ -179,7 +178,7 @@ func (a api) getRaw(t *testing.T, path string) []byte {
 }
 
 // writeJSON writes v to path as indented JSON.
-func writeJSON(t *testing.T, path string, v any) {
+func writeJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -199,32 +198,6 @@ func httpGet(url string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// person creates an operator with the admin's CLI, signs them in with the
-// CLI (replacing the one-time password), and returns a runner of the CLI
-// with their API token.
-func person(t *testing.T, dalaba, base, data, name, roles, areas string) func(args ...string) string {
-	t.Helper()
-	out := run(t, dalaba, "user", "add", name, "--roles", roles, "--areas", areas, "--url", base, "--data", data)
-	m := regexp.MustCompile(`one-time password: (\S+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no one-time password in:\n%s", out)
-	}
-	dir := t.TempDir()
-	once, fresh, tokFile := filepath.Join(dir, "once"), filepath.Join(dir, "new"), filepath.Join(dir, "token")
-	os.WriteFile(once, []byte(m[1]+"\n"), 0o600)
-	os.WriteFile(fresh, []byte("Flood-Watch-2026!\n"), 0o600)
-	run(t, dalaba, "login", "--url", base, "--user", name, "--password-file", once, "--new-password-file", fresh, "--save", tokFile)
-	tok, err := os.ReadFile(tokFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tok))
-	return func(args ...string) string {
-		t.Helper()
-		return run(t, dalaba, append(args, "--url", base, "--token", token)...)
-	}
-}
-
 // runErr runs a CLI command and returns its output and error, for commands
 // expected to fail.
 func runErr(bin string, args ...string) (string, error) {
@@ -233,7 +206,7 @@ func runErr(bin string, args ...string) (string, error) {
 }
 
 // getJSON decodes a raw JSON answer (such as a signed command) into out.
-func (a api) getJSON(t *testing.T, path string, out any) {
+func (a api) getJSON(t testing.TB, path string, out any) {
 	t.Helper()
 	if err := json.Unmarshal(a.getRaw(t, path), out); err != nil {
 		t.Fatal(err)

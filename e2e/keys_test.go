@@ -18,36 +18,24 @@ import (
 // the new key: the connected one gets the new key set at once, the other
 // when it connects. The old key can be retired only once both confirmed.
 func TestKeyRotation(t *testing.T) {
-	bin := binaries(t)
-	dalaba := filepath.Join(bin, "dalaba")
-	dir := t.TempDir()
-	addr := freePort(t)
-	data := filepath.Join(dir, "controller")
-	run(t, dalaba, "init", "--data", data, "--listen", addr)
-	start(t, "controller", nil, filepath.Join(bin, "dalaba-controller"), "-config", filepath.Join(data, "controller.json"))
-	base := "http://" + addr
-	admin := func(args ...string) string { return run(t, dalaba, append(args, "--url", base, "--data", data)...) }
-	eventually(t, 10*time.Second, "controller health", func() bool { _, err := httpGet(base + "/api/v1/health"); return err == nil })
-	admin("area", "add", "450224100201", "大巷村", "--parent", "450224000000")
-
-	tokRe := regexp.MustCompile(`enroll_token: (\S+)`)
-	idRe := regexp.MustCompile(`terminal (\d{23})`)
+	f := newField(t)
+	bin, dir, addr, base, admin := f.bin, f.dir, f.addr, f.admin.base, f.cli
 	type term struct {
 		id, cfg string
 		p       *proc
 	}
 	newTerminal := func(name string) *term {
-		out := admin("terminal", "enroll", "--area", "450224100201", "--name", name)
-		tm := &term{id: idRe.FindStringSubmatch(out)[1], cfg: filepath.Join(dir, name+".json")}
+		out := admin("terminal", "enroll", "--area", village, "--name", name)
+		tm := &term{id: enrolledRe.FindStringSubmatch(out)[1], cfg: filepath.Join(dir, name+".json")}
 		writeJSON(t, tm.cfg, map[string]any{
 			"controllers": []string{"ws://" + addr + "/v1/terminal"}, "data_dir": filepath.Join(dir, name),
-			"enroll_token": tokRe.FindStringSubmatch(out)[1], "relay": map[string]any{"protocol": "sim"},
+			"enroll_token": enrollTok.FindStringSubmatch(out)[1], "relay": map[string]any{"protocol": "sim"},
 			"audio": map[string]any{"output": "silent"}, "warmup_ms": 50, "tail_ms": 50,
 		})
 		tm.p = start(t, name, nil, filepath.Join(bin, "dalaba-terminal"), "-config", tm.cfg)
 		return tm
 	}
-	a := api{base: base, token: readToken(t, data)}
+	a := f.admin
 	online := func(ids ...string) func() bool {
 		return func() bool {
 			var ts []store.Terminal
@@ -68,8 +56,8 @@ func TestKeyRotation(t *testing.T) {
 	sleeper.p.stop()
 	eventually(t, 10*time.Second, "the sleeper offline", func() bool { return !online(sleeper.id)() })
 
-	officer := person(t, dalaba, base, data, "zhang", "officer", "450224000000")
-	approver := person(t, dalaba, base, data, "li", "approver", "450224000000")
+	officer := f.person("zhang", "officer", county).run
+	approver := f.person("li", "approver", county).run
 	tone := filepath.Join(dir, "tone.wav")
 	os.WriteFile(tone, audio.ToneWAV(1000, 300*time.Millisecond, 22050, 0.5), 0o644)
 	alertTo := func(target string) string {
@@ -92,7 +80,7 @@ func TestKeyRotation(t *testing.T) {
 
 	// The sleeper still trusts only the old key: retiring it now would
 	// leave the sleeper deaf, so it is refused.
-	if out, err := runErr(dalaba, "key", "retire", oldKid, "--url", base, "--data", data); err == nil || !strings.Contains(out, "have not yet confirmed") {
+	if out, err := runErr(f.dalaba, "key", "retire", oldKid, "--url", base, "--data", f.data); err == nil || !strings.Contains(out, "have not yet confirmed") {
 		t.Fatalf("retire with a terminal lacking the new key: %v\n%s", err, out)
 	}
 	sleeper.p = start(t, "sleeper-again", nil, filepath.Join(bin, "dalaba-terminal"), "-config", sleeper.cfg)

@@ -26,7 +26,7 @@ type rogue struct {
 	reports []protocol.Report
 }
 
-func startRogue(t *testing.T, commands []protocol.SignedCommand) *rogue {
+func startRogue(t testing.TB, commands []protocol.SignedCommand) *rogue {
 	r := &rogue{commands: commands}
 	up := websocket.Upgrader{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -43,7 +43,7 @@ func startRogue(t *testing.T, commands []protocol.SignedCommand) *rogue {
 
 func (r *rogue) url() string { return "ws" + r.srv.URL[len("http"):] + "/v1/terminal" }
 
-func (r *rogue) serve(t *testing.T, conn *websocket.Conn) {
+func (r *rogue) serve(t testing.TB, conn *websocket.Conn) {
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	send := func(typ protocol.Type, body any) error {

@@ -100,7 +100,7 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-func readToken(t *testing.T, data string) string {
+func readToken(t testing.TB, data string) string {
 	b, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func readToken(t *testing.T, data string) string {
 	return strings.TrimSpace(string(b))
 }
 
-func getTLS(t *testing.T, c *http.Client, a api, path string, out any) {
+func getTLS(t testing.TB, c *http.Client, a api, path string, out any) {
 	t.Helper()
 	saved := http.DefaultClient
 	http.DefaultClient = c
@@ -116,7 +116,7 @@ func getTLS(t *testing.T, c *http.Client, a api, path string, out any) {
 	a.get(t, path, out)
 }
 
-func makeCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func makeCA(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func makeCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return cert, key
 }
 
-func makeServerCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, certFile, keyFile string) {
+func makeServerCert(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, certFile, keyFile string) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "dalaba controller"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
@@ -147,7 +147,7 @@ func makeServerCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey,
 	writePEM(t, keyFile, "EC PRIVATE KEY", kb)
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ type Command struct {
 	Config    *Config   `json:"config,omitempty"`
 	Keys      *Keys     `json:"keys,omitempty"`
 	Schedule  *Schedule `json:"schedule,omitempty"`
+	Live      *Live     `json:"live,omitempty"`
 }
 
 // Targets addresses a command. A terminal acts only when its id is listed
@@ -42,6 +43,9 @@ type Targets struct {
 const (
 	ClassEmergency = "emergency"
 	ClassDaily     = "daily"
+	// ClassTest is a technician's test tone to one terminal: level 0,
+	// played at a daily notice's priority, never reported upward.
+	ClassTest = "test"
 )
 
 // Message kinds (MsgType in the EBM standard).

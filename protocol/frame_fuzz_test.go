@@ -194,9 +194,9 @@ func FuzzSignedPayload(f *testing.F) {
 		},
 		func(c *Command) {
 			item := ScheduleItem{ID: "morning@2026-11-26T10:30:00+08:00", ProgramID: "morning", Title: "早间新闻",
-				Start: t0.Add(30 * time.Minute), Latest: t0.Add(40 * time.Minute), Priority: PriorityProgram, Repeat: 1, Media: c.Alert.Media}
+				Start: t0.Add(30 * time.Minute), Latest: t0.Add(40 * time.Minute), Priority: PriorityProgram, Repeat: 1, MediaIDs: []string{c.Alert.Media[0].SHA256}}
+			c.Schedule = &Schedule{Version: 3, From: t0, Until: t0.Add(72 * time.Hour), Media: c.Alert.Media, Items: []ScheduleItem{item}}
 			c.Kind, c.Alert = KindSchedule, nil
-			c.Schedule = &Schedule{Version: 3, From: t0, Until: t0.Add(72 * time.Hour), Items: []ScheduleItem{item}}
 		},
 		func(c *Command) { c.Targets = Targets{Terminals: []string{vectorRecipient.TerminalID}} },
 	} {

@@ -8,17 +8,27 @@ import (
 // KindSchedule carries a terminal's timetable for the coming days.
 const KindSchedule = "schedule"
 
-// MaxScheduleItems bounds one schedule.
-const MaxScheduleItems = 2000
+// Limits of one schedule: its items, the media in its table, and the media
+// one item plays.
+const (
+	MaxScheduleItems = 2000
+	MaxScheduleMedia = 256
+	MaxItemMedia     = 16
+)
 
 // Schedule is the whole timetable a terminal should keep for a window of
 // days. A newer schedule (higher Version) replaces an older one entirely;
 // a terminal plays it from its own clock and cache even while it cannot
 // reach the controller, and reports each item's outcome afterwards.
+//
+// Each media file is described once, in Media; items name theirs by
+// sha256, so that a program that plays many times in the window does not
+// repeat its chunk hashes (which would outgrow a frame).
 type Schedule struct {
 	Version int64          `json:"version"` // grows with every schedule the controller makes for this terminal
 	From    time.Time      `json:"from"`    // the window covered, controller time
 	Until   time.Time      `json:"until"`
+	Media   []Media        `json:"media"` // every media file the items play, each once
 	Items   []ScheduleItem `json:"items"`
 }
 
@@ -32,7 +42,11 @@ type ScheduleItem struct {
 	Priority  int       `json:"priority"` // see Priority; programs rank lowest
 	Volume    int       `json:"volume"`   // 0..100, 0: the terminal's own
 	Repeat    int       `json:"repeat"`
-	Media     []Media   `json:"media"`
+	MediaIDs  []string  `json:"media_sha256"` // in play order, each in the schedule's Media
+
+	// Media is MediaIDs looked up in the schedule's table by Resolve, for
+	// the player; it does not travel.
+	Media []Media `json:"-"`
 }
 
 // Validate checks a schedule.
@@ -45,6 +59,20 @@ func (s *Schedule) Validate() error {
 	}
 	if len(s.Items) > MaxScheduleItems {
 		return fmt.Errorf("schedule: %d items, at most %d", len(s.Items), MaxScheduleItems)
+	}
+	if len(s.Media) > MaxScheduleMedia {
+		return fmt.Errorf("schedule: %d media, at most %d", len(s.Media), MaxScheduleMedia)
+	}
+	used := make(map[string]bool, len(s.Media)) // sha256 → used by an item
+	for i := range s.Media {
+		m := &s.Media[i]
+		if err := m.Validate(); err != nil {
+			return fmt.Errorf("schedule media %d: %w", i, err)
+		}
+		if _, dup := used[m.SHA256]; dup {
+			return fmt.Errorf("schedule media %s: listed twice", m.SHA256)
+		}
+		used[m.SHA256] = false
 	}
 	seen := map[string]bool{}
 	for i := range s.Items {
@@ -60,17 +88,39 @@ func (s *Schedule) Validate() error {
 			return fmt.Errorf("schedule item %s: repeat %d must be 1..100", it.ID, it.Repeat)
 		case it.Volume < 0 || it.Volume > 100:
 			return fmt.Errorf("schedule item %s: volume %d must be 0..100", it.ID, it.Volume)
-		case len(it.Media) == 0:
-			return fmt.Errorf("schedule item %s: no media", it.ID)
+		case len(it.MediaIDs) == 0 || len(it.MediaIDs) > MaxItemMedia:
+			return fmt.Errorf("schedule item %s: %d media, want 1..%d", it.ID, len(it.MediaIDs), MaxItemMedia)
 		}
 		seen[it.ID] = true
-		for j := range it.Media {
-			if err := it.Media[j].Validate(); err != nil {
-				return fmt.Errorf("schedule item %s: media %d: %w", it.ID, j, err)
+		for _, sha := range it.MediaIDs {
+			if _, ok := used[sha]; !ok {
+				return fmt.Errorf("schedule item %s: media %q is not in the schedule's media", it.ID, sha)
 			}
+			used[sha] = true
+		}
+	}
+	for _, m := range s.Media {
+		if !used[m.SHA256] {
+			return fmt.Errorf("schedule media %s: no item plays it", m.SHA256)
 		}
 	}
 	return nil
+}
+
+// Resolve fills each item's Media from the table. Call it on a schedule
+// that validated.
+func (s *Schedule) Resolve() {
+	table := make(map[string]Media, len(s.Media))
+	for _, m := range s.Media {
+		table[m.SHA256] = m
+	}
+	for i := range s.Items {
+		it := &s.Items[i]
+		it.Media = make([]Media, len(it.MediaIDs))
+		for j, sha := range it.MediaIDs {
+			it.Media[j] = table[sha]
+		}
+	}
 }
 
 // Priorities, highest first: emergency level 1 > 2 > 3 > 4 > live speech >

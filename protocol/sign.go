@@ -120,6 +120,12 @@ type Recipient struct {
 // at time now (the terminal's best estimate of controller time). Only the
 // signature check touches the payload before it is trusted. Replay is checked
 // by the caller, who keeps the memory of seen ids.
+// StartLeeway is how far before its not_before a command is already
+// accepted: a terminal's estimate of the controller's clock may lag it by
+// a few milliseconds (more just after a reconnection), and a command issued
+// "from now" must not be refused for that. Expiry has no leeway.
+const StartLeeway = 5 * time.Second
+
 func (k Keyring) Open(sc SignedCommand, r Recipient, now time.Time) (*Command, error) {
 	if err := k.Verify(sc); err != nil {
 		return nil, err
@@ -131,7 +137,7 @@ func (k Keyring) Open(sc SignedCommand, r Recipient, now time.Time) (*Command, e
 	if err := c.Validate(); err != nil {
 		return nil, reject(RejectInvalid, c.ID, "%v", err)
 	}
-	if now.Before(c.NotBefore) {
+	if now.Before(c.NotBefore.Add(-StartLeeway)) {
 		return nil, reject(RejectNotYetValid, c.ID, "valid from %s, now %s", c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if !now.Before(c.Expires) {

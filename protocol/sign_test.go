@@ -66,6 +66,8 @@ func TestOpen(t *testing.T) {
 		{"expired", good, me, t0.Add(2 * time.Hour), RejectExpired},
 		{"exactly at expiry", good, me, t0.Add(time.Hour), RejectExpired},
 		{"not yet valid", good, me, t0.Add(-2 * time.Minute), RejectNotYetValid},
+		{"a clock a little behind", good, me, t0.Add(-time.Minute - StartLeeway + time.Millisecond), ""},
+		{"a clock behind by more than the leeway", good, me, t0.Add(-time.Minute - StartLeeway - time.Millisecond), RejectNotYetValid},
 		{"other village", good, Recipient{"64502241030010000000001", "450224103001"}, t0, RejectNotAddressed},
 		{"malformed payload, signed", SignBytes([]byte("{not json"), issuer), me, t0, RejectMalformed},
 	}
@@ -206,7 +208,7 @@ func TestVectors(t *testing.T) {
 	file := struct {
 		Vectors []vector `json:"vectors"`
 		Frame   string   `json:"frame"` // the whole WebSocket text message
-	}{[]vector{v}, string(frame)}
+	}{[]vector{v, vectorOf("schedule of two programs sharing a media table, key seed 0x07*32", key, testSchedule())}, string(frame)}
 	got, _ := json.MarshalIndent(file, "", "  ")
 	if *update {
 		if err := os.WriteFile("testdata/vectors.json", append(got, '\n'), 0o644); err != nil {

@@ -30,7 +30,7 @@ func (c *Command) Validate() error {
 		return err
 	}
 	bodies := 0
-	for _, present := range []bool{c.Alert != nil, c.Cancel != nil, c.Config != nil, c.Keys != nil, c.Schedule != nil} {
+	for _, present := range []bool{c.Alert != nil, c.Cancel != nil, c.Config != nil, c.Keys != nil, c.Schedule != nil, c.Live != nil} {
 		if present {
 			bodies++
 		}
@@ -49,6 +49,8 @@ func (c *Command) Validate() error {
 		return c.Keys.Validate()
 	case c.Kind == KindSchedule && c.Schedule != nil:
 		return c.Schedule.Validate()
+	case c.Kind == KindLive && c.Live != nil:
+		return c.Live.Validate()
 	}
 	return fmt.Errorf("kind %q does not match its body", c.Kind)
 }
@@ -78,14 +80,18 @@ func (a *Alert) Validate() error {
 	}
 	switch a.Class {
 	case ClassEmergency, ClassDaily:
+	case ClassTest:
+		if a.Level != 0 || a.MsgType != MsgActual {
+			return fmt.Errorf("alert %s: a test tone has level 0 and msg_type 1, not %d and %d", a.EBMID, a.Level, a.MsgType)
+		}
 	default:
-		return fmt.Errorf("alert %s: class %q must be %q or %q", a.EBMID, a.Class, ClassEmergency, ClassDaily)
+		return fmt.Errorf("alert %s: class %q must be %q, %q or %q", a.EBMID, a.Class, ClassEmergency, ClassDaily, ClassTest)
 	}
 	if a.MsgType != MsgActual && !a.Drill() {
 		return fmt.Errorf("alert %s: msg_type %d must be 1 (actual) or 3..5 (drill)", a.EBMID, a.MsgType)
 	}
 	minLevel := 1
-	if a.Class == ClassDaily {
+	if a.Class == ClassDaily || a.Class == ClassTest {
 		minLevel = 0
 	}
 	if a.Level < minLevel || a.Level > 4 {

@@ -12,6 +12,12 @@ command -v parecord >/dev/null 2>&1 || need="$need pulseaudio-utils"
 [ -e /usr/lib/x86_64-linux-gnu/libasound.so.2 ] || [ -e /usr/lib/aarch64-linux-gnu/libasound.so.2 ] || ldconfig -p 2>/dev/null | grep -q libasound.so.2 || need="$need libasound2"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need="$need fonts-wqy-microhei"
+# espeak-ng: text to speech (tts/), with its Mandarin voice cmn-latn-pinyin.
+command -v espeak-ng >/dev/null 2>&1 || need="$need espeak-ng"
+# iproute2 (ip netns, veth pairs) and util-linux (mount): the fault
+# scenarios cut links between namespaces and give a terminal a small tmpfs.
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v mount >/dev/null 2>&1 || need="$need mount"
 [ -z "$need" ] && exit 0
 echo "installing test dependencies:$need"
 SUDO=""

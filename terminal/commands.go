@@ -45,7 +45,6 @@ func (t *Terminal) handleCommand(s *session, body json.RawMessage) {
 		t.receipt(cmd.ID, "", protocol.DeliveryFailed, "disk", "cannot record the command id: "+err.Error())
 		return
 	}
-	t.faults.clear(protocol.FaultDisk, "replay guard writable")
 	t.act(cmd)
 }
 
@@ -72,6 +71,8 @@ func (t *Terminal) act(cmd *protocol.Command) {
 			return
 		}
 		t.receipt(cmd.ID, "", protocol.DeliveryDone, "", "")
+	case protocol.KindLive:
+		t.startLive(cmd)
 	case protocol.KindKeys:
 		t.receipt(cmd.ID, "", protocol.DeliveryAccepted, "", "")
 		if err := t.replaceKeys(cmd.Keys.Keys); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -35,6 +36,10 @@ type Config struct {
 	CAFile string `json:"ca_file,omitempty"`
 	// Name is a human name sent as the hostname in the hello.
 	Name string `json:"name,omitempty"`
+	// SourceAddr is the local IP address to dial the controllers from
+	// (empty: the system's choice); the fleet simulator spreads its
+	// connections over 127.0.0.x with it.
+	SourceAddr string `json:"source_addr,omitempty"`
 
 	Relay RelayConfig `json:"relay"`
 	Audio AudioConfig `json:"audio"`
@@ -69,7 +74,9 @@ type RelayConfig struct {
 // AudioConfig chooses where audio goes.
 type AudioConfig struct {
 	// Output is "oto" (the sound card, through PulseAudio or ALSA), "wav"
-	// (one WAV file per playback in Dir) or "silent".
+	// (one WAV file per playback in Dir), "silent", or "hold" (silent, and
+	// each item held for its duration without decoding it: the fleet
+	// simulator's output).
 	Output string `json:"output"`
 	Dir    string `json:"dir,omitempty"`
 	Rate   int    `json:"rate"` // output sample rate, Hz
@@ -254,6 +261,9 @@ func (c *Config) Validate() error {
 	if c.ControllerFingerprint != "" && !validFingerprint(c.ControllerFingerprint) {
 		bad("controller_fingerprint: %q must be 32 lowercase hex digits", c.ControllerFingerprint)
 	}
+	if c.SourceAddr != "" && net.ParseIP(c.SourceAddr) == nil {
+		bad("source_addr: %q is not an IP address (e.g. 127.0.0.2), or leave it empty", c.SourceAddr)
+	}
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			bad("ca_file: %v", err)
@@ -341,12 +351,13 @@ func (a AudioConfig) validate() []error {
 	var errs []error
 	switch a.Output {
 	case "oto", "silent":
+	case "hold":
 	case "wav":
 		if a.Dir == "" {
 			errs = append(errs, errors.New(`audio.dir: is required when audio.output is "wav"`))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("audio.output: %q must be oto, wav or silent", a.Output))
+		errs = append(errs, fmt.Errorf("audio.output: %q must be oto, wav, silent or hold", a.Output))
 	}
 	if a.Rate < 8000 || a.Rate > 192000 {
 		errs = append(errs, fmt.Errorf("audio.rate: %d is outside 8000..192000", a.Rate))

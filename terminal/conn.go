@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -139,6 +140,10 @@ func (t *Terminal) connectLoop(ctx context.Context) {
 // dialer builds the WebSocket dialer, trusting ca_file for wss:// when set.
 func (t *Terminal) dialer() (*websocket.Dialer, error) {
 	d := &websocket.Dialer{HandshakeTimeout: handshakeWait, ReadBufferSize: 64 << 10}
+	if t.cfg.SourceAddr != "" {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(t.cfg.SourceAddr)}, Timeout: handshakeWait}
+		d.NetDialContext = nd.DialContext
+	}
 	if t.cfg.CAFile != "" {
 		pem, err := os.ReadFile(t.cfg.CAFile)
 		if err != nil {
@@ -201,6 +206,9 @@ func (t *Terminal) setSession(s *session) {
 	t.sess = s
 	close(t.sessCh)
 	t.sessCh = make(chan struct{})
+	if t.hooks.Link != nil {
+		t.hooks.Link(s != nil)
+	}
 }
 
 // waitSession returns the welcomed connection, waiting for one until ctx ends.
@@ -254,7 +262,10 @@ func (t *Terminal) handleFrame(s *session, f protocol.Frame) {
 		var p protocol.Pong
 		if err := protocol.DecodeBody(f, &p); err == nil {
 			recv := t.localNow()
-			t.offset.add(p.TerminalTime, p.ServerTime, recv)
+			if !t.offset.pong(p.TerminalTime, p.ServerTime, recv) {
+				t.log.Debug("clock sample dropped", "terminal_time", p.TerminalTime, "server_time", p.ServerTime)
+				break
+			}
 			t.log.Debug("clock sample", "rtt", recv.Sub(p.TerminalTime), "sample", p.ServerTime.Add(recv.Sub(p.TerminalTime)/2).Sub(recv), "estimate", t.offset.get())
 		}
 	case protocol.TypeMediaErr:

@@ -57,8 +57,9 @@ type fakeController struct {
 	offer         []protocol.PublicKey
 	media         map[string][]byte
 	chunk         map[string]int
-	corrupt       map[string]int // sha → index of a chunk sent damaged
-	cutAfter      map[string]int // sha → close the link after this many chunks, once
+	corrupt       map[string]int  // sha → index of a chunk sent damaged
+	cutAfter      map[string]int  // sha → close the link after this many chunks, once
+	gate          map[string]gate // sha → hold a chunk back until a channel closes
 	gets          []protocol.MediaGet
 	deny          string // deny every hello with this reason
 	down          bool   // refuse WebSocket upgrades
@@ -99,7 +100,7 @@ func newFakeController(t testing.TB) *fakeController { return startFakeControlle
 func startFakeController(t testing.TB, tls bool) *fakeController {
 	c := &fakeController{
 		t: t, issuer: newKey(t), changed: make(chan struct{}),
-		media: map[string][]byte{}, chunk: map[string]int{}, corrupt: map[string]int{}, cutAfter: map[string]int{}, stored: map[uint64]bool{},
+		media: map[string][]byte{}, chunk: map[string]int{}, corrupt: map[string]int{}, cutAfter: map[string]int{}, gate: map[string]gate{}, stored: map[uint64]bool{},
 	}
 	c.offer = []protocol.PublicKey{pubKey(c.issuer)}
 	if tls {
@@ -297,6 +298,8 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 	if i, ok := c.corrupt[g.SHA256]; ok {
 		bad = i
 	}
+	gt, gated := c.gate[g.SHA256]
+	delete(c.gate, g.SHA256)
 	cut, hasCut := c.cutAfter[g.SHA256]
 	delete(c.cutAfter, g.SHA256)
 	c.gets = append(c.gets, g)
@@ -311,6 +314,13 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 		piece := append([]byte(nil), data[off:min(off+size, len(data))]...)
 		if off/size == bad {
 			piece[len(piece)/2] ^= 0xff
+		}
+		if gated && off/size == gt.chunk { // the rest later, not blocking this connection's reads
+			go func() {
+				<-gt.open
+				c.sendMedia(conn, protocol.MediaGet{SHA256: g.SHA256, Offset: int64(off)})
+			}()
+			return
 		}
 		if hasCut && (off-int(g.Offset))/size == cut {
 			// A clean close: the chunks before it are delivered.
@@ -480,4 +490,10 @@ func (c *fakeController) sign(cmd *protocol.Command) protocol.SignedCommand {
 		c.t.Fatal(err)
 	}
 	return sc
+}
+
+// gate holds chunk back until open is closed.
+type gate struct {
+	chunk int
+	open  chan struct{}
 }

@@ -45,6 +45,8 @@ func (t *Terminal) heartbeatLoop(s *session) {
 			now = t.clock.Now()
 			if !now.Before(nextBeat) {
 				t.amp.probe()
+				t.checkDisk()
+				t.speaker.probe()
 				t.sendHeartbeat(s)
 				t.sendPing(s)
 				nextBeat = now.Add(st.heartbeat())
@@ -71,7 +73,7 @@ func (t *Terminal) heartbeatLoop(s *session) {
 }
 
 func (t *Terminal) sendPing(s *session) {
-	if b, err := protocol.Encode(protocol.TypePing, protocol.Ping{TerminalTime: t.localNow()}); err == nil {
+	if b, err := protocol.Encode(protocol.TypePing, protocol.Ping{TerminalTime: t.offset.pinged(t.localNow())}); err == nil {
 		s.send(b)
 	}
 }

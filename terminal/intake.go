@@ -19,8 +19,10 @@ func (p *player) enqueue(tk *task) {
 	}
 	p.seq++
 	tk.seq = p.seq
-	for _, m := range tk.media {
+	tk.streams = make([]*stream, len(tk.media))
+	for i, m := range tk.media {
 		p.t.cache.Pin(m.SHA256)
+		tk.streams[i] = newStream(m, p.kick)
 	}
 	p.tasks = append(p.tasks, tk)
 	ctx := p.ctx
@@ -34,40 +36,53 @@ func (p *player) enqueue(tk *task) {
 	p.kick()
 }
 
-// fetch brings an alert's media into the cache, then marks it ready.
+// fetch brings an alert's media into the cache, file by file, through
+// the task's streams: the player may start it once the first chunk of the
+// first file is verified, and reads on behind the fetch.
 func (p *player) fetch(ctx context.Context, tk *task) {
 	defer p.t.bg.Done()
 	var err error
 	announced := false
-	for _, m := range tk.media {
+	for i, m := range tk.media {
 		if _, ok := p.t.cache.Path(m.SHA256); ok {
+			tk.streams[i].finish(nil)
 			continue
 		}
 		if !announced {
 			p.out.add(func() { p.t.receipt(tk.cmdID, tk.id, protocol.DeliveryFetching, "", "") })
 			announced = true
+			if p.t.hooks.Fetching != nil {
+				p.t.hooks.Fetching(tk.id)
+			}
 		}
-		if err = p.t.fetchMedia(ctx, m); err != nil {
+		if err = p.t.fetchStream(ctx, m, tk.streams[i]); err != nil {
 			break
 		}
+		tk.streams[i].finish(nil)
+	}
+	if err != nil {
+		for _, st := range tk.streams { // a playback reading one stops
+			st.finish(err)
+		}
+	}
+	var me *mediaError
+	if errors.As(err, &me) && !errors.Is(context.Cause(ctx), errExpired) {
+		p.t.faults.raise(protocol.FaultMedia, me.Error())
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || !slices.Contains(p.tasks, tk) {
-		return // shut down, cancelled or expired meanwhile
-	}
 	if err == nil {
 		tk.fetched = true
 		p.kick()
-		return
+	}
+	if p.closed || err == nil || !slices.Contains(p.tasks, tk) {
+		return // done, shut down, cancelled, expired, or playing: its playback ends on the stream's error
 	}
 	p.remove(tk)
-	var me *mediaError
 	switch {
 	case errors.Is(context.Cause(ctx), errExpired):
 		p.finish(tk, outcome{end: endExpired, detail: "validity ended while fetching its media"})
 	case errors.As(err, &me):
-		p.t.faults.raise(protocol.FaultMedia, me.Error())
 		p.finish(tk, outcome{end: endFailed, reason: "media", detail: me.Error()})
 	default:
 		p.finish(tk, outcome{end: endFailed, reason: "internal", detail: err.Error()})

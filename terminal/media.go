@@ -78,6 +78,9 @@ func (f *fetchSlots) deliver(sum [32]byte, m chunkMsg) bool {
 }
 
 func (t *Terminal) deliverChunk(msg []byte) {
+	if t.player.live.deliver(msg) { // a live speech frame (live.go)
+		return
+	}
 	sum, off, data, err := protocol.DecodeMediaChunk(msg)
 	if err != nil {
 		t.log.Warn("bad media chunk", "err", err)
@@ -106,6 +109,12 @@ func (e *mediaError) Error() string { return e.msg }
 // chunk is checked against its hash from the signed command before it is
 // written; the whole file is checked again on Commit.
 func (t *Terminal) fetchMedia(ctx context.Context, m protocol.Media) error {
+	return t.fetchStream(ctx, m, nil)
+}
+
+// fetchStream is fetchMedia that reports each verified chunk to st (when
+// not nil), so that playback can start before the whole file is there.
+func (t *Terminal) fetchStream(ctx context.Context, m protocol.Media, st *stream) error {
 	var sum [32]byte
 	if _, err := hex.Decode(sum[:], []byte(m.SHA256)); err != nil {
 		return &mediaError{fmt.Sprintf("media %s: bad hash", m.SHA256)}
@@ -117,7 +126,7 @@ func (t *Terminal) fetchMedia(ctx context.Context, m protocol.Media) error {
 		chunks, end, busy := t.fetch.begin(sum)
 		if busy == nil {
 			defer end()
-			return t.fetchInto(ctx, m, chunks)
+			return t.fetchInto(ctx, m, chunks, st)
 		}
 		select { // another task fetches the same file
 		case <-busy:
@@ -128,7 +137,7 @@ func (t *Terminal) fetchMedia(ctx context.Context, m protocol.Media) error {
 }
 
 // fetchInto fetches m into the cache, taking chunks from the claimed slot.
-func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-chan chunkMsg) error {
+func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-chan chunkMsg, st *stream) error {
 	w, err := t.cache.NewWriter(m.SHA256, m.Size)
 	if err != nil {
 		return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
@@ -139,7 +148,7 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-cha
 		if err != nil {
 			return err
 		}
-		if err := t.receiveMedia(ctx, s, m, w, chunks); err != nil {
+		if err := t.receiveMedia(ctx, s, m, w, chunks, st); err != nil {
 			return err
 		}
 	}
@@ -156,7 +165,7 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-cha
 // receiveMedia asks s for the rest of m and writes verified chunks until the
 // file is complete, the link ends or the chunks stop coming (it then returns
 // nil and the caller asks again).
-func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Media, w *mediacache.Writer, chunks <-chan chunkMsg) error {
+func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Media, w *mediacache.Writer, chunks <-chan chunkMsg, st *stream) error {
 	off := w.Written()
 	req, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Offset: off})
 	if err != nil {
@@ -182,6 +191,9 @@ func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Medi
 			return fmt.Errorf("store media %s: %w", m.SHA256, err)
 		}
 		off += int64(len(c.data))
+		if st != nil {
+			st.progress(w.Name(), off)
+		}
 		return nil
 	}
 	for off < m.Size {

@@ -17,7 +17,10 @@ func (p *player) finish(tk *task, o outcome) {
 	}
 	if tk.alert == nil {
 		state, reason, ok := o.occurrence()
-		if !ok {
+		if !ok { // interrupted by shutdown: resumed after a restart
+			if tk.sounded {
+				p.t.table.hold(tk)
+			}
 			return
 		}
 		occ := protocol.Occurrence{

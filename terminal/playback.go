@@ -152,7 +152,10 @@ func (p *player) volume(tk *task) int {
 func (p *player) playMedia(ctx context.Context, tk *task, pr *playRun) error {
 	sink := pr.sink
 	m := tk.media[tk.pos.media]
-	f, err := p.t.cache.Open(m.SHA256)
+	if h, ok := sink.(audio.Holder); ok {
+		return p.holdMedia(ctx, tk, pr, h, m)
+	}
+	f, err := p.openMedia(ctx, tk)
 	if err != nil {
 		return &playError{"media", err}
 	}
@@ -193,9 +196,82 @@ func (p *player) playMedia(ctx context.Context, tk *task, pr *playRun) error {
 		return nil
 	case ctx.Err() != nil:
 		return context.Cause(ctx)
+	case p.streamFailed(tk) != nil: // a chunk failed its hash: not the output's fault
+		return &playError{"media", p.streamFailed(tk)}
 	}
 	p.t.speaker.failed(fmt.Errorf("audio output failed: %w", err))
 	return &playError{protocol.FaultAudio, err}
+}
+
+// holdMedia stands for playing m on a sink that holds items for their
+// duration without decoding them (the fleet simulator's), advancing the
+// position by the time held.
+func (p *player) holdMedia(ctx context.Context, tk *task, pr *playRun, h audio.Holder, m protocol.Media) error {
+	rate := int64(pr.sink.Rate())
+	done := time.Duration(tk.pos.offset/pcmFrame) * time.Second / time.Duration(rate)
+	rest := time.Duration(m.DurationMS)*time.Millisecond - done
+	if rest <= 0 {
+		return nil
+	}
+	if pr.first {
+		p.sounding(tk, pr)
+		pr.first = false
+	}
+	// Hold while the rest streams in; a chunk that fails its hash ends
+	// the hold, and it is over only once the whole file is verified.
+	hctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var st *stream
+	if tk.streams != nil {
+		st = tk.streams[tk.pos.media]
+		go func() {
+			select {
+			case <-st.done:
+				if err := st.failed(); err != nil {
+					stop(err)
+				}
+			case <-hctx.Done():
+			}
+		}()
+	}
+	begin := time.Now()
+	err := h.Hold(hctx, rest)
+	if err == nil && st != nil {
+		select {
+		case <-st.done:
+		case <-hctx.Done():
+		}
+	}
+	heard := min(time.Since(begin), rest)
+	tk.pos.offset += int64(heard.Seconds()*float64(rate)) * pcmFrame
+	tk.played += heard
+	tk.ended = p.t.now()
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case st != nil && st.failed() != nil:
+		return &playError{"media", st.failed()}
+	}
+	return err
+}
+
+// openMedia opens the media file at tk's position: an alert's through its
+// stream (verified bytes only, waiting for the rest), a program's from the
+// cache.
+func (p *player) openMedia(ctx context.Context, tk *task) (io.ReadSeekCloser, error) {
+	if tk.streams != nil {
+		return newStreamReader(ctx, tk.streams[tk.pos.media], p.t.cache), nil
+	}
+	return p.t.cache.Open(tk.media[tk.pos.media].SHA256)
+}
+
+// streamFailed returns the error that ended the stream of the media file
+// at tk's position, if any.
+func (p *player) streamFailed(tk *task) error {
+	if tk.streams == nil {
+		return nil
+	}
+	return tk.streams[tk.pos.media].failed()
 }
 
 // pcmFrame is the size of one frame of the sink's PCM (s16le stereo).
@@ -226,6 +302,9 @@ func (p *player) sounding(tk *task, pr *playRun) {
 	})
 	if announce {
 		p.out.add(func() { p.t.receipt(tk.cmdID, tk.id, protocol.DeliveryPlaying, "", "") })
+		if p.t.hooks.Playing != nil {
+			p.t.hooks.Playing(tk.id)
+		}
 	}
 }
 

@@ -54,6 +54,7 @@ type player struct {
 	prefetching int       // schedule prefetches in progress
 	cancelled   map[string]time.Time
 	closed      bool
+	live        liveStreams // live speech sessions announced, by session id (live.go)
 }
 
 // held is an alert outcome reported once the amplifier's fate is known:
@@ -144,11 +145,12 @@ func (p *player) due(tk *task, now time.Time) bool {
 	return tk.at.IsZero() || tk.sounded || !now.Before(tk.at.Add(-p.preroll()))
 }
 
-// ready reports whether tk's media can be played: fetched for an alert, in
-// the cache for a program.
+// ready reports whether tk's media can be played: for an alert, fetched or
+// the first chunk of the file to play verified (the rest streams in behind);
+// for a program, in the cache.
 func (p *player) ready(tk *task) bool {
 	if tk.alert != nil {
-		return tk.fetched
+		return tk.fetched || tk.streams != nil && tk.pos.media < len(tk.streams) && tk.streams[tk.pos.media].canStart()
 	}
 	for _, m := range tk.media {
 		if _, ok := p.t.cache.Path(m.SHA256); !ok {
@@ -230,7 +232,7 @@ func (p *player) keepOn(now time.Time) bool {
 	}
 	horizon := p.tailUntil.Add(ms(p.t.cfg.WarmupMS))
 	for _, tk := range p.tasks {
-		if (tk.at.IsZero() || tk.at.Before(horizon)) && (tk.alert == nil || tk.fetched) {
+		if (tk.at.IsZero() || tk.at.Before(horizon)) && (tk.alert == nil || p.ready(tk)) {
 			return true
 		}
 	}
@@ -278,7 +280,7 @@ func (p *player) launch(tk *task) {
 	p.cur, p.curCtx, p.curStop, p.curDone, p.curErr = tk, ctx, stop, make(chan struct{}), nil
 	done := p.curDone
 	go func() {
-		err := p.perform(ctx, tk, prev)
+		err := p.play(ctx, tk, prev)
 		p.mu.Lock()
 		p.curErr = err
 		close(done)

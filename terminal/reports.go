@@ -2,10 +2,12 @@ package terminal
 
 import (
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
 	"dalaba/protocol"
+	"dalaba/terminal/spool"
 )
 
 // spoolReport stores r durably (without a Seq: the spool's Seq is set when
@@ -19,9 +21,13 @@ func (t *Terminal) spoolReport(r protocol.Report) {
 		return
 	}
 	if _, err := t.spool.Append(b); err != nil {
-		// Nothing more can be recorded; the log is all that is left.
-		t.log.Error("spool report", "kind", r.Kind, "err", err)
-		return
+		// Not durable, but still sent while this process runs. (The disk
+		// fault's own report goes the same way: it does not raise again.)
+		t.log.Error("spool report; keeping it in memory", "kind", r.Kind, "err", err)
+		t.spool.Hold(b)
+		if r.Kind != protocol.ReportFault {
+			t.faults.raise(protocol.FaultDisk, "cannot record reports: "+err.Error())
+		}
 	}
 	t.mu.Lock()
 	s := t.sess
@@ -36,6 +42,9 @@ func (t *Terminal) receipt(cmdID, ebmID, state, reason, detail string) {
 	t.spoolReport(protocol.Report{Kind: protocol.ReportReceipt, Receipt: &protocol.Receipt{
 		CommandID: cmdID, EBMID: ebmID, State: state, Reason: reason, Detail: detail,
 	}})
+	if err := t.flight.note(cmdID, ebmID, state); err != nil {
+		t.faults.raise(protocol.FaultDisk, "cannot record the alerts in flight: "+err.Error())
+	}
 }
 
 func (t *Terminal) reportFault(f protocol.Fault) {
@@ -79,6 +88,17 @@ func (t *Terminal) pumpReports(s *session) {
 // ack records that the controller stored every report up to seq.
 func (t *Terminal) ack(seq uint64) {
 	if err := t.spool.Ack(seq); err != nil {
+		if errors.Is(err, spool.ErrNotCompacted) {
+			t.faults.raise(protocol.FaultDisk, err.Error())
+			return
+		}
+		if errors.Is(err, spool.ErrAckBeyond) {
+			// Reports held in memory on a full disk reached the controller
+			// before a restart: never reuse their numbers.
+			t.log.Warn("the controller holds reports this terminal no longer has; numbering continues after them", "seq", seq)
+			t.spool.SkipTo(seq)
+			return
+		}
 		t.log.Warn("controller acknowledged reports the spool does not hold", "seq", seq, "err", err)
 	}
 }

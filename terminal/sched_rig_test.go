@@ -26,7 +26,11 @@ func toneOf(ctl *fakeController, freq float64, d time.Duration) protocol.Media {
 
 // item is a schedule item starting at start, startable until latest.
 func item(id string, start, latest time.Time, media ...protocol.Media) protocol.ScheduleItem {
-	return protocol.ScheduleItem{ID: id, ProgramID: "prog-" + id, Title: id, Start: start, Latest: latest, Repeat: 1, Media: media}
+	it := protocol.ScheduleItem{ID: id, ProgramID: "prog-" + id, Title: id, Start: start, Latest: latest, Repeat: 1, Media: media}
+	for _, m := range media {
+		it.MediaIDs = append(it.MediaIDs, m.SHA256)
+	}
+	return it
 }
 
 // schedule builds a signed schedule command of version with items.
@@ -34,6 +38,15 @@ func (c *fakeController) schedule(version int64, items ...protocol.ScheduleItem)
 	now := time.Now()
 	return c.command(protocol.KindSchedule, func(cmd *protocol.Command) {
 		cmd.Schedule = &protocol.Schedule{Version: version, From: now.Add(-time.Hour), Until: now.Add(24 * time.Hour), Items: items}
+		seen := map[string]bool{}
+		for _, it := range items {
+			for _, m := range it.Media {
+				if !seen[m.SHA256] {
+					seen[m.SHA256] = true
+					cmd.Schedule.Media = append(cmd.Schedule.Media, m)
+				}
+			}
+		}
 	})
 }
 

@@ -22,9 +22,22 @@ const scheduleFile = "schedule.json"
 // storedSchedule is schedule.json: the schedule of a verified command and
 // which of its items were already reported (and so never play again).
 type storedSchedule struct {
-	CommandID string            `json:"command_id"`
-	Schedule  protocol.Schedule `json:"schedule"`
-	Reported  map[string]string `json:"reported,omitempty"` // item id → occurrence state
+	CommandID string                    `json:"command_id"`
+	Schedule  protocol.Schedule         `json:"schedule"`
+	Reported  map[string]string         `json:"reported,omitempty"`  // item id → occurrence state
+	Positions map[string]storedPosition `json:"positions,omitempty"` // item id → where the terminal stopped it
+}
+
+// storedPosition is where playback of an item stood when the terminal
+// stopped while it played (or waited to resume after a preemption): after
+// a restart it resumes from there, until its latest start plus its length.
+type storedPosition struct {
+	Pass     int       `json:"pass"`
+	Media    int       `json:"media"`
+	Offset   int64     `json:"offset"` // bytes of output PCM played of that media file
+	PlayedMS int64     `json:"played_ms"`
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended"`
 }
 
 // timetable keeps the terminal's schedule: it stores each newer verified
@@ -59,8 +72,12 @@ func (tt *timetable) load(dir string) {
 		tt.log.Error("stored schedule unusable; waiting for the controller to send it again", "err", err)
 		return
 	}
+	s.Schedule.Resolve()
 	if s.Reported == nil {
 		s.Reported = map[string]string{}
+	}
+	if s.Positions == nil {
+		s.Positions = map[string]storedPosition{}
 	}
 	tt.cur = &s
 }
@@ -71,17 +88,18 @@ func (tt *timetable) start(ctx context.Context) {
 	tt.ctx = ctx
 	cur := tt.cur
 	var reported map[string]string
+	var positions map[string]storedPosition
 	if cur != nil {
-		reported = maps.Clone(cur.Reported)
+		reported, positions = maps.Clone(cur.Reported), maps.Clone(cur.Positions)
 	}
 	tt.mu.Unlock()
 	if cur == nil {
 		return
 	}
-	tt.log.Info("schedule loaded", "version", cur.Schedule.Version, "items", len(cur.Schedule.Items), "reported", len(reported))
+	tt.log.Info("schedule loaded", "version", cur.Schedule.Version, "items", len(cur.Schedule.Items), "reported", len(reported), "interrupted", len(positions))
 	tt.pin(&cur.Schedule, true)
 	tt.t.player.setPrefetching(1) // before the items, so none is judged without its media
-	tt.t.player.setPrograms(cur.Schedule.Version, cur.Schedule.Items, reported)
+	tt.t.player.setPrograms(cur.Schedule.Version, cur.Schedule.Items, reported, positions)
 	tt.prefetch("", &cur.Schedule, reported)
 }
 
@@ -90,6 +108,7 @@ func (tt *timetable) start(ctx context.Context) {
 func (tt *timetable) apply(cmd *protocol.Command) {
 	t := tt.t
 	s := cmd.Schedule
+	s.Resolve()
 	t.receipt(cmd.ID, "", protocol.DeliveryAccepted, "", "")
 	tt.mu.Lock()
 	old := tt.cur
@@ -98,11 +117,14 @@ func (tt *timetable) apply(cmd *protocol.Command) {
 		t.receipt(cmd.ID, "", protocol.DeliveryFailed, "stale", fmt.Sprintf("schedule version %d is not newer than the stored version %d", s.Version, old.Schedule.Version))
 		return
 	}
-	next := &storedSchedule{CommandID: cmd.ID, Schedule: *s, Reported: map[string]string{}}
+	next := &storedSchedule{CommandID: cmd.ID, Schedule: *s, Reported: map[string]string{}, Positions: map[string]storedPosition{}}
 	if old != nil {
 		for _, it := range s.Items {
 			if state, ok := old.Reported[it.ID]; ok {
 				next.Reported[it.ID] = state
+			}
+			if pos, ok := old.Positions[it.ID]; ok {
+				next.Positions[it.ID] = pos
 			}
 		}
 	}
@@ -122,7 +144,7 @@ func (tt *timetable) apply(cmd *protocol.Command) {
 		tt.pin(&old.Schedule, false)
 	}
 	t.player.setPrefetching(1)
-	t.player.setPrograms(s.Version, s.Items, reported)
+	t.player.setPrograms(s.Version, s.Items, reported, nil)
 	tt.prefetch(cmd.ID, s, reported)
 }
 
@@ -149,7 +171,27 @@ func (tt *timetable) record(itemID, state string) {
 		return // from an older schedule: it cannot play again anyway
 	}
 	cur.Reported[itemID] = state
-	if err := writeJSONAtomic(filepath.Join(tt.t.cfg.DataDir, scheduleFile), cur, 0o600); err != nil {
+	delete(cur.Positions, itemID)
+	tt.save()
+}
+
+// hold keeps where a program item stopped when the terminal shut down
+// while it played or waited to resume, so that it resumes after a restart.
+func (tt *timetable) hold(tk *task) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	cur := tt.cur
+	if cur == nil || !slices.ContainsFunc(cur.Schedule.Items, func(it protocol.ScheduleItem) bool { return it.ID == tk.id }) {
+		return
+	}
+	cur.Positions[tk.id] = storedPosition{Pass: tk.pos.pass, Media: tk.pos.media, Offset: tk.pos.offset,
+		PlayedMS: tk.played.Milliseconds(), Started: tk.started, Ended: tk.ended}
+	tt.save()
+}
+
+// save writes the current schedule file. Callers hold tt.mu.
+func (tt *timetable) save() {
+	if err := writeJSONAtomic(filepath.Join(tt.t.cfg.DataDir, scheduleFile), tt.cur, 0o600); err != nil {
 		tt.t.faults.raise(protocol.FaultDisk, err.Error())
 	}
 }
@@ -229,8 +271,9 @@ func (p *player) setPrefetching(delta int) {
 // setPrograms replaces the programs the player holds with the items of a
 // schedule, except those already reported. A program that has not made a
 // sound and is not in the new schedule is skipped as replaced; one that has
-// sounded finishes (or resumes) as before.
-func (p *player) setPrograms(version int64, items []protocol.ScheduleItem, reported map[string]string) {
+// sounded finishes (or resumes) as before. A new program with a position
+// (stopped by a restart) resumes from it.
+func (p *player) setPrograms(version int64, items []protocol.ScheduleItem, reported map[string]string, positions map[string]storedPosition) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	want := map[string]*protocol.ScheduleItem{}
@@ -267,6 +310,10 @@ func (p *player) setPrograms(version int64, items []protocol.ScheduleItem, repor
 			p.seq++
 			tk := newProgramTask(version, it)
 			tk.seq, tk.added = p.seq, p.t.now()
+			if pos, ok := positions[it.ID]; ok {
+				tk.pos, tk.played = position{pass: pos.Pass, media: pos.Media, offset: pos.Offset}, time.Duration(pos.PlayedMS)*time.Millisecond
+				tk.started, tk.ended, tk.sounded = pos.Started, pos.Ended, true
+			}
 			p.tasks = append(p.tasks, tk)
 		}
 	}

@@ -211,3 +211,54 @@ func spooledKinds(term *Terminal) []string {
 	}
 	return out
 }
+
+// TestOfflineRestartKeepsClockAndPosition: a terminal whose own clock is
+// 20 s slow learns the controller's time, then stops in the middle of a
+// program and restarts while the controller is unreachable. From what it
+// saved, it resumes the program where it stopped (not from the start) and
+// plays the next item on the controller's time, not 20 s late.
+func TestOfflineRestartKeepsClockAndPosition(t *testing.T) {
+	const newsLen, cut, bellLen = 1500 * time.Millisecond, 500 * time.Millisecond, 400 * time.Millisecond
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.cfg.ClockOffsetMS = -20000
+	fast := func(term *Terminal) { term.backoffMin, term.backoffMax = 20*time.Millisecond, 50*time.Millisecond }
+	term := r.start(fast)
+	eventually(t, "the clock offset learnt and saved", func() bool {
+		var sc storedClock
+		return near(term.offset.get(), 20*time.Second, 50*time.Millisecond) &&
+			readJSON(filepath.Join(r.dir, clockFile), &sc) == nil && near(time.Duration(sc.OffsetNS), 20*time.Second, 50*time.Millisecond)
+	})
+	start := time.Now().Add(500 * time.Millisecond)
+	news := item("news", start, start.Add(time.Second), toneOf(ctl, routineHz, newsLen))
+	bellAt := start.Add(3 * time.Second)
+	bell := item("bell", bellAt, bellAt.Add(time.Second), toneOf(ctl, otherHz, bellLen))
+	cmd := ctl.schedule(1, news, bell)
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	ctl.waitSwitch("start →" + news.ID)
+	time.Sleep(cut)
+
+	r.stop()
+	ctl.set(func(c *fakeController) { c.down = true })
+	ctl.dropAll()
+	term = r.startNoWait(fast)
+	eventually(t, "the saved offset restored", func() bool { return near(term.offset.get(), 20*time.Second, 50*time.Millisecond) })
+	eventually(t, "both items played offline", func() bool {
+		return len(r.wavs()) == 3 && term.Status().Playing == "" && !r.board.On(1)
+	})
+	ctl.set(func(c *fakeController) { c.down = false })
+	if o := ctl.waitOccurrence(news.ID); o.State != protocol.OccurrencePlayed || !near(time.Duration(o.PlayedMS)*time.Millisecond, newsLen, 120*time.Millisecond) {
+		t.Fatalf("news %+v, want played for %v in all", o, newsLen)
+	}
+	if o := ctl.waitOccurrence(bell.ID); o.State != protocol.OccurrencePlayed || !near(o.Started.Sub(bellAt), 0, 200*time.Millisecond) {
+		t.Fatalf("bell %+v, want played at %v", o, bellAt.UTC())
+	}
+	hs := r.heardTones()
+	if got := order(hs); !slices.Equal(got, []float64{routineHz, otherHz}) {
+		t.Fatalf("heard %v, want the news then the bell", hs)
+	}
+	if got := total(hs, routineHz); !near(got, newsLen, 120*time.Millisecond) {
+		t.Fatalf("news sounded %v in all (%v), want %v: resumed, not restarted", got, hs, newsLen)
+	}
+}

@@ -33,8 +33,10 @@ func (s *speaker) openSink() (audio.Sink, error) {
 		return audio.NewWAVFileSink(s.cfg.Dir, s.cfg.Rate)
 	case "silent":
 		return audio.NewSilentSink(s.cfg.Rate), nil
+	case "hold":
+		return audio.NewHoldSink(s.cfg.Rate), nil
 	case "oto":
-		return audio.NewOtoSink(s.cfg.Rate)
+		return audio.OpenSystemOutput(s.cfg.Rate)
 	}
 	return nil, fmt.Errorf("audio.output %q has no sink", s.cfg.Output)
 }
@@ -72,6 +74,14 @@ func (s *speaker) failed(err error) {
 		s.sink = nil
 	}
 	s.t.faults.raise(protocol.FaultAudio, err.Error())
+}
+
+// probe opens again an output that failed, so that its recovery (the audio
+// server is back) is reported before the next alert needs it.
+func (s *speaker) probe() {
+	if s.t.faults.isActive(protocol.FaultAudio) {
+		s.get()
+	}
 }
 
 func (s *speaker) ok() bool {

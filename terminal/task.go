@@ -71,6 +71,7 @@ type task struct {
 	added     time.Time       // programs: when the player got it
 
 	fetched   bool               // alerts: every media file is in the cache
+	streams   []*stream          // alerts: each media file as it is fetched, for playback to start early
 	stopFetch context.CancelFunc // alerts: ends the fetch
 
 	// Progress. The playback goroutine writes it while the task is the

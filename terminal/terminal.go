@@ -43,6 +43,7 @@ type Terminal struct {
 	spool   *spool.Spool
 	seen    *seen.Guard
 	cache   *mediacache.Cache
+	flight  *inflight // alerts accepted and not yet finished, across restarts
 	amp     *amplifier
 	speaker *speaker
 	player  *player
@@ -67,7 +68,19 @@ type Terminal struct {
 	settings   settings
 	settingsCh chan struct{} // closed and replaced when settings change
 	beatSoon   chan struct{} // the loudspeaker's state changed: heartbeat now
+	hooks      Hooks
 }
+
+// Hooks let a program that embeds terminals (the fleet simulator, sim/)
+// watch them. They are called synchronously and must not block.
+type Hooks struct {
+	Link     func(up bool)      // a connection was welcomed (true) or ended
+	Playing  func(ebmID string) // an alert made its first sound
+	Fetching func(ebmID string) // an alert's media is not in the cache: fetching it
+}
+
+// SetHooks installs h; call it before Run.
+func (t *Terminal) SetHooks(h Hooks) { t.hooks = h }
 
 // New returns a terminal for cfg, which should have passed Validate. It
 // opens nothing: Run does.
@@ -87,6 +100,8 @@ func New(cfg Config, log *slog.Logger) *Terminal {
 		beatSoon:   make(chan struct{}, 1),
 		settings:   settings{Volume: cfg.Volume, HeartbeatSeconds: cfg.HeartbeatSeconds},
 	}
+	start := time.Now()
+	t.offset.mono = func() time.Duration { return time.Since(start) } // follows steps of the local clock
 	t.faults = newFaults(t.log.With("subsystem", "faults"), t.reportFault)
 	t.amp = newAmplifier(t, cfg.Relay)
 	t.speaker = newSpeaker(t, cfg.Audio)
@@ -108,7 +123,9 @@ func (t *Terminal) Run(ctx context.Context) error {
 	t.log.Info("terminal starting", "data_dir", t.cfg.DataDir, "public_key_fp", protocol.Fingerprint(t.key.Public().(ed25519.PublicKey)),
 		"enrolled", t.Status().Enrolled, "relay", t.cfg.Relay.Protocol, "audio", t.cfg.Audio.Output)
 
-	t.amp.start(ctx)   // switches OFF whatever a crash left ON
+	t.amp.start(ctx) // switches OFF whatever a crash left ON
+	t.reportInterrupted()
+	t.checkDisk()
 	t.speaker.start()  // a missing device is a fault, not a reason to stop
 	t.table.start(ctx) // plays the stored schedule, connected or not
 	var wg sync.WaitGroup
@@ -152,6 +169,11 @@ func (t *Terminal) open() error {
 		return err
 	}
 	t.table.load(dir)
+	t.loadClock(dir)
+	flight, err := loadInflight(dir)
+	if err != nil {
+		return err
+	}
 	sp, err := spool.Open(filepath.Join(dir, spoolFile))
 	if err != nil {
 		return err
@@ -173,11 +195,12 @@ func (t *Terminal) open() error {
 	if tr != nil {
 		t.keyring = tr.keyring()
 	}
-	t.spool, t.seen, t.cache = sp, guard, cache
+	t.spool, t.seen, t.cache, t.flight = sp, guard, cache, flight
 	return nil
 }
 
 func (t *Terminal) close() {
+	t.flight.close()
 	if err := t.seen.Close(); err != nil {
 		t.log.Error("close replay guard", "err", err)
 	}

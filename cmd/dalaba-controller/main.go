@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"dalaba/controller"
+	"dalaba/controller/store"
 )
 
 func main() {
@@ -24,6 +26,13 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if flag.NArg() > 0 {
+		if err := command(*config, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "dalaba-controller:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*config, log); err != nil {
 		fmt.Fprintln(os.Stderr, "dalaba-controller:", err)
 		os.Exit(1)
@@ -42,4 +51,28 @@ func run(config string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return c.Run(ctx)
+}
+
+// command runs a maintenance subcommand on the data folder of config.
+//
+//	dalaba-controller [-config FILE] backup FILE
+func command(config string, args []string) error {
+	switch args[0] {
+	case "backup":
+		if len(args) != 2 {
+			return errors.New("usage: dalaba-controller [-config FILE] backup FILE (a new file for the copy of the database)")
+		}
+		cfg, err := controller.LoadConfig(config)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := store.Backup(ctx, filepath.Join(cfg.DataDir, controller.DatabaseFile), args[1]); err != nil {
+			return err
+		}
+		fmt.Printf("database backed up to %s\n", args[1])
+		return nil
+	}
+	return fmt.Errorf("unknown command %q; the only command is backup (dalaba-controller [-config FILE] backup FILE)", args[0])
 }

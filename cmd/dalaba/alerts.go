@@ -24,6 +24,9 @@ func cmdSend(ctx context.Context, args []string) error {
 	fs.Var(&areas, "area", "target area code (repeatable): county, township or village")
 	fs.Var(&terms, "terminal", "target terminal id (repeatable)")
 	audioFile := fs.String("audio", "", "MP3 or WAV file to broadcast")
+	text := fs.String("text", "", "text to broadcast, read out by text to speech (instead of --audio)")
+	lang := fs.String("lang", "zh", "language of --text: zh or en")
+	tone := fs.Bool("tone", false, "with --text: an attention chime before the speech")
 	level := fs.Int("level", 4, "1 特别重大 (red), 2 重大 (orange), 3 较大 (yellow), 4 一般 (blue)")
 	class := fs.String("class", protocol.ClassEmergency, "emergency or daily")
 	title := fs.String("title", "", "title (default: the audio file name)")
@@ -36,14 +39,22 @@ func cmdSend(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	if *audioFile == "" {
-		return fmt.Errorf("alert send: --audio FILE is required")
+	if (*audioFile == "") == (*text == "") {
+		return fmt.Errorf("alert send: give --audio FILE or --text TEXT (one of them)")
 	}
 	c, err := api()
 	if err != nil {
 		return err
 	}
-	m, err := c.upload(ctx, *audioFile)
+	var m map[string]any
+	if *text != "" {
+		m, err = c.speak(ctx, controller.TTSRequest{Text: *text, Lang: *lang, AttentionTone: *tone})
+		if *title == "" {
+			*title = string([]rune(*text)[:min(len([]rune(*text)), 30)])
+		}
+	} else {
+		m, err = c.upload(ctx, *audioFile)
+	}
 	if err != nil {
 		return err
 	}

@@ -227,6 +227,29 @@ func cmdVolume(ctx context.Context, args []string) error {
 	return c.post(ctx, "/api/v1/terminals/"+url.PathEscape(pos[0])+"/config", map[string]int{"volume": v}, nil)
 }
 
+func cmdTestTone(ctx context.Context, args []string) error {
+	fs := newFlags("terminal test-tone")
+	api := apiFlags(fs)
+	noWatch := fs.Bool("no-watch", false, "print the alert id and return without following its delivery")
+	c, pos, err := connect(fs, api, args, "ID")
+	if err != nil {
+		return err
+	}
+	var a store.Alert
+	if err := c.post(ctx, "/api/v1/terminals/"+url.PathEscape(pos[0])+"/test-tone", nil, &a); err != nil {
+		return err
+	}
+	fmt.Printf("test tone %s sent to %s (%d Hz, %d s)\n", a.ID, pos[0], controller.TestToneHz, controller.TestToneSeconds)
+	if *noWatch {
+		return nil
+	}
+	ok, err := watchAlert(ctx, c, a.ID, os.Stdout)
+	if err == nil && !ok {
+		err = fmt.Errorf("terminal %s did not play the test tone; see its row above", pos[0])
+	}
+	return err
+}
+
 func cmdUpload(ctx context.Context, args []string) error {
 	fs := newFlags("media upload")
 	api := apiFlags(fs)

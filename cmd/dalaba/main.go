@@ -28,9 +28,14 @@ Usage:
   dalaba terminal enroll --area CODE --name NAME [--lat N --lon N]
   dalaba terminal pending | approve KID --area CODE --name NAME | revoke ID
   dalaba terminal volume ID PERCENT
+  dalaba terminal test-tone ID [--no-watch]     the terminal plays a 3 s 1 kHz tone; follows its delivery
   dalaba terminals [--area CODE]
   dalaba media upload FILE
+  dalaba media tts [--lang zh|en] [--tone] TEXT      text to speech, stored as media
   dalaba alert send --area CODE --audio FILE [--level 1..4] [--title T] [--class emergency|daily] [--drill 3|4|5] [--watch]
+  dalaba alert send --area CODE --text TEXT [--lang zh|en] [--tone] ...    the text read out by text to speech
+  dalaba live --area CODE | --terminal ID [--title T] [--class daily|emergency --level N] [-v] FILE | -
+        live speech (喊话): a WAV or MP3 file, or raw s16le 16 kHz mono PCM on stdin, at real-time pace
   dalaba alert approve|reject ID --comment TEXT
   dalaba approvals
   dalaba alert watch ID
@@ -44,6 +49,8 @@ Usage:
   dalaba programs [--deleted]
   dalaba program show ID [--days N] [--terminal ID]   what happened to each occurrence
   dalaba program delete ID
+  dalaba sim [-n N] [--townships T --villages V] [--per-process P] [--audio FILE --alert-token TOK] [--bound DUR]
+        a simulated fleet of N terminals enrolled in bulk; with --audio, one alert timed to every terminal
 
 The API address and token come from --url/--token, DALABA_URL/DALABA_TOKEN,
 or the data folder (--data, default ./dalaba-data) on the controller's machine.
@@ -142,6 +149,8 @@ func run(ctx context.Context, args []string) error {
 			return cmdRevoke(ctx, rest)
 		case "volume":
 			return cmdVolume(ctx, rest)
+		case "test-tone":
+			return cmdTestTone(ctx, rest)
 		}
 	case "programs":
 		return cmdPrograms(ctx, rest)
@@ -154,9 +163,16 @@ func run(ctx context.Context, args []string) error {
 		case "delete":
 			return cmdProgramDelete(ctx, rest)
 		}
+	case "sim":
+		return cmdSim(ctx, rest)
+	case "live":
+		return cmdLive(ctx, rest)
 	case "media":
-		if two() == "upload" {
+		switch two() {
+		case "upload":
 			return cmdUpload(ctx, rest)
+		case "tts":
+			return cmdTTS(ctx, rest)
 		}
 	case "alert":
 		switch two() {

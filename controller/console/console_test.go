@@ -599,12 +599,32 @@ func TestConsole(t *testing.T) {
 	chen.shot("terminals-desktop")
 	chen.do("open 大巷村1号", chromedp.Click(chromedp.CSS(`#terminal-list tr[data-terminal] a`)))
 	chen.wait("the detail", `!!document.querySelector('#set-volume')`)
+	// The heartbeat history is drawn from the stored heartbeats.
+	chen.wait("the heartbeat chart", `document.querySelectorAll('#heartbeat-chart rect[data-state="idle"]').length > 0 && !!document.querySelector('#heartbeat-chart path.hb-volume')`)
+	if got := chen.text("#heartbeat-summary"); !strings.Contains(got, "在线 100.0%，离线 0 次") {
+		t.Errorf("heartbeat summary %q: want 在线 100.0%%，离线 0 次", got)
+	}
 	chen.do("set volume 70", chromedp.SetValue(chromedp.ID("volume-range"), "70"), chromedp.Click(chromedp.ID("set-volume")))
 	chen.wait("the volume sent", `document.querySelector('#terminal-msg').textContent.includes('70')`)
 	chen.wait("the heartbeat with volume 70", `document.querySelector('#terminal-volume').textContent === '70'`)
 	chen.shot("terminal-desktop")
+	chen.eval(`String(document.querySelector('#h-beats').scrollIntoView())`)
+	chen.shot("terminal-history-desktop")
 	chen.phone(true)
 	chen.shot("terminal-phone")
+	chen.eval(`String(document.querySelector('#h-beats').scrollIntoView())`)
+	chen.shot("terminal-history-phone")
+	chen.phone(false)
+	// The test tone: a signed alert to this one terminal, played at once.
+	chen.do("play the test tone", chromedp.Click(chromedp.ID("test-tone")))
+	chen.wait("the test tone played", `(() => {
+		const rows = document.querySelectorAll('#deliveries tbody tr');
+		return rows.length === 1 && rows[0].dataset.state === 'done' && rows[0].innerText.includes('大巷村1号');
+	})()`)
+	if got := chen.text("main"); !strings.Contains(got, "测试音") {
+		t.Errorf("test tone delivery view %q: want 测试音", got)
+	}
+	chen.shot("test-tone-desktop")
 
 	// The admin sees the audit log verify.
 	zhao := openPage(t, b, "zhao", shots)

@@ -178,6 +178,28 @@ func (s *Store) WithdrawAlert(ctx context.Context, id, reason string, now time.T
 	return nil
 }
 
+// EndAlert ends an active alert before its window does (a live session
+// that is over): it becomes expired with comment, and its deliveries not yet
+// sent are expired with detail, so a terminal that connects later is not
+// sent it. It returns the deliveries it changed.
+func (s *Store) EndAlert(ctx context.Context, id, comment, detail string, now time.Time) ([]Delivery, error) {
+	var changed []Delivery
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, decision_comment = ? WHERE id = ? AND status = ?`,
+			AlertExpired, comment, id, AlertActive)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("alert %s is not active: %w", id, ErrNotActive)
+		}
+		changed, err = setDeliveriesWhere(ctx, tx, id, []string{protocol.DeliveryQueued, protocol.DeliveryOffline},
+			protocol.DeliveryExpired, "expired", detail, now)
+		return err
+	})
+	return changed, err
+}
+
 // ErrNotActive is returned when cancelling an alert that is not active.
 var ErrNotActive = errors.New("alert is not active")
 

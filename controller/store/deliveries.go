@@ -52,22 +52,62 @@ func (s *Store) SetDelivery(ctx context.Context, d Delivery) (bool, error) {
 	return changed, err
 }
 
-func setDelivery(ctx context.Context, tx *sql.Tx, d Delivery) (bool, error) {
-	var cur string
-	err := tx.QueryRowContext(ctx, `SELECT state FROM deliveries WHERE alert_id = ? AND terminal_id = ?`, d.AlertID, d.TerminalID).Scan(&cur)
-	if err == sql.ErrNoRows {
+// sqlRunner is a transaction, or one with its statements prepared once.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// SetDeliveries is SetDelivery for many deliveries in one transaction
+// (an alert sent to thousands of terminals at once). It returns those that
+// changed.
+func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, error) {
+	var changed []Delivery
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		st := newStmtCache(tx)
+		defer st.close()
+		for _, d := range ds {
+			ok, err := setDelivery(ctx, st, d)
+			if err != nil {
+				return fmt.Errorf("record delivery of %s to %s: %w", d.AlertID, d.TerminalID, err)
+			}
+			if ok {
+				changed = append(changed, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return changed, nil
+}
+
+func setDelivery(ctx context.Context, tx sqlRunner, d Delivery) (bool, error) {
+	// One statement: the update happens only from a state it advances.
+	var from []any
+	for _, st := range allDeliveryStates {
+		if protocol.DeliveryAdvances(st, d.State) {
+			from = append(from, st)
+		}
+	}
+	if len(from) == 0 {
 		return false, nil
 	}
+	args := append([]any{d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID}, from...)
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?
+		WHERE alert_id = ? AND terminal_id = ? AND state IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
 	if err != nil {
 		return false, err
 	}
-	if !protocol.DeliveryAdvances(cur, d.State) {
-		return false, nil
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND terminal_id = ?`,
-		d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID)
-	return err == nil, err
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
+
+// allDeliveryStates lists every delivery state.
+var allDeliveryStates = []string{protocol.DeliveryQueued, protocol.DeliveryOffline, protocol.DeliverySent, protocol.DeliveryAccepted,
+	protocol.DeliveryRejected, protocol.DeliveryFetching, protocol.DeliveryPlaying, protocol.DeliveryDone, protocol.DeliveryFailed,
+	protocol.DeliveryCancelled, protocol.DeliveryExpired}
 
 func setDeliveriesWhere(ctx context.Context, tx *sql.Tx, alertID string, from []string, to, reason, detail string, now time.Time) ([]Delivery, error) {
 	args := []any{to, reason, detail, ms(now), alertID}

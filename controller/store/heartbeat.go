@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // LastHeartbeat returns the raw JSON of a terminal's last heartbeat, nil if
-// it has sent none. Only the last one is kept: the live stream carries each.
+// it has sent none.
 func (s *Store) LastHeartbeat(ctx context.Context, id string) ([]byte, error) {
 	var hb sql.NullString
 	err := s.r.QueryRowContext(ctx, `SELECT heartbeat FROM terminals WHERE id = ?`, id).Scan(&hb)
@@ -22,4 +23,136 @@ func (s *Store) LastHeartbeat(ctx context.Context, id string) ([]byte, error) {
 		return nil, nil
 	}
 	return []byte(hb.String), nil
+}
+
+// Heartbeat history bounds: a terminal's rows are kept HeartbeatKeep, and
+// an unchanged heartbeat is written at most every HeartbeatSample.
+const (
+	HeartbeatKeep   = 7 * 24 * time.Hour
+	HeartbeatSample = 5 * time.Minute
+)
+
+// HeartbeatPoint is one row of a terminal's heartbeat history. An offline
+// point has only At and State.
+type HeartbeatPoint struct {
+	At      time.Time `json:"at"`
+	State   string    `json:"state"` // idle, playing, fault, offline
+	Volume  *int      `json:"volume,omitempty"`
+	RelayOK *bool     `json:"relay_ok,omitempty"`
+	RelayOn *bool     `json:"relay_on,omitempty"`
+	AudioOK *bool     `json:"audio_ok,omitempty"`
+	Playing string    `json:"playing,omitempty"`
+}
+
+// same reports whether two points say the same about the terminal.
+func (p HeartbeatPoint) same(o HeartbeatPoint) bool {
+	eqInt := func(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	eqBool := func(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+	return p.State == o.State && p.Playing == o.Playing && eqInt(p.Volume, o.Volume) &&
+		eqBool(p.RelayOK, o.RelayOK) && eqBool(p.RelayOn, o.RelayOn) && eqBool(p.AudioOK, o.AudioOK)
+}
+
+// AddHeartbeat records a point in a terminal's history when it differs
+// from the last one kept or that one is HeartbeatSample old, and prunes the
+// terminal's rows older than HeartbeatKeep, in one transaction. It reports
+// whether the point was written.
+func (s *Store) AddHeartbeat(ctx context.Context, id string, p HeartbeatPoint) (bool, error) {
+	const lastSQL = `SELECT at, state, volume, relay_ok, relay_on, audio_ok, playing FROM heartbeats WHERE terminal_id = ? ORDER BY at DESC LIMIT 1`
+	// Most heartbeats change nothing: a reader says so without taking the
+	// writer; the transaction checks again before it writes.
+	if last, err := scanPoint(s.r.QueryRowContext(ctx, lastSQL, id)); err == nil && last.same(p) && p.At.Sub(last.At) < HeartbeatSample {
+		return false, nil
+	}
+	wrote := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		last, err := scanPoint(tx.QueryRowContext(ctx, lastSQL, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case last.same(p) && p.At.Sub(last.At) < HeartbeatSample:
+			return nil
+		case !p.At.After(last.At):
+			p.At = last.At.Add(time.Millisecond) // one row per instant; the clock may step back
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO heartbeats(terminal_id, at, state, volume, relay_ok, relay_on, audio_ok, playing)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, id, ms(p.At), p.State, p.Volume, p.RelayOK, p.RelayOn, p.AudioOK, p.Playing); err != nil {
+			return err
+		}
+		wrote = true
+		_, err = tx.ExecContext(ctx, `DELETE FROM heartbeats WHERE terminal_id = ? AND at < ?`, id, ms(p.At.Add(-HeartbeatKeep)))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("heartbeat history of terminal %s: %w", id, err)
+	}
+	return wrote, nil
+}
+
+// Heartbeats returns a terminal's history from since on, oldest first,
+// led by the last point before since (the state the terminal was in then).
+func (s *Store) Heartbeats(ctx context.Context, id string, since time.Time) ([]HeartbeatPoint, error) {
+	out := []HeartbeatPoint{}
+	prev, err := scanPoint(s.r.QueryRowContext(ctx, `SELECT at, state, volume, relay_ok, relay_on, audio_ok, playing
+		FROM heartbeats WHERE terminal_id = ? AND at < ? ORDER BY at DESC LIMIT 1`, id, ms(since)))
+	switch {
+	case err == nil:
+		out = append(out, prev)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("heartbeat history of terminal %s: %w", id, err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT at, state, volume, relay_ok, relay_on, audio_ok, playing
+		FROM heartbeats WHERE terminal_id = ? AND at >= ? ORDER BY at`, id, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat history of terminal %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("heartbeat history of terminal %s: %w", id, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func scanPoint(row interface{ Scan(...any) error }) (HeartbeatPoint, error) {
+	var p HeartbeatPoint
+	var at int64
+	var vol sql.NullInt64
+	var relayOK, relayOn, audioOK sql.NullBool
+	if err := row.Scan(&at, &p.State, &vol, &relayOK, &relayOn, &audioOK, &p.Playing); err != nil {
+		return p, err
+	}
+	p.At = fromMS(at)
+	if vol.Valid {
+		v := int(vol.Int64)
+		p.Volume = &v
+	}
+	for _, b := range []struct {
+		src sql.NullBool
+		dst **bool
+	}{{relayOK, &p.RelayOK}, {relayOn, &p.RelayOn}, {audioOK, &p.AudioOK}} {
+		if b.src.Valid {
+			v := b.src.Bool
+			*b.dst = &v
+		}
+	}
+	return p, nil
+}
+
+// EndHeartbeatHistory closes the history of every terminal whose last
+// point is not offline with an offline point just after it was last seen:
+// at start, when the controller knows nothing newer (it may have stopped
+// without recording the disconnections).
+func (s *Store) EndHeartbeatHistory(ctx context.Context) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO heartbeats(terminal_id, at, state)
+		SELECT t.id, MAX(COALESCE(t.last_seen, 0), h.at) + 1, 'offline'
+		FROM terminals t JOIN (SELECT terminal_id, MAX(at) AS at FROM heartbeats GROUP BY terminal_id) h ON h.terminal_id = t.id
+		WHERE (SELECT state FROM heartbeats WHERE terminal_id = t.id AND at = h.at) != 'offline'`)
+	if err != nil {
+		return fmt.Errorf("end heartbeat histories: %w", err)
+	}
+	return nil
 }

@@ -24,6 +24,54 @@ type Applied struct {
 // acknowledged sequence only grows.
 func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.Report, now time.Time) (Applied, error) {
 	var ap Applied
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		ap, err = applyReport(ctx, newStmtCache(tx), terminalID, r, now)
+		return err
+	})
+	if err != nil {
+		return ap, fmt.Errorf("store report %d of terminal %s: %w", r.Seq, terminalID, err)
+	}
+	return ap, nil
+}
+
+// ReportIn is one terminal's report for ApplyReports.
+type ReportIn struct {
+	TerminalID string
+	Report     protocol.Report
+}
+
+// ApplyReports applies many reports (from many terminals) as ApplyReport
+// does, in one transaction: the hot path when thousands of terminals
+// report at once. If that transaction fails, each report is applied on
+// its own, so one bad report fails alone; errs[i] is reports[i]'s.
+func (s *Store) ApplyReports(ctx context.Context, reports []ReportIn, now time.Time) (aps []Applied, errs []error) {
+	aps, errs = make([]Applied, len(reports)), make([]error, len(reports))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		st := newStmtCache(tx)
+		defer st.close()
+		for i, in := range reports {
+			ap, err := applyReport(ctx, st, in.TerminalID, in.Report, now)
+			if err != nil {
+				return err
+			}
+			aps[i] = ap
+		}
+		return nil
+	})
+	if err == nil {
+		return aps, errs
+	}
+	for i, in := range reports {
+		aps[i], errs[i] = s.ApplyReport(ctx, in.TerminalID, in.Report, now)
+	}
+	return aps, errs
+}
+
+// applyReport is ApplyReport inside a transaction; st prepares each
+// statement once for a whole batch (preparing costs more than running).
+func applyReport(ctx context.Context, st *stmtCache, terminalID string, r protocol.Report, now time.Time) (Applied, error) {
+	tx := st.tx
+	var ap Applied
 	body, err := json.Marshal(r)
 	if err != nil {
 		return ap, err
@@ -39,13 +87,13 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 	case r.Occurrence != nil:
 		reason = r.Occurrence.Reason
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO reports(terminal_id, seq, at, received_at, kind, command_id, reason, body)
-			VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, terminalID, r.Seq, ms(r.At), ms(now), r.Kind, cmdID, reason, string(body))
+	err = func() error {
+		res, err := st.ExecContext(ctx, `INSERT INTO reports(terminal_id, seq, at, received_at, kind, command_id, reason, body)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, terminalID, r.Seq, ms(r.At), ms(now), r.Kind, cmdID, reason, string(body))
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE terminals SET acked_seq = MAX(acked_seq, ?) WHERE id = ?`, r.Seq, terminalID); err != nil {
+		if _, err := st.ExecContext(ctx, `UPDATE terminals SET acked_seq = MAX(acked_seq, ?) WHERE id = ?`, r.Seq, terminalID); err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
@@ -54,8 +102,7 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 		}
 		switch {
 		case r.Receipt != nil:
-			var alertID string
-			err := tx.QueryRowContext(ctx, `SELECT id FROM alerts WHERE command_id = ?`, r.Receipt.CommandID).Scan(&alertID)
+			alertID, err := st.alertOf(ctx, r.Receipt.CommandID)
 			if err == sql.ErrNoRows { // a receipt for a schedule, cancel or config command
 				if r.Receipt.State == protocol.DeliveryDone { // a schedule is held once it is done
 					_, err := ackSchedule(ctx, tx, terminalID, r.Receipt.CommandID, now)
@@ -67,7 +114,7 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 				return err
 			}
 			d := Delivery{AlertID: alertID, TerminalID: terminalID, State: r.Receipt.State, Reason: r.Receipt.Reason, Detail: r.Receipt.Detail, UpdatedAt: now}
-			changed, err := setDelivery(ctx, tx, d)
+			changed, err := setDelivery(ctx, st, d)
 			if changed {
 				ap.Delivery = &d
 			}
@@ -94,16 +141,74 @@ func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.R
 		case r.Fault != nil:
 			ap.Fault = r.Fault
 			_, err := tx.ExecContext(ctx, `INSERT INTO faults(terminal_id, code, active, message, since) VALUES(?, ?, ?, ?, ?)
-				ON CONFLICT(terminal_id, code) DO UPDATE SET active = excluded.active, message = excluded.message, since = excluded.since`,
+			ON CONFLICT(terminal_id, code) DO UPDATE SET active = excluded.active, message = excluded.message, since = excluded.since`,
 				terminalID, r.Fault.Code, r.Fault.Active, r.Fault.Message, ms(r.At))
 			return err
 		}
 		return nil
-	})
-	if err != nil {
-		return ap, fmt.Errorf("store report %d of terminal %s: %w", r.Seq, terminalID, err)
+	}()
+	return ap, err
+}
+
+// stmtCache prepares each statement once per transaction, and remembers
+// which alert each command belongs to (a batch of receipts is mostly about
+// one alert).
+type stmtCache struct {
+	tx     *sql.Tx
+	stmts  map[string]*sql.Stmt
+	alerts map[string]string // command id → alert id
+}
+
+func newStmtCache(tx *sql.Tx) *stmtCache {
+	return &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}, alerts: map[string]string{}}
+}
+
+// alertOf returns the id of the alert whose command is cmdID, or
+// sql.ErrNoRows.
+func (c *stmtCache) alertOf(ctx context.Context, cmdID string) (string, error) {
+	if id, ok := c.alerts[cmdID]; ok {
+		return id, nil
 	}
-	return ap, nil
+	var id string
+	if err := c.QueryRowContext(ctx, `SELECT id FROM alerts WHERE command_id = ?`, cmdID).Scan(&id); err != nil {
+		return "", err
+	}
+	c.alerts[cmdID] = id
+	return id, nil
+}
+
+func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, query)
+	if err != nil {
+		return c.tx.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (c *stmtCache) close() {
+	for _, st := range c.stmts {
+		st.Close()
+	}
 }
 
 // StoredReport is a report as kept.

@@ -107,6 +107,40 @@ func (s *Store) CreateTerminal(ctx context.Context, nt NewTerminal, enrollHash s
 	return s.Terminal(ctx, id)
 }
 
+// CreateTerminals adds many terminals awaiting their first connection in
+// one transaction: all of them or, on any error, none. enrollHashes[i] is
+// the one-time code hash of nts[i].
+func (s *Store) CreateTerminals(ctx context.Context, nts []NewTerminal, enrollHashes []string, until, now time.Time) ([]Terminal, error) {
+	if len(nts) != len(enrollHashes) {
+		return nil, fmt.Errorf("create terminals: %d terminals but %d enrollment codes", len(nts), len(enrollHashes))
+	}
+	ids := make([]string, len(nts))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, nt := range nts {
+			id, err := insertTerminal(ctx, tx, nt, now)
+			if err != nil {
+				return fmt.Errorf("terminal %d (%s in %s): %w", i+1, nt.Name, nt.AreaCode, err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE terminals SET status = ?, enroll_hash = ?, enroll_until = ? WHERE id = ?`,
+				TerminalEnrolling, enrollHashes[i], ms(until), id); err != nil {
+				return err
+			}
+			ids[i] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create terminals: %w", err)
+	}
+	out := make([]Terminal, len(ids))
+	for i, id := range ids {
+		if out[i], err = s.Terminal(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func insertTerminal(ctx context.Context, tx *sql.Tx, nt NewTerminal, now time.Time) (string, error) {
 	if err := protocol.ValidAreaCode(nt.AreaCode); err != nil {
 		return "", err
@@ -123,7 +157,9 @@ func insertTerminal(ctx context.Context, tx *sql.Tx, nt NewTerminal, now time.Ti
 	}
 	prefix := "6" + nt.AreaCode
 	var max sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM terminals WHERE id LIKE ?`, prefix+"%").Scan(&max); err != nil {
+	// A range on the primary key, not LIKE (which cannot use the index):
+	// ids are digits, and ':' sorts right after '9'.
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM terminals WHERE id >= ? AND id < ?`, prefix, prefix+":").Scan(&max); err != nil {
 		return "", err
 	}
 	next := int64(1)

@@ -65,6 +65,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// Name returns the path of the download's temp file, "" once it finished.
+// The bytes written so far can be read from it while the download goes on;
+// a file opened before Commit renames it (or Abort removes it) stays
+// readable.
+func (w *Writer) Name() string {
+	if w.f == nil {
+		return ""
+	}
+	return w.f.Name()
+}
+
 // Written returns how many bytes have been written so far.
 func (w *Writer) Written() int64 { return w.written }
 

@@ -115,7 +115,7 @@ func (l *link) drain() {
 // send writes one request frame. Callers hold l.mu.
 func (l *link) send(req []byte, deadline time.Time) error {
 	if err := l.fault(); err != nil {
-		return fmt.Errorf("line failed: %w", err)
+		return fmt.Errorf("serial line failed (board unplugged or powered off?): %w", err)
 	}
 	if d, ok := l.port.(interface{ SetWriteDeadline(time.Time) error }); ok {
 		_ = d.SetWriteDeadline(deadline)
@@ -150,7 +150,7 @@ func (l *link) await(frame frameFunc, deadline time.Time) ([]byte, int, error) {
 		case c := <-l.chunks:
 			buf = append(buf, c...)
 		case <-l.done:
-			return nil, junk, fmt.Errorf("line failed: %w", l.err)
+			return nil, junk, fmt.Errorf("serial line failed (board unplugged or powered off?): %w", l.err)
 		case <-timer.C:
 			if junk+len(buf) > 0 {
 				return nil, junk, fmt.Errorf("%w (%d junk bytes skipped): %w",

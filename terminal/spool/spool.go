@@ -146,6 +146,19 @@ func (s *Spool) Append(data []byte) (uint64, error) {
 	return seq, nil
 }
 
+// Hold adds data as a new record kept in memory only, for when Append
+// failed (the disk is full): it is sent like the others while the process
+// runs, and written to the file if a compaction happens before it is
+// acknowledged, but a restart before then loses it. It returns its Seq.
+func (s *Spool) Hold(data []byte) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastSeq++
+	s.pending = append(s.pending, Record{Seq: s.lastSeq, Data: append([]byte(nil), data...)})
+	s.pendingBytes += frameHeaderSize + int64(len(data))
+	return s.lastSeq
+}
+
 // Pending returns copies of the records not yet acknowledged, in Seq order.
 func (s *Spool) Pending() []Record {
 	s.mu.Lock()
@@ -155,6 +168,30 @@ func (s *Spool) Pending() []Record {
 		out[i] = Record{Seq: r.Seq, Data: append([]byte(nil), r.Data...)}
 	}
 	return out
+}
+
+// ErrNotCompacted is returned by Ack when the acknowledgement was persisted
+// but the file could not be rewritten without the acknowledged records (the
+// disk is full, say): nothing is lost, the file only stays larger.
+var ErrNotCompacted = errors.New("acknowledgement recorded, but the spool could not be compacted")
+
+// ErrAckBeyond is returned by Ack for a Seq this spool never gave out.
+var ErrAckBeyond = errors.New("acknowledged beyond the last seq")
+
+// SkipTo makes the receiver's acknowledgement up to seq, beyond the last Seq
+// this spool knows, the new floor: everything pending is done and the next
+// Seq follows seq. That happens after a restart when records that were only
+// held in memory (Hold) had been acknowledged: their Seqs must not be given
+// out again. The floor lives in memory; the receiver repeats its
+// acknowledgement on every connection.
+func (s *Spool) SkipTo(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq <= s.lastSeq {
+		return
+	}
+	s.lastSeq, s.acked = seq, seq
+	s.dropAcked()
 }
 
 // Ack durably marks every record with Seq <= upTo as done. It compacts the
@@ -171,7 +208,7 @@ func (s *Spool) Ack(upTo uint64) error {
 		return nil
 	}
 	if upTo > s.lastSeq {
-		return fmt.Errorf("spool %s: ack %d beyond last seq %d", s.path, upTo, s.lastSeq)
+		return fmt.Errorf("spool %s: ack %d: %w %d", s.path, upTo, ErrAckBeyond, s.lastSeq)
 	}
 	i := sort.Search(len(s.pending), func(i int) bool { return s.pending[i].Seq > upTo })
 	var keepBytes int64
@@ -183,7 +220,7 @@ func (s *Spool) Ack(upTo uint64) error {
 		cerr = s.compact(upTo, s.pending[i:])
 		if s.acked == upTo { // the compacted file is in place
 			if cerr != nil {
-				return fmt.Errorf("spool %s: ack %d: %w", s.path, upTo, cerr)
+				return fmt.Errorf("spool %s: ack %d: %w: %w", s.path, upTo, ErrNotCompacted, cerr)
 			}
 			return nil
 		}
@@ -194,7 +231,7 @@ func (s *Spool) Ack(upTo uint64) error {
 	s.acked = upTo
 	s.dropAcked()
 	if cerr != nil {
-		return fmt.Errorf("spool %s: ack %d persisted, but compaction failed: %w", s.path, upTo, cerr)
+		return fmt.Errorf("spool %s: ack %d: %w: %w", s.path, upTo, ErrNotCompacted, cerr)
 	}
 	return nil
 }

@@ -72,6 +72,9 @@ const known = [
   [/session has (ended|expired)|sign in first/, 'srv.session_ended'],
   [/change your one-time password/, 'srv.must_change'],
   [/do not allow/, 'srv.not_allowed'],
+  [/signs today's commands/, 'srv.key_active'],
+  [/have not yet confirmed the active key/, 'srv.key_unconfirmed'],
+  [/cannot remove your own admin role/, 'srv.own_admin'],
   [/not found/, 'srv.not_found'],
 ];
 

@@ -10,6 +10,8 @@ import * as signin from './views/signin.js';
 import * as overview from './views/overview.js';
 import * as areas from './views/areas.js';
 import * as compose from './views/compose.js';
+import * as speak from './views/speak.js';
+import * as programs from './views/programs.js';
 import * as approvals from './views/approvals.js';
 import * as delivery from './views/delivery.js';
 import * as terminals from './views/terminals.js';
@@ -17,6 +19,7 @@ import * as terminal from './views/terminal.js';
 import * as historyView from './views/history.js';
 import * as audit from './views/audit.js';
 import * as account from './views/account.js';
+import * as admin from './views/admin.js';
 
 const main = document.getElementById('main');
 const top = document.getElementById('top');
@@ -27,16 +30,20 @@ const menu = [
   ['overview', 'nav.overview', null],
   ['areas', 'nav.areas', null],
   ['compose', 'nav.compose', 'alert.daily'],
+  ['speak', 'nav.speak', 'alert.daily'],
   ['approvals', 'nav.approvals', 'alert.approve'],
+  ['programs', 'nav.programs', null],
   ['terminals', 'nav.terminals', null],
   ['history', 'nav.history', null],
   ['audit', 'nav.audit', 'audit.view'],
+  ['admin', 'nav.admin', 'admin'],
   ['account', 'nav.account', null],
 ];
 
 const routes = {
-  overview: overview, areas: areas, compose: compose, approvals: approvals, alerts: delivery,
-  terminals: terminals, terminal: terminal, history: historyView, audit: audit, account: account,
+  speak: speak,
+  overview: overview, areas: areas, compose: compose, approvals: approvals, alerts: delivery, programs: programs,
+  terminals: terminals, terminal: terminal, history: historyView, audit: audit, account: account, admin: admin,
 };
 
 const app = {
@@ -157,7 +164,8 @@ function drawFrame() {
     h('button', {type: 'button', onclick: switchLanguage, lang: currentLanguage() === 'zh-CN' ? 'en' : 'zh-CN', id: 'lang'}, t('lang.other')),
     h('button', {type: 'button', onclick: signOut, id: 'signout'}, t('nav.signout')));
   top.classList.remove('hidden');
-  const items = menu.filter(([, , need]) => !need || app.can(need) || (need === 'alert.daily' && app.can('alert.emergency')));
+  const items = menu.filter(([, , need]) => !need || app.can(need) || (need === 'alert.daily' && app.can('alert.emergency')) ||
+    (need === 'admin' && ['users.manage', 'settings.manage', 'keys.manage'].some((a) => app.can(a))));
   mount(nav, items.map(([path, key]) => h('a', {href: '#/' + path, 'data-route': path}, t(key),
     path === 'approvals' ? h('span', {class: 'count hidden', id: 'approvals-count'}) : null)));
   nav.classList.remove('hidden');

@@ -6,6 +6,7 @@ import {t, localInput, fromLocalInput, duration} from '../i18n.js';
 import {api, message} from '../api.js';
 import {levels} from '../model.js';
 import {areaTree} from '../tree.js';
+import {ttsBox} from './tts.js';
 
 // API field → the form field that holds it.
 const fieldOf = {
@@ -225,6 +226,7 @@ export async function render(main, app) {
         h('div', {class: 'hint'}, t('compose.event_hint'))),
       wrap('title', t('field.title'), titleIn),
       wrap('audio', t('field.audio'), h('span', {class: 'file'}, audioIn, chosen), audioStatus, player),
+      ttsBox((m) => { media = m; clearError('audio'); audioStatus.textContent = t('compose.audio_hint'); player.classList.add('hidden'); }),
       h('div', {class: 'inline'},
         wrap('repeat', t('field.repeat'), repeatIn),
         wrap('volume', t('field.volume'), volumeIn),

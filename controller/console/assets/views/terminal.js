@@ -1,10 +1,11 @@
-// One terminal: state, last heartbeat (and each new one while the page is
-// open), volume, relay and audio health, faults and reports; volume and
-// revocation for technicians.
-import {h, mount} from '../dom.js';
+// One terminal: state, heartbeat history (a chart of the last day or week,
+// and each new heartbeat while the page is open), volume, relay and audio
+// health, faults and reports; volume and revocation for technicians.
+import {h, mount, coalesce} from '../dom.js';
 import {t, time, ago, shortTime, label} from '../i18n.js';
 import {api, getList, message} from '../api.js';
 import {termStatusLabel, reasonText, deliveryLabel} from '../model.js';
+import {heartbeatChart} from '../chart.js';
 
 export async function render(main, app, params) {
   const id = params[0];
@@ -19,6 +20,21 @@ export async function render(main, app, params) {
   const beats = hb.heartbeat ? [{at: hb.last_seen, hb: hb.heartbeat, stored: true}] : [];
   const info = h('section', {class: 'panel', id: 'terminal-info'});
   const beatBox = h('div', {class: 'scroll', id: 'heartbeats'});
+  const chartBox = h('div', {id: 'heartbeat-history'});
+  const span = h('select', {id: 'history-span', 'aria-label': t('chart.span')},
+    h('option', {value: '24'}, t('chart.day')), h('option', {value: '168'}, t('chart.week')));
+  let history = {points: [], since: new Date()};
+  const drawChart = () => mount(chartBox, heartbeatChart(history.points, history.since, new Date()));
+  const loadHistory = async () => {
+    const since = new Date(Date.now() - Number(span.value) * 3600e3);
+    const got = await api('GET', `/api/v1/terminals/${encodeURIComponent(id)}/heartbeats?since=${encodeURIComponent(since.toISOString())}`);
+    history = {points: got.points, since};
+    drawChart();
+  };
+  span.addEventListener('change', () => loadHistory().catch((e) => mount(chartBox, h('div', {class: 'errors'}, message(e)))));
+  const redrawChart = coalesce(drawChart, 1000);
+  const onResize = () => (chartBox.isConnected ? redrawChart() : window.removeEventListener('resize', onResize));
+  window.addEventListener('resize', onResize);
   const yes = (v) => (v === undefined || v === null ? '—' : v ? t('ok') : h('strong', {style: 'color:var(--bad)'}, t('bad')));
 
   const drawInfo = () => {
@@ -55,6 +71,10 @@ export async function render(main, app, params) {
       rep.receipt.ebm_id ? h('a', {href: '#/alerts/' + rep.receipt.ebm_id, class: 'mono'}, rep.receipt.ebm_id) : ''];
     else if (rep.fault) what = `${label('fault.', rep.fault.code)} ${rep.fault.active ? t('fault.raised') : t('fault.cleared')}：${rep.fault.message}`;
     else if (rep.rejection) what = `${label('reason.', rep.rejection.reason)}：${rep.rejection.detail}`;
+    else if (rep.switch) what = t('switch.' + rep.switch.action, {from: rep.switch.from || '—', to: rep.switch.to || '—'});
+    else if (rep.occurrence) what = [label('occ.', rep.occurrence.state), ' ',
+      rep.occurrence.reason ? label('skip.', rep.occurrence.reason) + ' ' : '',
+      rep.occurrence.program_id ? h('a', {href: '#/programs/' + rep.occurrence.program_id}, t('switch.program')) : ''];
     else what = JSON.stringify(rep[rep.kind] || {});
     return h('tr', {}, h('td', {class: 'nowrap'}, shortTime(r.received_at)), h('td', {}, label('report.', rep.kind)), h('td', {}, what));
   };
@@ -64,6 +84,8 @@ export async function render(main, app, params) {
     h('h1', {}, term.name), info,
     manage && term.status === 'active' ? controls(app, term, () => reloadTerm()) : null,
     h('section', {class: 'panel', 'aria-labelledby': 'h-beats'}, h('h2', {id: 'h-beats'}, t('terminals.heartbeats')),
+      h('div', {class: 'inline', style: 'justify-content:space-between'}, h('p', {class: 'muted', style: 'margin:0'}, t('chart.hint')), span),
+      chartBox,
       h('p', {class: 'muted'}, t('terminals.heartbeats_hint')), beatBox),
     h('section', {class: 'panel', 'aria-labelledby': 'h-faults'}, h('h2', {id: 'h-faults'}, t('terminals.faults')),
       mine.length === 0 ? h('p', {class: 'empty'}, t('overview.no_faults')) : h('ul', {}, mine.map((f) => h('li', {},
@@ -75,6 +97,7 @@ export async function render(main, app, params) {
         h('tbody', {}, reports.map(reportRow))))));
   drawInfo();
   drawBeats();
+  await loadHistory();
 
   const reloadTerm = async () => {
     term = await api('GET', '/api/v1/terminals/' + encodeURIComponent(id));
@@ -91,6 +114,10 @@ export async function render(main, app, params) {
       if (beats.length > 60) beats.shift();
       drawBeats();
     }
+    history.points.push(Object.assign({at: e.at || new Date().toISOString(), state: e.data.state}, e.data.heartbeat ? {
+      volume: e.data.heartbeat.volume, relay_ok: e.data.heartbeat.relay_ok, relay_on: e.data.heartbeat.relay_on,
+      audio_ok: e.data.heartbeat.audio_ok, playing: e.data.heartbeat.playing} : {}));
+    redrawChart();
     drawInfo();
   });
   app.on('fault', (e) => { if (e.data.terminal_id === id) reloadTerm().catch(() => {}); });
@@ -109,6 +136,18 @@ function controls(app, term, reload) {
       mount(msg, h('div', {class: 'errors'}, t('terminals.volume') + '：' + message(e)));
     }
   }}, t('terminals.set_volume'));
+  const testTone = h('button', {type: 'button', id: 'test-tone', onclick: async () => {
+    testTone.disabled = true;
+    try {
+      const a = await api('POST', `/api/v1/terminals/${encodeURIComponent(term.id)}/test-tone`);
+      app.toast(t('terminals.test_tone_sent'));
+      app.navigate('alerts/' + a.id);
+    } catch (e) {
+      mount(msg, h('div', {class: 'errors'}, t('terminals.test_tone') + '：' + message(e)));
+    } finally {
+      testTone.disabled = false;
+    }
+  }}, t('terminals.test_tone'));
   const revoke = h('button', {type: 'button', class: 'danger', id: 'revoke', onclick: async () => {
     if (!window.confirm(t('terminals.revoke_confirm', {name: term.name}))) return;
     try {
@@ -122,6 +161,7 @@ function controls(app, term, reload) {
   }}, t('terminals.revoke'));
   return h('section', {class: 'panel', 'aria-labelledby': 'h-controls'}, h('h2', {id: 'h-controls'}, t('terminals.controls')),
     h('div', {class: 'inline'}, h('label', {for: 'volume-range'}, t('terminals.volume')), vol, num, setVolume),
+    h('div', {class: 'inline'}, testTone, h('span', {class: 'hint'}, t('terminals.test_tone_hint'))),
     h('div', {class: 'actions'}, revoke), msg);
 }
 

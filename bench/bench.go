@@ -1,0 +1,176 @@
+// Package bench measures a Dalaba controller against a simulated fleet
+// (sim/) on this machine: fan-out time against a static file server's,
+// bytes per terminal, the idle fleet's memory and CPU, and a reconnect
+// storm. cmd/dalaba-bench runs it; results and how to reproduce them are
+// in docs/benchmarks.md.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"dalaba/sim"
+)
+
+// Options choose what to run.
+type Options struct {
+	Sizes []int         // fleet sizes
+	Runs  int           // runs per size; medians are reported
+	Idle  time.Duration // idle window for RSS and heartbeat CPU (0: skip)
+	Storm bool          // a reconnect storm at the largest size
+	Audio []byte        // the alert's MP3
+	Out   string        // folder for results.csv and fanout.svg
+	Self  string        // this program (runs workers, the controller, the floor server)
+	Log   io.Writer
+}
+
+// Result is one run at one size.
+type Result struct {
+	N                  int
+	Load               string // uptime's load averages when the run began
+	RampUp             time.Duration
+	P50, P99, Max      time.Duration // accept → playing
+	FloorP50, FloorP99 time.Duration // the same file from http.FileServer
+	FloorMax           time.Duration
+	BytesRatio         float64 // bytes of messages to terminals per terminal / media size
+	RepeatFetched      int     // terminals that fetched the media of the repeated alert
+	RepeatBytesPerTerm float64
+	IdleRSSPerTerm     float64 // bytes
+	IdleCPU            float64 // share of one core
+	StormBack          time.Duration
+	StormPeakCPU       float64
+	StormPeakRSS       int64
+}
+
+// Run runs every size Runs times and returns the results.
+func Run(ctx context.Context, o Options) ([]Result, error) {
+	var out []Result
+	largest := slices.Max(o.Sizes)
+	for _, n := range o.Sizes {
+		for r := range o.Runs {
+			fmt.Fprintf(o.Log, "== %d terminals, run %d of %d (load %s)\n", n, r+1, o.Runs, loadavg())
+			res, err := runOne(ctx, o, n, r == 0 && o.Idle > 0, r == 0 && o.Storm && n == largest)
+			if err != nil {
+				return out, fmt.Errorf("%d terminals, run %d: %w", n, r+1, err)
+			}
+			fmt.Fprintf(o.Log, "   %+v\n", res) // everything, in case a later run fails
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
+
+func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, error) {
+	res := Result{N: n, Load: loadavg()}
+	dir, err := os.MkdirTemp("", "dalaba-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	ctrl, err := newController(ctx, o.Self, filepath.Join(dir, "controller"))
+	if err != nil {
+		return res, err
+	}
+	if err := ctrl.start(ctx); err != nil {
+		return res, err
+	}
+	defer func() { ctrl.stop() }()
+	before, _ := readProc(ctrl.pid())
+	fl, err := sim.Start(ctx, sim.Options{API: ctrl.base, Token: ctrl.admin, AlertToken: ctrl.officer, County: County,
+		N: n, Townships: 10, Villages: 20, PerProcess: 2500, RampPerSec: 2000, Bound: 30 * time.Minute,
+		Spawn: func() *exec.Cmd { return exec.Command(o.Self, "worker") }, Progress: io.Discard})
+	if fl != nil {
+		defer fl.Stop()
+	}
+	if err != nil {
+		return res, err
+	}
+	res.RampUp = fl.Summary().RampUp
+	if idle {
+		// Pings come every 2 s in a connection's first minute, while its
+		// clock estimate settles: measure after that.
+		fmt.Fprintf(o.Log, "   idle: settling 62 s, then measuring %s\n", o.Idle)
+		sleep(ctx, 62*time.Second)
+		a, _ := readProc(ctrl.pid())
+		sleep(ctx, o.Idle)
+		b, _ := readProc(ctrl.pid())
+		res.IdleRSSPerTerm = float64(b.RSS-before.RSS) / float64(n)
+		res.IdleCPU = (b.CPU - a.CPU).Seconds() / o.Idle.Seconds()
+	}
+	w0, _ := ctrl.sent()
+	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	a, err := fl.Alert(actx, o.Audio, "bench.mp3")
+	cancel()
+	if err != nil {
+		return res, err
+	}
+	w1, _ := ctrl.sent()
+	res.P50, res.P99, res.Max = sim.Quantile(a.Playing, 0.5), sim.Quantile(a.Playing, 0.99), sim.Quantile(a.Playing, 1)
+	res.BytesRatio = float64(w1-w0) / float64(n) / float64(len(o.Audio))
+	if len(a.Playing) != n {
+		return res, fmt.Errorf("%d of %d terminals reported playing", len(a.Playing), n)
+	}
+	actx, cancel = context.WithTimeout(ctx, 5*time.Minute)
+	again, err := fl.Alert(actx, o.Audio, "bench.mp3")
+	cancel()
+	if err != nil {
+		return res, fmt.Errorf("repeated alert: %w", err)
+	}
+	w2, _ := ctrl.sent()
+	res.RepeatFetched = again.Fetched
+	res.RepeatBytesPerTerm = float64(w2-w1) / float64(n)
+	if storm {
+		fmt.Fprintf(o.Log, "   reconnect storm: restarting the controller under %d terminals\n", n)
+		ctrl.stop()
+		begin := time.Now()
+		if err := ctrl.start(ctx); err != nil {
+			return res, err
+		}
+		s := sample(ctrl.pid(), 100*time.Millisecond)
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		// The fleet's count drops as terminals notice, then climbs back.
+		for fl.Online() == n && time.Since(begin) < 30*time.Second && sctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		back := fl.WaitOnline(sctx, n)
+		cancel()
+		res.StormBack = time.Since(begin)
+		s.end()
+		res.StormPeakCPU, res.StormPeakRSS = s.max, s.peak.RSS
+		if back < n {
+			return res, fmt.Errorf("reconnect storm: %d of %d back", back, n)
+		}
+	}
+	fl.Stop()
+	ctrl.stop()
+	fl2, err := floor(ctx, o.Self, n, o.Audio)
+	if err != nil {
+		return res, err
+	}
+	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fl2, 0.5), sim.Quantile(fl2, 0.99), sim.Quantile(fl2, 1)
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// loadavg is the machine's 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := bytes.Fields(b)
+	return string(bytes.Join(f[:3], []byte(" ")))
+}

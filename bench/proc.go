@@ -1,0 +1,84 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// procStat is what /proc tells about one process.
+type procStat struct {
+	RSS int64         // resident bytes
+	CPU time.Duration // user + system time so far
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100
+
+func readProc(pid int) (procStat, error) {
+	var ps procStat
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ps, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			ps.RSS = kb << 10
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ps, err
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	if len(f) > 12 {
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
+	}
+	return ps, nil
+}
+
+// sampler samples a process every interval and keeps the peaks.
+type sampler struct {
+	stop chan struct{}
+	done chan struct{}
+	peak procStat      // highest RSS seen
+	cpu  time.Duration // CPU used while sampling
+	max  float64       // highest CPU use over one interval, in cores
+}
+
+func sample(pid int, every time.Duration) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		first, _ := readProc(pid)
+		last, lastAt := first, time.Now()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				s.cpu = last.CPU - first.CPU
+				return
+			case <-t.C:
+			}
+			ps, err := readProc(pid)
+			if err != nil {
+				continue
+			}
+			now := time.Now()
+			s.peak.RSS = max(s.peak.RSS, ps.RSS)
+			s.max = max(s.max, (ps.CPU-last.CPU).Seconds()/now.Sub(lastAt).Seconds())
+			last, lastAt = ps, now
+		}
+	}()
+	return s
+}
+
+func (s *sampler) end() *sampler { close(s.stop); <-s.done; return s }

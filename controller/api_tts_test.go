@@ -1,0 +1,88 @@
+package controller
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"dalaba/audio"
+	"dalaba/controller/store"
+	"dalaba/tts/ttstest"
+)
+
+// TestTTSMedia: typed text is spoken by the real espeak-ng, stored as media
+// like an upload (the same description, the file previewable at its URL),
+// audited, and an alert carrying it plays to the end on a terminal.
+func TestTTSMedia(t *testing.T) {
+	t.Parallel()
+	ttstest.Require(t)
+	h := startController(t, nil)
+	h.setPolicy(t, noApproval())
+	_, termA := h.enrolledTerminal(t, villageA, "大巷村一号")
+	cadre := h.user(t, "cadre-a", []string{"cadre"}, villageA)
+
+	var m store.Media
+	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/media/tts",
+		TTSRequest{Text: "各位村民请注意，今晚八点在村委会开会。", Lang: "zh", AttentionTone: true}, &m)
+	if m.Format != "wav" || m.DurationMS < 2000 || !strings.HasPrefix(m.Name, "tts-zh-各位村民") {
+		t.Fatalf("media %+v: want a WAV of a few seconds named after the text", m)
+	}
+	var listed []store.Media
+	h.admin.mustCall(t, http.StatusOK, "GET", "/api/v1/media", nil, &listed)
+	if len(listed) != 1 || listed[0].SHA256 != m.SHA256 || listed[0].Size != m.Size {
+		t.Fatalf("media list %+v, want the spoken file", listed)
+	}
+
+	// The preview is the stored file itself: real speech after the chime.
+	resp, wav := request(t, apiClient, "GET", h.base+"/api/v1/media/"+m.SHA256, http.Header{"Authorization": {"Bearer " + h.token}}, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "audio/wav" || int64(len(wav)) != m.Size {
+		t.Fatalf("preview: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(wav))
+	}
+	info, err := audio.Probe(wav)
+	if err != nil || info.Duration.Milliseconds() != m.DurationMS {
+		t.Fatalf("preview probe %+v, %v; media says %d ms", info, err, m.DurationMS)
+	}
+	s, rate, _ := audio.ReadWAV(wav)
+	if segs := audio.ToneSegments(s[:rate], rate, 880); len(segs) != 1 || segs[0].Start > 10*time.Millisecond {
+		t.Fatalf("chime at the start: %v", segs)
+	}
+	if !hasAudit(h.auditEntries(t, ""), "media.tts", "cadre-a", m.SHA256) {
+		t.Fatal("no media.tts audit entry")
+	}
+
+	v := AlertView{}
+	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/alerts",
+		AlertRequest{Class: "daily", Title: "开会通知", Areas: []string{villageA}, Media: []string{m.SHA256}}, &v)
+	h.waitDelivery(t, v.ID, termA, "done")
+
+	// Input the operator must correct names the field; nothing is stored.
+	cadre.refused(t, http.StatusBadRequest, "text", "POST", "/api/v1/media/tts", TTSRequest{Text: " ", Lang: "zh"})
+	cadre.refused(t, http.StatusBadRequest, "lang", "POST", "/api/v1/media/tts", TTSRequest{Text: "bonjour", Lang: "fr"})
+	cadre.refused(t, http.StatusBadRequest, "text", "POST", "/api/v1/media/tts", TTSRequest{Text: strings.Repeat("长", 2001)})
+	cadre.refused(t, http.StatusBadRequest, "body", "POST", "/api/v1/media/tts", map[string]any{"text": "x", "voice": "evil"})
+	h.admin.mustCall(t, http.StatusOK, "GET", "/api/v1/media", nil, &listed)
+	if len(listed) != 1 {
+		t.Fatalf("%d media after refused requests, want 1", len(listed))
+	}
+	h.admin.refused(t, http.StatusNotFound, "", "GET", "/api/v1/media/"+strings.Repeat("0", 64), nil)
+	h.admin.refused(t, http.StatusBadRequest, "sha256", "GET", "/api/v1/media/..%2f..%2fetc", nil)
+}
+
+// TestTTSEngineFailure: a broken speech command is a 503 naming the
+// failure, and stores nothing.
+func TestTTSEngineFailure(t *testing.T) {
+	t.Parallel()
+	h := startController(t, func(c *Config) {
+		c.TTS = TTSConfig{Command: []string{"sh", "-c", "echo voice data missing >&2; exit 1"}}
+	})
+	e := h.officer(t).refused(t, http.StatusServiceUnavailable, "", "POST", "/api/v1/media/tts", TTSRequest{Text: "请注意"})
+	if !strings.Contains(e.Error, "voice data missing") {
+		t.Fatalf("error %q does not say why", e.Error)
+	}
+	var listed []store.Media
+	h.admin.mustCall(t, http.StatusOK, "GET", "/api/v1/media", nil, &listed)
+	if len(listed) != 0 {
+		t.Fatalf("%d media stored", len(listed))
+	}
+}

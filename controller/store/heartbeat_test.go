@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestHeartbeatHistory(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	term := activeTerminal(t, s, villageA, "大巷村1号")
+	vol := func(v int) *int { return &v }
+	yes, no := true, false
+	idle := func(at time.Time, v int) HeartbeatPoint {
+		return HeartbeatPoint{At: at, State: "idle", Volume: vol(v), RelayOK: &yes, RelayOn: &no, AudioOK: &yes}
+	}
+	start := t0.Add(-HeartbeatKeep - time.Hour)
+	steps := []struct {
+		name  string
+		p     HeartbeatPoint
+		wrote bool
+	}{
+		{"first", idle(start, 60), true},
+		{"unchanged soon after", idle(start.Add(30*time.Second), 60), false},
+		{"volume changed", idle(start.Add(time.Minute), 70), true},
+		{"unchanged, sample due", idle(start.Add(time.Minute+HeartbeatSample), 70), true},
+		{"offline", HeartbeatPoint{At: start.Add(10 * time.Minute), State: "offline"}, true},
+		{"offline again", HeartbeatPoint{At: start.Add(11 * time.Minute), State: "offline"}, false},
+		{"back a week later, pruning the old", idle(t0, 70), true},
+		{"clock stepped back", HeartbeatPoint{At: t0.Add(-time.Second), State: "playing", Volume: vol(70), Playing: "x"}, true},
+	}
+	for _, st := range steps {
+		wrote, err := s.AddHeartbeat(ctx, term.ID, st.p)
+		if err != nil || wrote != st.wrote {
+			t.Fatalf("%s: wrote %v, %v; want %v", st.name, wrote, err, st.wrote)
+		}
+	}
+	all, err := s.Heartbeats(ctx, term.ID, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything older than a week before t0 is gone.
+	if len(all) != 2 || !all[0].At.Equal(t0) || all[0].State != "idle" || *all[0].Volume != 70 ||
+		all[1].State != "playing" || !all[1].At.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("history %+v: want t0 idle and playing 1 ms after", all)
+	}
+	since, err := s.Heartbeats(ctx, term.ID, t0.Add(time.Millisecond))
+	if err != nil || len(since) != 2 || !since[0].At.Equal(t0) {
+		t.Fatalf("since: %+v, %v; want the point before since, then the one at since", since, err)
+	}
+	if got, err := s.Heartbeats(ctx, "64502241020030000000099", time.Time{}); err != nil || len(got) != 0 {
+		t.Fatalf("unknown terminal: %+v, %v", got, err)
+	}
+}
+
+func TestEndHeartbeatHistory(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	a := activeTerminal(t, s, villageA, "大巷村1号")
+	b := activeTerminal(t, s, villageA, "大巷村2号")
+	vol := 60
+	for _, id := range []string{a.ID, b.ID} {
+		if _, err := s.AddHeartbeat(ctx, id, HeartbeatPoint{At: t0, State: "idle", Volume: &vol}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddHeartbeat(ctx, b.ID, HeartbeatPoint{At: t0.Add(time.Second), State: "offline"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStatus(ctx, a.ID, Status{State: "idle", LastSeen: t0.Add(10 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time finds nothing to close
+		if err := s.EndHeartbeatHistory(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pa, _ := s.Heartbeats(ctx, a.ID, time.Time{})
+	if len(pa) != 2 || pa[1].State != "offline" || !pa[1].At.Equal(t0.Add(10*time.Second+time.Millisecond)) {
+		t.Errorf("a's history %+v: want offline just after it was last seen", pa)
+	}
+	if pb, _ := s.Heartbeats(ctx, b.ID, time.Time{}); len(pb) != 2 {
+		t.Errorf("b's history %+v: already offline, want nothing added", pb)
+	}
+}
+
+// BenchmarkAddHeartbeat is the cost of one heartbeat on the controller's
+// hot path: most are unchanged and written only every HeartbeatSample.
+func BenchmarkAddHeartbeat(b *testing.B) {
+	for _, changing := range []bool{false, true} {
+		b.Run(fmt.Sprintf("changing=%v", changing), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(filepath.Join(b.TempDir(), "dalaba.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.PutArea(ctx, Area{Code: villageA, Name: "大巷村"}); err != nil {
+				b.Fatal(err)
+			}
+			term, err := s.CreateTerminal(ctx, NewTerminal{AreaCode: villageA, Name: "大巷村1号"}, hashOf("c"), t0.Add(time.Hour), t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			yes := true
+			at := t0
+			for i := 0; b.Loop(); i++ {
+				v := 60
+				if changing {
+					v = i % 100
+				}
+				at = at.Add(time.Second)
+				if _, err := s.AddHeartbeat(ctx, term.ID, HeartbeatPoint{At: at, State: "idle", Volume: &v, RelayOK: &yes, AudioOK: &yes}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

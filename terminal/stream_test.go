@@ -1,0 +1,110 @@
+package terminal
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"dalaba/protocol"
+)
+
+// TestStreamReaderReadsOnlyVerified reads a stream while it is fetched:
+// the reader gets the verified bytes and waits for more, and when the
+// fetch fails it returns the error, never a byte past the verified ones.
+func TestStreamReaderReadsOnlyVerified(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(dir + "/partial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := []byte(strings.Repeat("v", 10) + strings.Repeat("x", 10)) // 10 verified, 10 not
+	f.Write(data)
+	st := newStream(protocol.Media{SHA256: strings.Repeat("0", 64), Size: 30, ChunkSize: 10, DurationMS: 60000}, nil)
+	if st.canStart() {
+		t.Fatal("can start before any chunk is verified")
+	}
+	st.progress(f.Name(), 10)
+	if !st.canStart() {
+		t.Fatal("cannot start after the first chunk is verified")
+	}
+	r := newStreamReader(context.Background(), st, nil)
+	defer r.Close()
+	if n, _ := r.Seek(0, io.SeekEnd); n != 30 {
+		t.Fatalf("size %d, want the signed 30", n)
+	}
+	r.Seek(0, io.SeekStart)
+	got := make(chan []byte)
+	fail := make(chan error, 1)
+	go func() {
+		b, err := io.ReadAll(r)
+		fail <- err
+		got <- b
+	}()
+	time.Sleep(50 * time.Millisecond) // let it block at the verified end
+	bad := errors.New("chunk 1 has sha256 ..., want ...")
+	st.finish(bad)
+	if err := <-fail; !errors.Is(err, bad) {
+		t.Fatalf("read ended with %v, want the chunk error", err)
+	}
+	if b := <-got; string(b) != strings.Repeat("v", 10) {
+		t.Fatalf("read %q, want only the 10 verified bytes", b)
+	}
+}
+
+// TestShortMediaStartsWhole: a file shorter than streamMinDuration is
+// fetched whole before it plays.
+func TestShortMediaStartsWhole(t *testing.T) {
+	st := newStream(protocol.Media{SHA256: strings.Repeat("0", 64), Size: 30, ChunkSize: 10, DurationMS: 4000}, nil)
+	st.progress("partial", 20)
+	if st.canStart() {
+		t.Fatal("a 4 s file can start before it is complete")
+	}
+	st.finish(nil)
+	if !st.canStart() {
+		t.Fatal("a complete file cannot start")
+	}
+}
+
+// TestStreamingStartAndBadChunkMidFile plays an alert before its media has
+// arrived: the "playing" receipt comes while a later chunk is still held
+// back by the controller; that chunk then fails its hash, which stops the
+// playback, fails the alert for its media, raises the media fault, and
+// leaves nothing in the cache. What was heard is only the verified part.
+func TestStreamingStartAndBadChunkMidFile(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.start()
+	m := tone(ctl, 6*time.Second) // 16 kHz mono WAV: 47 chunks of 4096 bytes
+	const bad = 8
+	open := make(chan struct{})
+	ctl.set(func(c *fakeController) { c.corrupt[m.SHA256] = bad; c.gate[m.SHA256] = gate{chunk: bad, open: open} })
+	cmd := ctl.alert([]protocol.Media{m}, nil)
+	ctl.send(ctl.sign(cmd))
+
+	ctl.waitState(cmd.ID, protocol.DeliveryPlaying) // with chunks 8.. not yet sent
+	eventually(t, "relay ON", func() bool { return r.term.Status().RelayOn })
+	close(open)
+
+	rc := ctl.waitState(cmd.ID, protocol.DeliveryFailed)
+	if rc.Reason != "media" || !strings.Contains(rc.Detail, "chunk 8 ") {
+		t.Fatalf("failed with reason %q (%s), want media, caught at chunk %d", rc.Reason, rc.Detail, bad)
+	}
+	if f := ctl.faults(protocol.FaultMedia); len(f) != 1 || !f[0].Active {
+		t.Fatalf("media faults %+v, want one raised", f)
+	}
+	eventually(t, "relay OFF", func() bool { return !r.term.Status().RelayOn })
+	if _, ok := r.term.cache.Path(m.SHA256); ok {
+		t.Fatal("damaged media entered the cache")
+	}
+	// 8 verified chunks hold 32768 bytes: the 44-byte header and 1.02 s of
+	// 16-bit mono audio at 16 kHz. Nothing past them may have sounded.
+	verified := time.Duration(bad*4096-44) * time.Second / (2 * 16000)
+	if heard := r.playedTone(toneFreq); heard > verified+20*time.Millisecond {
+		t.Fatalf("heard %s of the tone, more than the %s verified", heard, verified)
+	}
+}
