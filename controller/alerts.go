@@ -238,19 +238,13 @@ func (c *Controller) buildAlert(ctx context.Context, req AlertRequest, now time.
 		}
 		media = append(media, m.Media)
 	}
-	for _, a := range req.Areas {
-		if err := protocol.ValidAreaCode(a); err != nil {
-			return nil, invalid("areas", "%v", err)
-		}
-	}
-	for _, t := range req.Terminals {
-		if err := protocol.ValidEBRID(t); err != nil {
-			return nil, invalid("terminals", "%v", err)
-		}
+	targets, err := checkTargets(req.Areas, req.Terminals)
+	if err != nil {
+		return nil, err
 	}
 	cmd := &protocol.Command{
 		ID: newCommandID(), Kind: protocol.KindAlert, IssuedAt: issuedAt(req, now), NotBefore: req.NotBefore, Expires: req.Expires,
-		Targets: protocol.Targets{Areas: req.Areas, Terminals: req.Terminals},
+		Targets: targets,
 		Alert: &protocol.Alert{
 			Class: req.Class, MsgType: req.MsgType, Level: req.Level,
 			EventType: req.EventType, Title: req.Title, PlayAt: req.PlayAt, Repeat: req.Repeat, Volume: req.Volume, Media: media,
@@ -258,9 +252,6 @@ func (c *Controller) buildAlert(ctx context.Context, req AlertRequest, now time.
 	}
 	if req.test {
 		cmd.Alert.Class = protocol.ClassTest
-	}
-	if err := cmd.Targets.Validate(); err != nil {
-		return nil, invalid("areas", "%v", err)
 	}
 	// Check the whole command, with a stand-in id, before spending a
 	// sequence number: only an alert that is then stored consumes one.
@@ -307,6 +298,26 @@ func checkAlertFields(req AlertRequest) error {
 		return invalid("volume", "%d must be 0..100 (0: the terminal's own volume)", req.Volume)
 	}
 	return nil
+}
+
+// checkTargets checks an operator's target set: area codes and terminal
+// ids well formed, and the set valid as a command's targets.
+func checkTargets(areas, terminals []string) (protocol.Targets, error) {
+	for _, a := range areas {
+		if err := protocol.ValidAreaCode(a); err != nil {
+			return protocol.Targets{}, invalid("areas", "%v", err)
+		}
+	}
+	for _, t := range terminals {
+		if err := protocol.ValidEBRID(t); err != nil {
+			return protocol.Targets{}, invalid("terminals", "%v", err)
+		}
+	}
+	tg := protocol.Targets{Areas: areas, Terminals: terminals}
+	if err := tg.Validate(); err != nil {
+		return protocol.Targets{}, invalid("areas", "%v", err)
+	}
+	return tg, nil
 }
 
 // checkWindow fills in the validity window's defaults and checks it: it

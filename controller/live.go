@@ -94,19 +94,9 @@ func (c *Controller) StartLive(ctx context.Context, by string, req LiveRequest) 
 	if req.MaxSeconds < 1 || req.MaxSeconds > protocol.LiveMaxSeconds {
 		return nil, invalid("max_seconds", "%d must be 1..%d", req.MaxSeconds, protocol.LiveMaxSeconds)
 	}
-	for _, a := range req.Areas {
-		if err := protocol.ValidAreaCode(a); err != nil {
-			return nil, invalid("areas", "%v", err)
-		}
-	}
-	for _, id := range req.Terminals {
-		if err := protocol.ValidEBRID(id); err != nil {
-			return nil, invalid("terminals", "%v", err)
-		}
-	}
-	tg := protocol.Targets{Areas: req.Areas, Terminals: req.Terminals}
-	if err := tg.Validate(); err != nil {
-		return nil, invalid("areas", "%v", err)
+	tg, err := checkTargets(req.Areas, req.Terminals)
+	if err != nil {
+		return nil, err
 	}
 	policy, err := c.Policy(ctx)
 	if err != nil {

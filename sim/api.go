@@ -7,19 +7,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
+
+	"dalaba/internal/apiclient"
 )
 
 // api calls the controller's JSON API with one bearer token.
-type api struct {
-	base  string
-	token string
-	http  *http.Client
-}
+type api struct{ *apiclient.Client }
 
 func newAPI(base, token string) *api {
-	return &api{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: 2 * time.Minute}}
+	return &api{apiclient.New(base, token, &http.Client{Timeout: 2 * time.Minute})}
 }
 
 // do sends body (JSON-encoded unless it is []byte) and decodes a JSON answer
@@ -38,36 +35,8 @@ func (a *api) do(ctx context.Context, method, path string, body, out any) error 
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	if rd != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the controller at %s: %w", a.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s (HTTP %d)", method, path, e.Error, resp.StatusCode)
-		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
-		}
+	if err := a.Do(ctx, method, path, rd, ctype, out); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"dalaba/controller"
+	"dalaba/internal/apiclient"
 )
 
 // client calls the controller's JSON API.
@@ -60,39 +61,7 @@ func firstOf(vals ...string) string {
 
 // do sends a request and decodes a JSON answer into out (when not nil).
 func (c *client) do(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the controller at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-			Field string `json:"field"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
-		}
-	}
-	return nil
+	return apiclient.New(c.base, c.token, c.http).Do(ctx, method, path, body, ctype, out)
 }
 
 func (c *client) get(ctx context.Context, path string, out any) error {
