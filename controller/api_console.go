@@ -293,14 +293,18 @@ func (c *Controller) apiHeartbeat(w http.ResponseWriter, r *http.Request, p *pri
 // it went offline). The history is for people to look at: a failure is
 // logged and the heartbeat itself still counts.
 func (c *Controller) recordHeartbeat(ctx context.Context, id string, hb *protocol.Heartbeat) {
-	p := store.HeartbeatPoint{At: c.now(), State: "offline"}
-	if hb != nil {
-		vol, relayOK, relayOn, audioOK := hb.Volume, hb.RelayOK, hb.RelayOn, hb.AudioOK
-		p = store.HeartbeatPoint{At: p.At, State: hb.State, Volume: &vol, RelayOK: &relayOK, RelayOn: &relayOn, AudioOK: &audioOK, Playing: hb.Playing}
-	}
-	if _, err := c.store.AddHeartbeat(ctx, id, p); err != nil {
+	if _, err := c.store.AddHeartbeat(ctx, id, heartbeatPoint(c.now(), hb)); err != nil {
 		c.log.Error("heartbeat history", "terminal", id, "err", err)
 	}
+}
+
+// heartbeatPoint is the history point of a heartbeat at at (nil: offline).
+func heartbeatPoint(at time.Time, hb *protocol.Heartbeat) store.HeartbeatPoint {
+	if hb == nil {
+		return store.HeartbeatPoint{At: at, State: "offline"}
+	}
+	vol, relayOK, relayOn, audioOK := hb.Volume, hb.RelayOK, hb.RelayOn, hb.AudioOK
+	return store.HeartbeatPoint{At: at, State: hb.State, Volume: &vol, RelayOK: &relayOK, RelayOn: &relayOn, AudioOK: &audioOK, Playing: hb.Playing}
 }
 
 // HeartbeatHistory answers GET /api/v1/terminals/{id}/heartbeats.

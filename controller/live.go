@@ -234,17 +234,14 @@ func (ls *liveSession) expireUnreached(ctx context.Context) {
 // sendLive queues a live frame for the terminal without blocking; a full
 // queue drops it (the terminal's jitter buffer plays silence for it).
 func (s *session) sendLive(msg []byte) bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	select {
-	case s.live <- msg:
-		return true
-	default:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.live) >= liveQueue {
 		return false
 	}
+	s.live = append(s.live, msg)
+	s.startWriter()
+	return true
 }
 
 // describe words the session for the audit log.

@@ -3,82 +3,116 @@ package controller
 import (
 	"context"
 	"sync"
+	"time"
 
 	"dalaba/controller/store"
 	"dalaba/protocol"
 )
 
-// maxReportBatch bounds the reports applied in one transaction.
+// maxReportBatch bounds the reports (and heartbeats) applied in one
+// transaction.
 const maxReportBatch = 1000
 
-// reportBatcher applies the reports of many sessions in shared
-// transactions (group commit): a session queues its report and waits; when
-// no flush is running, it runs one for everything queued. Each session
-// still acknowledges its report only once it is stored, and with
-// thousands of terminals reporting at once a transaction carries hundreds
-// of reports instead of one (docs/benchmarks.md, "Receipts").
+// heartbeatGather is how long a heartbeat waits for others to share its
+// transaction. Heartbeats come steadily (15,000 terminals every 30 s is
+// 500 a second) rather than all at once as receipts do: without the wait
+// each would have a transaction of its own (docs/benchmarks.md, "Heartbeat
+// history").
+const heartbeatGather = 50 * time.Millisecond
+
+// reportBatcher applies the reports, and records the heartbeats, of many
+// sessions in shared transactions (group commit): a session queues its
+// report and waits; when no flush is running, it runs one for everything
+// queued. Each session still acknowledges its report only once it is
+// stored, and with thousands of terminals reporting at once a transaction
+// carries hundreds of reports instead of one (docs/benchmarks.md,
+// "Receipts").
 type reportBatcher struct {
 	c *Controller
 
-	mu       sync.Mutex
-	queue    []*queuedReport
-	flushing bool
-}
-
-type queuedReport struct {
-	in   store.ReportIn
-	ap   store.Applied
-	err  error
-	done chan struct{}
+	reports    groupCommit[store.ReportIn, store.Applied]
+	heartbeats groupCommit[store.HeartbeatIn, bool]
 }
 
 // apply stores r from terminal id, as store.ApplyReport does.
 func (b *reportBatcher) apply(ctx context.Context, id string, r protocol.Report) (store.Applied, error) {
-	q := &queuedReport{in: store.ReportIn{TerminalID: id, Report: r}, done: make(chan struct{})}
-	b.mu.Lock()
-	b.queue = append(b.queue, q)
-	lead := !b.flushing
-	b.flushing = true
-	b.mu.Unlock()
+	return b.reports.do(ctx, store.ReportIn{TerminalID: id, Report: r}, 0, func(ctx context.Context, ins []store.ReportIn) ([]store.Applied, []error) {
+		return b.c.store.ApplyReports(ctx, ins, b.c.now())
+	})
+}
+
+// heartbeat records a terminal's status and a point of its history, as
+// store.SetStatus and store.AddHeartbeat do; it reports whether the point
+// was written.
+func (b *reportBatcher) heartbeat(ctx context.Context, id string, st store.Status, p store.HeartbeatPoint) (bool, error) {
+	return b.heartbeats.do(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, heartbeatGather, b.c.store.ApplyHeartbeats)
+}
+
+// groupCommit runs the items of concurrent callers through one store
+// call, in the order they came.
+type groupCommit[In, Out any] struct {
+	mu       sync.Mutex
+	queue    []*queued[In, Out]
+	flushing bool
+}
+
+type queued[In, Out any] struct {
+	in   In
+	out  Out
+	err  error
+	done chan struct{}
+}
+
+// do queues in, waits until store has handled it and returns its result.
+// The caller that finds no flush running leads one: it waits gather for
+// others, then stores everything queued.
+func (g *groupCommit[In, Out]) do(ctx context.Context, in In, gather time.Duration, store func(context.Context, []In) ([]Out, []error)) (Out, error) {
+	q := &queued[In, Out]{in: in, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queue = append(g.queue, q)
+	lead := !g.flushing
+	g.flushing = true
+	g.mu.Unlock()
 	if lead {
+		time.Sleep(gather)
 		// Flush what is queued, ours included; whoever queued meanwhile
 		// is served by a goroutine, so this session goes back to its
 		// terminal.
-		if b.flushOnce(ctx) {
-			go b.flushAll(context.WithoutCancel(ctx))
+		if g.flushOnce(ctx, store) {
+			go g.flushAll(context.WithoutCancel(ctx), store)
 		}
 	}
 	<-q.done
-	return q.ap, q.err
+	return q.out, q.err
 }
 
-// flushOnce applies one batch. It reports whether more is queued; when not,
+// flushOnce stores one batch. It reports whether more is queued; when not,
 // flushing has ended.
-func (b *reportBatcher) flushOnce(ctx context.Context) (more bool) {
-	b.mu.Lock()
-	n := min(len(b.queue), maxReportBatch)
-	batch := b.queue[:n:n]
-	b.queue = b.queue[n:]
-	b.mu.Unlock()
-	ins := make([]store.ReportIn, len(batch))
+func (g *groupCommit[In, Out]) flushOnce(ctx context.Context, store func(context.Context, []In) ([]Out, []error)) (more bool) {
+	g.mu.Lock()
+	n := min(len(g.queue), maxReportBatch)
+	batch := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+	ins := make([]In, len(batch))
 	for i, q := range batch {
 		ins[i] = q.in
 	}
-	aps, errs := b.c.store.ApplyReports(context.WithoutCancel(ctx), ins, b.c.now())
+	outs, errs := store(context.WithoutCancel(ctx), ins)
 	for i, q := range batch {
-		q.ap, q.err = aps[i], errs[i]
+		q.out, q.err = outs[i], errs[i]
 		close(q.done)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.queue) == 0 {
-		b.flushing = false
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) == 0 {
+		g.flushing = false
 		return false
 	}
 	return true
 }
 
-func (b *reportBatcher) flushAll(ctx context.Context) {
-	for b.flushOnce(ctx) {
+func (g *groupCommit[In, Out]) flushAll(ctx context.Context, store func(context.Context, []In) ([]Out, []error)) {
+	for g.flushOnce(ctx, store) {
 	}
 }

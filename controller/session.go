@@ -20,25 +20,36 @@ import (
 
 // upgrader takes its write buffers from a pool: an idle terminal's
 // connection then holds none (16 KB each at 15,000 terminals is 240 MB).
-var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{}}
+// Its read buffer is small: terminals send short JSON frames, and a longer
+// one is read through it in pieces.
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{}}
 
-// session is one terminal's live connection. Every write goes through the
-// writer goroutine: control frames through a bounded queue that never
-// blocks the caller, media through its own queue that the media sender
-// fills at the pace of the link.
+// session is one terminal's live connection. An idle session costs one
+// goroutine (its reader) and no queue (docs/benchmarks.md, "Idle
+// sessions"): each queue is a slice that exists while it holds something,
+// and the goroutines that drain them run only while there is work. Every
+// write goes through the one writer: control frames through a bounded
+// queue that never blocks the caller, media through its own queue that the
+// media sender fills at the pace of the link.
 type session struct {
 	c          *Controller
 	conn       *websocket.Conn
+	ctx        context.Context // outlives the HTTP request that upgraded
 	terminalID string
 	areaCode   string
 	remote     string
 	log        *slog.Logger
-	kids       []string            // issuing keys the terminal said it trusts
-	ctrl       chan []byte         // text frames
-	media      chan []byte         // binary media chunks
-	live       chan []byte         // binary live speech frames (live.go): never behind media
-	persist    chan protocol.Frame // heartbeats and reports, stored in order by persistLoop
-	done       chan struct{}
+	kids       []string // issuing keys the terminal said it trusts
+
+	mu         sync.Mutex
+	wake       sync.Cond        // on mu: a queue has room, persisting ended, or the session ended
+	closed     bool             // the session has ended; queues are empty and stay so
+	ctrl       [][]byte         // text frames, at most controlQueue
+	live       [][]byte         // binary live speech frames (live.go): never behind media
+	media      [][]byte         // binary media chunks, at most mediaQueue
+	persist    []protocol.Frame // heartbeats and reports, stored in order by persistLoop
+	writing    bool             // writer is running
+	persisting bool             // persistLoop is running
 	once       sync.Once
 }
 
@@ -50,40 +61,60 @@ const (
 	helloWait    = 10 * time.Second
 )
 
-// serveTerminal is the /v1/terminal endpoint.
+// serveTerminal is the /v1/terminal endpoint. It returns once the terminal
+// is online, leaving the connection to the session's reader, so that the
+// HTTP server's goroutine and buffers do not stay with every idle terminal.
 func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader already answered
 	}
 	c.hub.running.Add(1)
-	defer c.hub.running.Done()
 	conn.SetReadLimit(protocol.MaxFrameBytes)
-	s := &session{c: c, conn: conn, remote: r.RemoteAddr, log: c.log.With("remote", r.RemoteAddr),
-		ctrl: make(chan []byte, controlQueue), media: make(chan []byte, mediaQueue), done: make(chan struct{}),
-		live: make(chan []byte, liveQueue), persist: make(chan protocol.Frame, persistQueue)}
-	defer conn.Close()
-	t, err := s.handshake(r.Context())
+	s := &session{c: c, conn: conn, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
+		log: c.log.With("remote", r.RemoteAddr)}
+	s.wake.L = &s.mu
+	t, err := s.handshake(s.ctx)
 	if err != nil {
 		s.log.Info("terminal refused", "err", err)
+		conn.Close()
+		c.hub.running.Done()
 		return
 	}
 	s.terminalID, s.areaCode = t.ID, t.AreaCode
 	s.log = s.log.With("terminal", t.ID)
-	go s.writer()
-	persisted := make(chan struct{})
-	go func() { defer close(persisted); s.persistLoop(r.Context()) }()
 	c.hub.attach(s)
-	s.online(r.Context(), t)
-	s.readLoop(r.Context())
+	s.online(s.ctx, t)
+	go s.run(t.ID)
+}
+
+// run reads until the connection ends, then records the terminal offline.
+func (s *session) run(id string) {
+	defer s.c.hub.running.Done()
+	s.readLoop(s.ctx)
 	s.close()
-	<-persisted // its last heartbeat is stored before the terminal is marked offline
-	if c.hub.detach(s) {
-		c.setOffline(t.ID)
+	s.mu.Lock()
+	for s.persisting { // its last heartbeat is stored before the terminal is marked offline
+		s.wake.Wait()
+	}
+	s.mu.Unlock()
+	if s.c.hub.detach(s) {
+		s.c.setOffline(id)
 	}
 }
 
-func (s *session) close() { s.once.Do(func() { close(s.done); s.conn.Close() }) }
+// close ends the session: queued frames are dropped, and whoever waits
+// for room in a queue gives up.
+func (s *session) close() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.ctrl, s.live, s.media, s.persist = nil, nil, nil, nil
+		s.wake.Broadcast()
+		s.mu.Unlock()
+		s.conn.Close()
+	})
+}
 
 // handshake runs challenge → hello → welcome or denied. Writes here happen
 // before the writer goroutine starts.
@@ -161,22 +192,22 @@ func (s *session) writeNow(t protocol.Type, body any) error {
 // send queues a text frame without blocking. A terminal too slow to take
 // its control frames is disconnected; it gets what it missed on reconnect.
 func (s *session) send(msg []byte) bool {
-	select { // a select picks at random among ready cases: check the end first
-	case <-s.done:
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return false
-	default:
 	}
-	select {
-	case s.ctrl <- msg:
-		return true
-	case <-s.done:
-		return false
-	default:
+	if len(s.ctrl) >= controlQueue {
+		s.mu.Unlock()
 		s.c.hub.slow.Add(1)
 		s.log.Warn("terminal send queue full; disconnecting it")
 		s.close()
 		return false
 	}
+	s.ctrl = append(s.ctrl, msg)
+	s.startWriter()
+	s.mu.Unlock()
+	return true
 }
 
 func (s *session) sendFrame(t protocol.Type, body any) bool {
@@ -188,34 +219,62 @@ func (s *session) sendFrame(t protocol.Type, body any) bool {
 	return s.send(msg)
 }
 
+// startWriter starts the writer unless it is running; s.mu is held.
+func (s *session) startWriter() {
+	if !s.writing {
+		s.writing = true
+		go s.writer()
+	}
+}
+
+// writer writes queued frames, control and live speech before media, and
+// ends when the queues are empty.
 func (s *session) writer() {
 	for {
-		var msg []byte
-		kind := websocket.TextMessage
-		select {
-		case <-s.done:
+		s.mu.Lock()
+		msg, kind := s.next()
+		if msg == nil {
+			s.writing = false
+			s.mu.Unlock()
 			return
-		case msg = <-s.ctrl:
-		case msg = <-s.live:
-			kind = websocket.BinaryMessage
-		default:
-			select {
-			case <-s.done:
-				return
-			case msg = <-s.ctrl:
-			case msg = <-s.live:
-				kind = websocket.BinaryMessage
-			case msg = <-s.media:
-				kind = websocket.BinaryMessage
-			}
 		}
+		s.mu.Unlock()
 		s.conn.SetWriteDeadline(time.Now().Add(writeWait))
 		if err := s.conn.WriteMessage(kind, msg); err != nil {
 			s.close()
-			return
+			continue // next finds the session closed
 		}
 		s.c.hub.sent.Add(int64(len(msg)))
 	}
+}
+
+// next takes the frame to write next, nil when there is none; s.mu is held.
+func (s *session) next() ([]byte, int) {
+	switch {
+	case s.closed:
+		return nil, 0
+	case len(s.ctrl) > 0:
+		return pop(&s.ctrl), websocket.TextMessage
+	case len(s.live) > 0:
+		return pop(&s.live), websocket.BinaryMessage
+	case len(s.media) > 0:
+		s.wake.Broadcast() // room for the media sender
+		return pop(&s.media), websocket.BinaryMessage
+	}
+	return nil, 0
+}
+
+// pop takes the first item of a queue; an emptied queue lets go of its array.
+func pop[T any](q *[]T) T {
+	v := (*q)[0]
+	if len(*q) == 1 {
+		*q = nil
+	} else {
+		var zero T
+		(*q)[0] = zero
+		*q = (*q)[1:]
+	}
+	return v
 }
 
 // online records the connection and sends what the terminal missed.
@@ -267,32 +326,45 @@ func (s *session) readLoop(ctx context.Context) {
 
 // handle acts on one frame from the terminal. Heartbeats and reports
 // wait for the database: they go to persistLoop, so that pings and media
-// requests behind them are answered at once.
+// requests behind them are answered at once. A full persist queue holds the
+// reader back.
 func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 	switch f.Type {
 	case protocol.TypeHeartbeat, protocol.TypeReport:
-		select {
-		case s.persist <- f:
-		case <-s.done:
+		s.mu.Lock()
+		for len(s.persist) >= persistQueue && !s.closed {
+			s.wake.Wait()
 		}
+		if !s.closed {
+			s.persist = append(s.persist, f)
+			if !s.persisting {
+				s.persisting = true
+				go s.persistLoop(ctx)
+			}
+		}
+		s.mu.Unlock()
 		return nil
 	}
 	return s.act(ctx, f)
 }
 
-// persistLoop stores the session's heartbeats and reports in order; a bad
-// one ends the session.
+// persistLoop stores the session's queued heartbeats and reports in order,
+// and ends when none is left; a bad one ends the session.
 func (s *session) persistLoop(ctx context.Context) {
 	for {
-		select {
-		case f := <-s.persist:
-			if err := s.act(ctx, f); err != nil {
-				s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
-				s.close()
-				return
-			}
-		case <-s.done:
+		s.mu.Lock()
+		if s.closed || len(s.persist) == 0 {
+			s.persisting = false
+			s.wake.Broadcast()
+			s.mu.Unlock()
 			return
+		}
+		f := pop(&s.persist)
+		s.wake.Broadcast() // room for the reader
+		s.mu.Unlock()
+		if err := s.act(ctx, f); err != nil {
+			s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
+			s.close()
 		}
 	}
 }
@@ -341,12 +413,11 @@ func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heart
 	}
 	vol := hb.Volume
 	relay, audio := hb.RelayOK, hb.AudioOK
-	err := c.store.SetStatus(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &vol, Firmware: hb.Firmware,
-		RelayOK: &relay, AudioOK: &audio, Heartbeat: raw})
+	_, err := c.hub.reports.heartbeat(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &vol, Firmware: hb.Firmware,
+		RelayOK: &relay, AudioOK: &audio, Heartbeat: raw}, heartbeatPoint(c.now(), &hb)) // status and history, batched
 	if err != nil {
 		return err
 	}
-	c.recordHeartbeat(ctx, id, &hb)
 	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
 	return nil
 }
@@ -379,11 +450,13 @@ func (c *Controller) report(ctx context.Context, id string, r protocol.Report) e
 	return nil
 }
 
+// setOffline records the offline point in the terminal's history before its
+// status: whoever sees the status offline finds the point too.
 func (c *Controller) setOffline(id string) {
+	c.recordHeartbeat(context.Background(), id, nil)
 	if err := c.store.SetStatus(context.Background(), id, store.Status{State: "offline", LastSeen: c.now()}); err != nil {
 		c.log.Error("record terminal offline", "terminal", id, "err", err)
 	}
-	c.recordHeartbeat(context.Background(), id, nil)
 	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": "offline", "online": false}})
 }
 
@@ -413,10 +486,16 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 	}
 	// The encoded chunks are shared by every terminal fetching the file.
 	for i := g.Offset / int64(m.ChunkSize); i < int64(len(frames)); i++ {
-		select {
-		case s.media <- frames[i]:
-		case <-s.done:
+		s.mu.Lock()
+		for len(s.media) >= mediaQueue && !s.closed {
+			s.wake.Wait()
+		}
+		if s.closed {
+			s.mu.Unlock()
 			return
 		}
+		s.media = append(s.media, frames[i])
+		s.startWriter()
+		s.mu.Unlock()
 	}
 }

@@ -1,12 +1,18 @@
 package controller
 
-import "testing"
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"dalaba/protocol"
+)
 
 // A session that has ended must refuse every frame: a caller that is told
 // "sent" records the delivery as sent to a terminal that is gone.
 func TestSendOnEndedSessionFails(t *testing.T) {
-	s := &session{ctrl: make(chan []byte, controlQueue), media: make(chan []byte, mediaQueue), done: make(chan struct{})}
-	close(s.done)
+	s := &session{closed: true}
 	for i := 0; i < 200; i++ {
 		if s.send([]byte(`{"type":"ack"}`)) {
 			t.Fatalf("send %d on an ended session reported success", i+1)
@@ -15,4 +21,36 @@ func TestSendOnEndedSessionFails(t *testing.T) {
 	if n := len(s.ctrl); n != 0 {
 		t.Fatalf("%d frames queued on an ended session", n)
 	}
+}
+
+// A terminal that stops reading is disconnected once its control queue is
+// full, and the sends meanwhile never block.
+func TestSlowTerminalIsDisconnected(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	var res EnrollResult
+	h.mustCall(t, http.StatusCreated, "POST", "/api/v1/terminals", EnrollRequest{AreaCode: villageA, Name: "慢"}, &res)
+	code, _, _ := strings.Cut(res.EnrollToken, ".")
+	_, f := rawHello(t, h.ws, newKey(t), code) // and never read again
+	if f.Type != protocol.TypeWelcome {
+		t.Fatalf("controller answered %s, want welcome", f.Type)
+	}
+	var s *session
+	waitFor(t, "the session", func() bool { s = h.c.hub.get(res.Terminal.ID); return s != nil })
+	big, err := protocol.Encode(protocol.TypePong, protocol.Pong{ServerTime: time.Now(), TerminalTime: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big = append(big[:len(big)-1:len(big)-1], []byte(`,"pad":"`+strings.Repeat("x", 64<<10)+`"}`)...)
+	sent := 0
+	for sent < 100000 && s.send(big) {
+		sent++
+	}
+	if sent == 100000 || h.c.hub.slow.Load() != 1 {
+		t.Fatalf("%d frames of 64 KB queued to a terminal that reads nothing, %d slow disconnects; want a disconnect", sent, h.c.hub.slow.Load())
+	}
+	if s.send(big) || s.sendLive(big) {
+		t.Fatal("a disconnected session took another frame")
+	}
+	h.waitOffline(t, res.Terminal.ID)
 }

@@ -64,16 +64,18 @@ type sqlRunner interface {
 func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, error) {
 	var changed []Delivery
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		st := newStmtCache(tx)
+		st := newStmtCache(s, tx)
 		defer st.close()
-		for _, d := range ds {
-			ok, err := setDelivery(ctx, st, d)
-			if err != nil {
-				return fmt.Errorf("record delivery of %s to %s: %w", d.AlertID, d.TerminalID, err)
-			}
-			if ok {
-				changed = append(changed, d)
-			}
+		moves := make([]deliveryMove, len(ds))
+		for i, d := range ds {
+			moves[i] = deliveryMove{i, d}
+		}
+		moved, err := moveDeliveries(ctx, st, moves)
+		if err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		for _, m := range moved {
+			changed = append(changed, m.d)
 		}
 		return nil
 	})
@@ -180,3 +182,79 @@ func (s *Store) Counts(ctx context.Context, alertID string) (map[string]int, err
 	}
 	return out, rows.Err()
 }
+
+// deliveryMove is a request to move a delivery to d.State, from report
+// number report of a batch.
+type deliveryMove struct {
+	report int
+	d      Delivery
+}
+
+// moveDeliveries applies moves in order, each only if it moves its
+// delivery forward (protocol.DeliveryAdvances) from where the moves before
+// left it, as one SetDelivery after another would: it reads each delivery
+// once (rowsPerStatement a statement) and writes each that moved once. It
+// returns the moves that took effect.
+func moveDeliveries(ctx context.Context, st *stmtCache, moves []deliveryMove) ([]deliveryMove, error) {
+	type pair struct{ alertID, terminalID string }
+	state := map[pair]string{}
+	var pairs []pair
+	for _, m := range moves {
+		p := pair{m.d.AlertID, m.d.TerminalID}
+		if _, ok := state[p]; !ok {
+			state[p] = ""
+			pairs = append(pairs, p)
+		}
+	}
+	for lo := 0; lo < len(pairs); lo += rowsPerStatement {
+		chunk := pairs[lo:min(lo+rowsPerStatement, len(pairs))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, p := range chunk {
+			args = append(args, p.alertID, p.terminalID)
+		}
+		args, size := padRows(args, 2)
+		rows, err := st.QueryContext(ctx, readDeliveriesSQL(size), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var p pair
+			var s string
+			if err := rows.Scan(&p.alertID, &p.terminalID, &s); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			state[p] = s
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	var moved []deliveryMove
+	final := map[pair]Delivery{}
+	for _, m := range moves {
+		p := pair{m.d.AlertID, m.d.TerminalID}
+		if protocol.DeliveryAdvances(state[p], m.d.State) { // false for a delivery that does not exist
+			state[p] = m.d.State
+			final[p] = m.d
+			moved = append(moved, m)
+		}
+	}
+	for _, p := range pairs {
+		d, ok := final[p]
+		if !ok {
+			continue
+		}
+		if _, err := st.ExecContext(ctx, updateDeliverySQL, d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID); err != nil {
+			return nil, err
+		}
+	}
+	return moved, nil
+}
+
+func readDeliveriesSQL(rows int) string {
+	return `SELECT DISTINCT d.alert_id, d.terminal_id, d.state FROM (VALUES ` + valueRows(rows, 2) + `) AS v
+		CROSS JOIN deliveries d ON d.alert_id = v.column1 AND d.terminal_id = v.column2`
+}
+
+const updateDeliverySQL = `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND terminal_id = ?`

@@ -57,36 +57,96 @@ func (p HeartbeatPoint) same(o HeartbeatPoint) bool {
 // terminal's rows older than HeartbeatKeep, in one transaction. It reports
 // whether the point was written.
 func (s *Store) AddHeartbeat(ctx context.Context, id string, p HeartbeatPoint) (bool, error) {
-	const lastSQL = `SELECT at, state, volume, relay_ok, relay_on, audio_ok, playing FROM heartbeats WHERE terminal_id = ? ORDER BY at DESC LIMIT 1`
 	// Most heartbeats change nothing: a reader says so without taking the
 	// writer; the transaction checks again before it writes.
-	if last, err := scanPoint(s.r.QueryRowContext(ctx, lastSQL, id)); err == nil && last.same(p) && p.At.Sub(last.At) < HeartbeatSample {
+	if last, err := scanPoint(s.r.QueryRowContext(ctx, lastPointSQL, id)); err == nil && !due(last, p) {
 		return false, nil
 	}
 	wrote := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		last, err := scanPoint(tx.QueryRowContext(ctx, lastSQL, id))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		case last.same(p) && p.At.Sub(last.At) < HeartbeatSample:
-			return nil
-		case !p.At.After(last.At):
-			p.At = last.At.Add(time.Millisecond) // one row per instant; the clock may step back
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO heartbeats(terminal_id, at, state, volume, relay_ok, relay_on, audio_ok, playing)
-			VALUES(?, ?, ?, ?, ?, ?, ?, ?)`, id, ms(p.At), p.State, p.Volume, p.RelayOK, p.RelayOn, p.AudioOK, p.Playing); err != nil {
-			return err
-		}
-		wrote = true
-		_, err = tx.ExecContext(ctx, `DELETE FROM heartbeats WHERE terminal_id = ? AND at < ?`, id, ms(p.At.Add(-HeartbeatKeep)))
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		st := newStmtCache(s, tx)
+		defer st.close()
+		wrote, err = addHeartbeat(ctx, st, id, p)
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("heartbeat history of terminal %s: %w", id, err)
 	}
 	return wrote, nil
+}
+
+// HeartbeatIn is one terminal's heartbeat for ApplyHeartbeats: its status
+// and the point for its history.
+type HeartbeatIn struct {
+	TerminalID string
+	Status     Status
+	Point      HeartbeatPoint
+}
+
+// ApplyHeartbeats records many terminals' heartbeats in one transaction,
+// in order: each terminal's status (as SetStatus does) and its history (as
+// AddHeartbeat does). wrote[i] says whether hbs[i]'s point was written. If
+// the transaction fails, each is recorded in its own, so one bad
+// heartbeat fails alone; errs[i] is hbs[i]'s.
+func (s *Store) ApplyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote []bool, errs []error) {
+	wrote, errs = make([]bool, len(hbs)), make([]error, len(hbs))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		st := newStmtCache(s, tx)
+		defer st.close()
+		for i, h := range hbs {
+			if err := setStatus(ctx, st, h.TerminalID, h.Status); err != nil {
+				return err
+			}
+			w, err := addHeartbeat(ctx, st, h.TerminalID, h.Point)
+			if err != nil {
+				return err
+			}
+			wrote[i] = w
+		}
+		return nil
+	})
+	if err == nil || len(hbs) == 1 {
+		if err != nil {
+			errs[0] = fmt.Errorf("heartbeat of terminal %s: %w", hbs[0].TerminalID, err)
+		}
+		return wrote, errs
+	}
+	for i := range hbs {
+		w, e := s.ApplyHeartbeats(ctx, hbs[i:i+1])
+		wrote[i], errs[i] = w[0], e[0]
+	}
+	return wrote, errs
+}
+
+const (
+	lastPointSQL = `SELECT at, state, volume, relay_ok, relay_on, audio_ok, playing FROM heartbeats WHERE terminal_id = ? ORDER BY at DESC LIMIT 1`
+	addPointSQL  = `INSERT INTO heartbeats(terminal_id, at, state, volume, relay_ok, relay_on, audio_ok, playing) VALUES(?, ?, ?, ?, ?, ?, ?, ?)`
+	prunePoints  = `DELETE FROM heartbeats WHERE terminal_id = ? AND at < ?`
+)
+
+// due reports whether p is kept after last: it says something else, or
+// last is HeartbeatSample old.
+func due(last, p HeartbeatPoint) bool {
+	return !last.same(p) || p.At.Sub(last.At) >= HeartbeatSample
+}
+
+// addHeartbeat is AddHeartbeat inside a transaction.
+func addHeartbeat(ctx context.Context, st *stmtCache, id string, p HeartbeatPoint) (bool, error) {
+	last, err := scanPoint(st.QueryRowContext(ctx, lastPointSQL, id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return false, err
+	case !due(last, p):
+		return false, nil
+	case !p.At.After(last.At):
+		p.At = last.At.Add(time.Millisecond) // one row per instant; the clock may step back
+	}
+	if _, err := st.ExecContext(ctx, addPointSQL, id, ms(p.At), p.State, p.Volume, p.RelayOK, p.RelayOn, p.AudioOK, p.Playing); err != nil {
+		return false, err
+	}
+	_, err = st.ExecContext(ctx, prunePoints, id, ms(p.At.Add(-HeartbeatKeep)))
+	return err == nil, err
 }
 
 // Heartbeats returns a terminal's history from since on, oldest first,

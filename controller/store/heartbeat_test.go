@@ -120,3 +120,114 @@ func BenchmarkAddHeartbeat(b *testing.B) {
 		})
 	}
 }
+
+// TestApplyHeartbeats records several terminals' heartbeats in one batch:
+// each status is set, a point is kept only when it says something new,
+// a terminal's second heartbeat in the batch sees its first, and a
+// heartbeat of an unknown terminal fails alone.
+func TestApplyHeartbeats(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	a := activeTerminal(t, s, villageA, "大巷村1号")
+	b := activeTerminal(t, s, villageA, "大巷村2号")
+	yes := true
+	hb := func(id string, at time.Time, vol int) HeartbeatIn {
+		return HeartbeatIn{TerminalID: id,
+			Status: Status{State: "idle", LastSeen: at, Volume: &vol, RelayOK: &yes, AudioOK: &yes, Heartbeat: fmt.Appendf(nil, `{"volume":%d}`, vol)},
+			Point:  HeartbeatPoint{At: at, State: "idle", Volume: &vol, RelayOK: &yes, AudioOK: &yes}}
+	}
+	in := []HeartbeatIn{
+		hb(a.ID, t0, 60),
+		hb(b.ID, t0, 60),
+		hb(a.ID, t0.Add(30*time.Second), 60),  // unchanged: status only
+		hb("64502241020030000000099", t0, 60), // unknown terminal
+		hb(b.ID, t0.Add(30*time.Second), 70),  // changed
+		hb(a.ID, t0.Add(HeartbeatSample), 60), // unchanged, sample due
+	}
+	wrote, errs := s.ApplyHeartbeats(ctx, in)
+	for i, want := range []bool{true, true, false, false, true, true} {
+		if (errs[i] != nil) != (i == 3) || wrote[i] != want {
+			t.Errorf("heartbeat %d: wrote %v, %v; want %v and an error only for the unknown terminal", i, wrote[i], errs[i], want)
+		}
+	}
+	for _, c := range []struct {
+		id     string
+		points int
+		last   string
+	}{{a.ID, 2, `{"volume":60}`}, {b.ID, 2, `{"volume":70}`}} {
+		ps, err := s.Heartbeats(ctx, c.id, time.Time{})
+		if err != nil || len(ps) != c.points {
+			t.Errorf("terminal %s: %d points (%v), want %d", c.id, len(ps), err, c.points)
+		}
+		if raw, err := s.LastHeartbeat(ctx, c.id); err != nil || string(raw) != c.last {
+			t.Errorf("terminal %s: last heartbeat %s (%v), want %s", c.id, raw, err, c.last)
+		}
+	}
+}
+
+// BenchmarkApplyHeartbeats measures heartbeats recorded per second (status
+// and history) for 2,000 terminals in batches of 500, as the controller's
+// group commit makes them, and one by one as before (SetStatus and
+// AddHeartbeat each in its own transaction). heartbeats/cpu-s counts the
+// process's CPU time, steadier than wall time on a shared machine.
+func BenchmarkApplyHeartbeats(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		batch    int
+		changing bool
+	}{{"batch=500/unchanged", 500, false}, {"batch=500/changing", 500, true}, {"one-by-one/unchanged", 1, false}, {"one-by-one/changing", 1, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			s, err := Open(filepath.Join(b.TempDir(), "dalaba.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.PutArea(ctx, Area{Code: villageA, Name: "大巷村"}); err != nil {
+				b.Fatal(err)
+			}
+			const terminals = 2000
+			var ids []string
+			for i := range terminals {
+				term, err := s.CreateTerminal(ctx, NewTerminal{AreaCode: villageA, Name: fmt.Sprint("大巷村", i)}, hashOf(fmt.Sprint("c", i)), t0.Add(time.Hour), t0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids = append(ids, term.ID)
+			}
+			yes := true
+			raw := []byte(`{"state":"idle","volume":60,"relay_ok":true,"audio_ok":true,"firmware":"1.0.0"}`)
+			var in []HeartbeatIn
+			b.ResetTimer()
+			cpu := cpuClock(b)
+			for i := range b.N {
+				v := 60
+				if c.changing {
+					v = i / terminals % 100
+				}
+				at := t0.Add(time.Duration(i/terminals) * 30 * time.Second) // each terminal every 30 s
+				id := ids[i%terminals]
+				st := Status{State: "idle", LastSeen: at, Volume: &v, Firmware: "1.0.0", RelayOK: &yes, AudioOK: &yes, Heartbeat: raw}
+				p := HeartbeatPoint{At: at, State: "idle", Volume: &v, RelayOK: &yes, RelayOn: &yes, AudioOK: &yes}
+				if c.batch == 1 {
+					if err := s.SetStatus(ctx, id, st); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.AddHeartbeat(ctx, id, p); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				in = append(in, HeartbeatIn{id, st, p})
+				if len(in) == c.batch || i == b.N-1 {
+					if _, errs := s.ApplyHeartbeats(ctx, in); errs[0] != nil {
+						b.Fatal(errs[0])
+					}
+					in = in[:0]
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+			b.ReportMetric(float64(b.N)/cpu.stop().Seconds(), "heartbeats/cpu-s")
+		})
+	}
+}

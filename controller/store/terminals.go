@@ -343,14 +343,19 @@ type Status struct {
 
 // SetStatus records a terminal's live status.
 func (s *Store) SetStatus(ctx context.Context, id string, st Status) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE terminals SET state = ?, last_seen = ?, volume = COALESCE(?, volume),
-		firmware = CASE WHEN ? = '' THEN firmware ELSE ? END, relay_ok = COALESCE(?, relay_ok), audio_ok = COALESCE(?, audio_ok),
-		heartbeat = COALESCE(?, heartbeat) WHERE id = ?`,
-		st.State, ms(st.LastSeen), st.Volume, st.Firmware, st.Firmware, st.RelayOK, st.AudioOK, nullBytes(st.Heartbeat), id)
-	if err != nil {
+	if err := setStatus(ctx, s.w, id, st); err != nil {
 		return fmt.Errorf("status of terminal %s: %w", id, err)
 	}
 	return nil
+}
+
+const setStatusSQL = `UPDATE terminals SET state = ?, last_seen = ?, volume = COALESCE(?, volume),
+	firmware = CASE WHEN ? = '' THEN firmware ELSE ? END, relay_ok = COALESCE(?, relay_ok), audio_ok = COALESCE(?, audio_ok),
+	heartbeat = COALESCE(?, heartbeat) WHERE id = ?`
+
+func setStatus(ctx context.Context, tx sqlRunner, id string, st Status) error {
+	_, err := tx.ExecContext(ctx, setStatusSQL, st.State, ms(st.LastSeen), st.Volume, st.Firmware, st.Firmware, st.RelayOK, st.AudioOK, nullBytes(st.Heartbeat), id)
+	return err
 }
 
 // MarkAllOffline is called at start: no terminal is connected yet.
