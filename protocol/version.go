@@ -17,7 +17,11 @@ package protocol
 //	  config) with Ed25519 and key ids; spooled reports (receipt, fault,
 //	  rejection) acknowledged by sequence; media fetch by sha256 with
 //	  per-chunk hashes; ping/pong clock samples; key rotation by a signed
-//	  keys command, with the trusted key ids in the hello.
+//	  keys command, with the trusted key ids in the hello; signed schedules
+//	  with a media table, and occurrence and task-switch reports; alert
+//	  class test (a technician's test tone); signed live-speech sessions
+//	  with HMAC'd audio frames in the media-chunk layout. (All of it before
+//	  any terminal shipped, so still version 1.)
 //
 // Fields are never reused: a removed field is marked Deprecated and keeps its
 // name and meaning.
