@@ -79,6 +79,9 @@ func Print(w io.Writer, med []Result, runs int) {
 
 // WriteCSV writes every run, one row each.
 func WriteCSV(path string, rs []Result) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
