@@ -47,6 +47,17 @@ func (f *faults) clear(code, msg string) {
 	f.report(protocol.Fault{Code: code, Active: false, Message: msg})
 }
 
+// clearReported marks code inactive and reports it so even when this
+// process never raised it: a process that stopped with it raised (killed on
+// a full disk) may have left it active at the controller.
+func (f *faults) clearReported(code, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.active, code)
+	f.log.Info("fault clear at start", "code", code, "msg", msg)
+	f.report(protocol.Fault{Code: code, Active: false, Message: msg})
+}
+
 func (f *faults) isActive(code string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

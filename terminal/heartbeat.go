@@ -45,7 +45,7 @@ func (t *Terminal) heartbeatLoop(s *session) {
 			now = t.clock.Now()
 			if !now.Before(nextBeat) {
 				t.amp.probe()
-				t.checkDisk()
+				t.checkDisk(false)
 				t.speaker.probe()
 				t.sendHeartbeat(s)
 				t.sendPing(s)

@@ -125,7 +125,7 @@ func (t *Terminal) Run(ctx context.Context) error {
 
 	t.amp.start(ctx) // switches OFF whatever a crash left ON
 	t.reportInterrupted()
-	t.checkDisk()
+	t.checkDisk(true)
 	t.speaker.start()  // a missing device is a fault, not a reason to stop
 	t.table.start(ctx) // plays the stored schedule, connected or not
 	var wg sync.WaitGroup
