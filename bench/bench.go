@@ -14,8 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
+	"dalaba/protocol"
 	"dalaba/sim"
 )
 
@@ -37,6 +39,9 @@ type Result struct {
 	Load               string // uptime's load averages when the run began
 	RampUp             time.Duration
 	P50, P99, Max      time.Duration // accept → playing
+	CmdP50, CmdP99     time.Duration // accept → the command verified and the fetch begun
+	AlertCPUCtrl       time.Duration // CPU the controller used from sending the alert to every delivery done
+	AlertCPUSim        time.Duration // CPU the simulator's workers used in that time
 	FloorP50, FloorP99 time.Duration // the same file from http.FileServer
 	FloorMax           time.Duration
 	BytesRatio         float64 // bytes of messages to terminals per terminal / media size
@@ -44,7 +49,9 @@ type Result struct {
 	RepeatBytesPerTerm float64
 	IdleRSSPerTerm     float64 // bytes
 	IdleCPU            float64 // share of one core
-	StormBack          time.Duration
+	StormBack          time.Duration // restart → every terminal connected again
+	StormResumed       time.Duration // restart → every terminal playing the alert issued during the storm
+	StormPending       int           // deliveries of that alert done
 	StormPeakCPU       float64
 	StormPeakRSS       int64
 }
@@ -105,14 +112,25 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		res.IdleCPU = (b.CPU - a.CPU).Seconds() / o.Idle.Seconds()
 	}
 	w0, _ := ctrl.sent()
+	c0, s0 := cpuOf(ctrl.pid()), cpuOf(fl.Pids()...)
+	profile := os.Getenv("DALABA_BENCH_PROFILE") != "" // sigprof: the alert's CPU profile of each process
+	if profile {
+		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
+	}
+	fmt.Fprintf(o.Log, "   alert at %s\n", time.Now().Format("15:04:05.000"))
 	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	a, err := fl.Alert(actx, o.Audio, "bench.mp3")
 	cancel()
+	if profile {
+		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
+	}
 	if err != nil {
 		return res, err
 	}
+	res.AlertCPUCtrl, res.AlertCPUSim = cpuOf(ctrl.pid())-c0, cpuOf(fl.Pids()...)-s0
 	w1, _ := ctrl.sent()
 	res.P50, res.P99, res.Max = sim.Quantile(a.Playing, 0.5), sim.Quantile(a.Playing, 0.99), sim.Quantile(a.Playing, 1)
+	res.CmdP50, res.CmdP99 = sim.Quantile(a.Fetching, 0.5), sim.Quantile(a.Fetching, 0.99)
 	res.BytesRatio = float64(w1-w0) / float64(n) / float64(len(o.Audio))
 	if len(a.Playing) != n {
 		return res, fmt.Errorf("%d of %d terminals reported playing", len(a.Playing), n)
@@ -127,7 +145,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	res.RepeatFetched = again.Fetched
 	res.RepeatBytesPerTerm = float64(w2-w1) / float64(n)
 	if storm {
-		fmt.Fprintf(o.Log, "   reconnect storm: restarting the controller under %d terminals\n", n)
+		fmt.Fprintf(o.Log, "   reconnect storm: restarting the controller under %d terminals, with an alert for all of them\n", n)
 		ctrl.stop()
 		begin := time.Now()
 		if err := ctrl.start(ctx); err != nil {
@@ -135,18 +153,35 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		}
 		s := sample(ctrl.pid(), 100*time.Millisecond)
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		// An alert issued as soon as the controller answers, while the
+		// terminals are still away: each must get it when it is back.
+		pending := make(chan error, 1)
+		var pa *sim.AlertResult
+		go func() {
+			var err error
+			pa, err = fl.Alert(sctx, o.Audio, "bench.mp3")
+			pending <- err
+		}()
 		// The fleet's count drops as terminals notice, then climbs back.
 		for fl.Online() == n && time.Since(begin) < 30*time.Second && sctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		back := fl.WaitOnline(sctx, n)
-		cancel()
 		res.StormBack = time.Since(begin)
 		s.end()
 		res.StormPeakCPU, res.StormPeakRSS = s.max, s.peak.RSS
 		if back < n {
 			return res, fmt.Errorf("reconnect storm: %d of %d back", back, n)
 		}
+		if err := <-pending; err != nil {
+			return res, fmt.Errorf("reconnect storm: the alert issued during it: %w", err)
+		}
+		if len(pa.Playing) != n {
+			return res, fmt.Errorf("reconnect storm: %d of %d terminals played the alert issued during it", len(pa.Playing), n)
+		}
+		res.StormResumed = pa.Accepted.Add(pa.Playing[n-1]).Sub(begin)
+		res.StormPending = pa.Counts[protocol.DeliveryDone] // every one done, or Alert failed
 	}
 	fl.Stop()
 	ctrl.stop()
@@ -156,6 +191,12 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	}
 	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fl2, 0.5), sim.Quantile(fl2, 0.99), sim.Quantile(fl2, 1)
 	return res, nil
+}
+
+func signalAll(sig syscall.Signal, pids ...int) {
+	for _, pid := range pids {
+		syscall.Kill(pid, sig)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

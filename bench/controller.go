@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 
 	"dalaba/controller"
 	"dalaba/controller/store"
+	"dalaba/internal/sigprof"
 )
 
 // County is the county every benchmark installation is made for.
@@ -138,14 +138,7 @@ func RunController(path string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if path := os.Getenv("DALABA_BENCH_CPUPROFILE"); path != "" { // go tool pprof, to find where the time goes
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
+	sigprof.Listen(os.Getenv("DALABA_BENCH_PROFILE"))
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	go func() { // the parent asks how many bytes went to terminals

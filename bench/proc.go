@@ -44,6 +44,16 @@ func readProc(pid int) (procStat, error) {
 	return ps, nil
 }
 
+// cpuOf is the CPU the processes have used so far.
+func cpuOf(pids ...int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		ps, _ := readProc(pid)
+		sum += ps.CPU
+	}
+	return sum
+}
+
 // sampler samples a process every interval and keeps the peaks.
 type sampler struct {
 	stop chan struct{}

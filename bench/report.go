@@ -37,6 +37,8 @@ func Median(rs []Result) []Result {
 		m.P50, m.P99, m.Max = md(func(r Result) time.Duration { return r.P50 }), md(func(r Result) time.Duration { return r.P99 }), md(func(r Result) time.Duration { return r.Max })
 		m.FloorP50, m.FloorP99, m.FloorMax = md(func(r Result) time.Duration { return r.FloorP50 }), md(func(r Result) time.Duration { return r.FloorP99 }), md(func(r Result) time.Duration { return r.FloorMax })
 		m.RampUp = md(func(r Result) time.Duration { return r.RampUp })
+		m.CmdP50, m.CmdP99 = md(func(r Result) time.Duration { return r.CmdP50 }), md(func(r Result) time.Duration { return r.CmdP99 })
+		m.AlertCPUCtrl, m.AlertCPUSim = md(func(r Result) time.Duration { return r.AlertCPUCtrl }), md(func(r Result) time.Duration { return r.AlertCPUSim })
 		m.BytesRatio = float64(md(func(r Result) time.Duration { return time.Duration(r.BytesRatio * 1e6) })) / 1e6
 		var loads []string
 		for _, r := range g {
@@ -53,26 +55,28 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float
 // Print writes the medians as a table.
 func Print(w io.Writer, med []Result, runs int) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "terminals\tramp-up\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ratio\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
+	fmt.Fprintf(tw, "terminals\tramp-up\tcommand p99\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ratio\tCPU/terminal: controller, sim\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
 	for _, r := range med {
 		ratio := float64(r.P99) / float64(max(r.FloorP99, 1))
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.P50), ms(r.P99), ms(r.Max),
-			ms(r.FloorP50), ms(r.FloorP99), ratio, r.BytesRatio, r.RepeatFetched, r.RepeatBytesPerTerm)
+		perTerm := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(r.N) }
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f, %.2f ms\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.CmdP99), ms(r.P50), ms(r.P99), ms(r.Max),
+			ms(r.FloorP50), ms(r.FloorP99), ratio, perTerm(r.AlertCPUCtrl), perTerm(r.AlertCPUSim), r.BytesRatio, r.RepeatFetched, r.RepeatBytesPerTerm)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "(medians of %d runs; the repeat columns are from the first run)\n\n", runs)
+	fmt.Fprintf(w, "(medians of %d runs; the repeat columns are from the first run; command: the alert verified and accepted;\n"+
+		" CPU: the processes' CPU time from the alert to every delivery done, per terminal)\n\n", runs)
 	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "terminals\tidle RSS/terminal\tidle CPU (one core)\tstorm: all back\tstorm: peak CPU\tstorm: peak RSS\tload averages\t\n")
+	fmt.Fprintf(tw, "terminals\tidle RSS/terminal\tidle CPU (one core)\tstorm: all back\tstorm: all playing the pending alert\tstorm: peak CPU\tstorm: peak RSS\tload averages\t\n")
 	for _, r := range med {
-		storm := []string{"-", "-", "-"}
+		storm := []string{"-", "-", "-", "-"}
 		if r.StormBack > 0 {
-			storm = []string{ms(r.StormBack), fmt.Sprintf("%.0f%%", 100*r.StormPeakCPU), fmt.Sprintf("%.0f MB", float64(r.StormPeakRSS)/1e6)}
+			storm = []string{ms(r.StormBack), ms(r.StormResumed), fmt.Sprintf("%.0f%%", 100*r.StormPeakCPU), fmt.Sprintf("%.0f MB", float64(r.StormPeakRSS)/1e6)}
 		}
 		idle := []string{"-", "-"}
 		if r.IdleRSSPerTerm != 0 {
 			idle = []string{fmt.Sprintf("%.1f KB", r.IdleRSSPerTerm/1024), fmt.Sprintf("%.1f%%", 100*r.IdleCPU)}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.N, idle[0], idle[1], storm[0], storm[1], storm[2], r.Load)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.N, idle[0], idle[1], storm[0], storm[1], storm[2], storm[3], r.Load)
 	}
 	tw.Flush()
 }
@@ -88,12 +92,14 @@ func WriteCSV(path string, rs []Result) error {
 	}
 	w := csv.NewWriter(f)
 	w.Write([]string{"terminals", "load", "ramp_up_ms", "p50_ms", "p99_ms", "max_ms", "floor_p50_ms", "floor_p99_ms", "floor_max_ms",
-		"bytes_ratio", "repeat_fetched", "repeat_bytes_per_terminal", "idle_rss_per_terminal", "idle_cpu", "storm_back_ms", "storm_peak_cpu", "storm_peak_rss"})
+		"bytes_ratio", "repeat_fetched", "repeat_bytes_per_terminal", "idle_rss_per_terminal", "idle_cpu", "storm_back_ms", "storm_peak_cpu", "storm_peak_rss",
+		"command_p50_ms", "command_p99_ms", "alert_cpu_controller_ms", "alert_cpu_sim_ms", "storm_resumed_ms", "storm_pending_done"})
 	m := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 	for _, r := range rs {
 		w.Write([]string{fmt.Sprint(r.N), r.Load, m(r.RampUp), m(r.P50), m(r.P99), m(r.Max), m(r.FloorP50), m(r.FloorP99), m(r.FloorMax),
 			fmt.Sprintf("%.4f", r.BytesRatio), fmt.Sprint(r.RepeatFetched), fmt.Sprintf("%.0f", r.RepeatBytesPerTerm),
-			fmt.Sprintf("%.0f", r.IdleRSSPerTerm), fmt.Sprintf("%.4f", r.IdleCPU), m(r.StormBack), fmt.Sprintf("%.2f", r.StormPeakCPU), fmt.Sprint(r.StormPeakRSS)})
+			fmt.Sprintf("%.0f", r.IdleRSSPerTerm), fmt.Sprintf("%.4f", r.IdleCPU), m(r.StormBack), fmt.Sprintf("%.2f", r.StormPeakCPU), fmt.Sprint(r.StormPeakRSS),
+			m(r.CmdP50), m(r.CmdP99), m(r.AlertCPUCtrl), m(r.AlertCPUSim), m(r.StormResumed), fmt.Sprint(r.StormPending)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

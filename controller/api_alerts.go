@@ -98,11 +98,23 @@ func (c *Controller) apiAlerts(w http.ResponseWriter, r *http.Request, p *princi
 	writeJSON(w, http.StatusOK, out)
 }
 
+// apiAlert answers one alert with its deliveries, or with their counts
+// only when asked ?deliveries=false (a client following a large alert's
+// progress, so that 15,000 rows are not listed every second).
 func (c *Controller) apiAlert(w http.ResponseWriter, r *http.Request, p *principal) {
+	with := true
+	switch q := r.URL.Query().Get("deliveries"); q {
+	case "", "true":
+	case "false":
+		with = false
+	default:
+		c.fail(w, r, invalid("deliveries", "%q is neither true nor false", q))
+		return
+	}
 	a, err := c.visibleAlert(r.Context(), p, r.PathValue("id"))
 	var v AlertView
 	if err == nil {
-		v, err = c.viewFor(r.Context(), p, a.ID, true)
+		v, err = c.viewFor(r.Context(), p, a.ID, with)
 	}
 	if err != nil {
 		c.fail(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +43,15 @@ func TestAlertToOnlineTerminalReachesDone(t *testing.T) {
 	}
 	if len(got.Counts) != 1 || got.Counts[protocol.DeliveryDone] != 1 {
 		t.Fatalf("counts %v", got.Counts)
+	}
+	// Counts only, for a client following a large alert.
+	var counts AlertView
+	h.mustCall(t, http.StatusOK, "GET", "/api/v1/alerts/"+v.ID+"?deliveries=false", nil, &counts)
+	if counts.Deliveries != nil || counts.Counts[protocol.DeliveryDone] != 1 || counts.ID != v.ID {
+		t.Fatalf("?deliveries=false answered deliveries %+v, counts %v for %s", counts.Deliveries, counts.Counts, counts.ID)
+	}
+	if status, raw := h.call(t, "GET", "/api/v1/alerts/"+v.ID+"?deliveries=some", nil, nil); status != http.StatusBadRequest || !strings.Contains(string(raw), "deliveries") {
+		t.Fatalf("?deliveries=some: %d %s, want 400 naming the parameter", status, raw)
 	}
 	want := []string{protocol.DeliveryAccepted, protocol.DeliveryFetching, protocol.DeliveryPlaying, protocol.DeliveryDone}
 	if states := receiptStates(h.receipts(t, idA), v.ID); !slices.Equal(states, want) {

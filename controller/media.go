@@ -25,9 +25,16 @@ type mediaStore struct {
 	dir string
 
 	mu     sync.Mutex
-	frames map[string][][]byte // sha256 → encoded chunks
-	order  []string            // least recently used first
+	frames map[string]framed // sha256 → its description and encoded chunks
+	order  []string          // least recently used first
 	bytes  int64
+}
+
+// framed is a media file ready to send: what the signed commands say of it,
+// and its chunks as media frames.
+type framed struct {
+	m      protocol.Media
+	chunks [][]byte
 }
 
 // frameCacheBytes bounds the encoded chunks kept in memory.
@@ -37,19 +44,29 @@ func openMediaStore(dir string) (*mediaStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create media folder: %w", err)
 	}
-	return &mediaStore{dir: dir, frames: map[string][][]byte{}}, nil
+	return &mediaStore{dir: dir, frames: map[string]framed{}}, nil
+}
+
+// cached returns the media with this hash and its chunk frames when they
+// are in memory: thousands of terminals asking for an alert's file at once
+// are answered without a database read each (media are never changed or
+// deleted).
+func (ms *mediaStore) cached(sha string) (framed, bool) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	f, ok := ms.frames[sha]
+	if ok {
+		ms.touch(sha)
+	}
+	return f, ok
 }
 
 // chunkFrames returns m's chunks encoded as media frames, shared and never
 // modified.
 func (ms *mediaStore) chunkFrames(m protocol.Media) ([][]byte, error) {
-	ms.mu.Lock()
-	if f, ok := ms.frames[m.SHA256]; ok {
-		ms.touch(m.SHA256)
-		ms.mu.Unlock()
-		return f, nil
+	if f, ok := ms.cached(m.SHA256); ok {
+		return f.chunks, nil
 	}
-	ms.mu.Unlock()
 	data, err := os.ReadFile(ms.path(m.SHA256))
 	if err != nil {
 		return nil, err
@@ -69,14 +86,14 @@ func (ms *mediaStore) chunkFrames(m protocol.Media) ([][]byte, error) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if _, ok := ms.frames[m.SHA256]; !ok {
-		ms.frames[m.SHA256] = frames
+		ms.frames[m.SHA256] = framed{m, frames}
 		ms.order = append(ms.order, m.SHA256)
 		ms.bytes += m.Size
 	}
 	for ms.bytes > frameCacheBytes && len(ms.order) > 1 {
 		old := ms.order[0]
 		ms.order = ms.order[1:]
-		for _, f := range ms.frames[old] {
+		for _, f := range ms.frames[old].chunks {
 			ms.bytes -= int64(len(f) - protocol.MediaChunkHeader)
 		}
 		delete(ms.frames, old)

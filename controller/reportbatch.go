@@ -34,9 +34,14 @@ type reportBatcher struct {
 	heartbeats groupCommit[store.HeartbeatIn, bool]
 }
 
-// apply stores r from terminal id, as store.ApplyReport does.
-func (b *reportBatcher) apply(ctx context.Context, id string, r protocol.Report) (store.Applied, error) {
-	return b.reports.do(ctx, store.ReportIn{TerminalID: id, Report: r}, 0, func(ctx context.Context, ins []store.ReportIn) ([]store.Applied, []error) {
+// apply stores rs, reports of terminal id in sequence order, as
+// store.ApplyReport does, in the same transaction.
+func (b *reportBatcher) apply(ctx context.Context, id string, rs []protocol.Report) ([]store.Applied, []error) {
+	ins := make([]store.ReportIn, len(rs))
+	for i, r := range rs {
+		ins[i] = store.ReportIn{TerminalID: id, Report: r}
+	}
+	return b.reports.doAll(ctx, ins, 0, func(ctx context.Context, ins []store.ReportIn) ([]store.Applied, []error) {
 		return b.c.store.ApplyReports(ctx, ins, b.c.now())
 	})
 }
@@ -64,12 +69,21 @@ type queued[In, Out any] struct {
 }
 
 // do queues in, waits until store has handled it and returns its result.
-// The caller that finds no flush running leads one: it waits gather for
-// others, then stores everything queued.
 func (g *groupCommit[In, Out]) do(ctx context.Context, in In, gather time.Duration, store func(context.Context, []In) ([]Out, []error)) (Out, error) {
-	q := &queued[In, Out]{in: in, done: make(chan struct{})}
+	outs, errs := g.doAll(ctx, []In{in}, gather, store)
+	return outs[0], errs[0]
+}
+
+// doAll queues ins together, in order, waits until store has handled them
+// and returns their results. The caller that finds no flush running leads
+// one: it waits gather for others, then stores everything queued.
+func (g *groupCommit[In, Out]) doAll(ctx context.Context, ins []In, gather time.Duration, store func(context.Context, []In) ([]Out, []error)) ([]Out, []error) {
+	qs := make([]queued[In, Out], len(ins))
 	g.mu.Lock()
-	g.queue = append(g.queue, q)
+	for i := range qs {
+		qs[i] = queued[In, Out]{in: ins[i], done: make(chan struct{})}
+		g.queue = append(g.queue, &qs[i])
+	}
 	lead := !g.flushing
 	g.flushing = true
 	g.mu.Unlock()
@@ -82,8 +96,12 @@ func (g *groupCommit[In, Out]) do(ctx context.Context, in In, gather time.Durati
 			go g.flushAll(context.WithoutCancel(ctx), store)
 		}
 	}
-	<-q.done
-	return q.out, q.err
+	outs, errs := make([]Out, len(qs)), make([]error, len(qs))
+	for i := range qs {
+		<-qs[i].done
+		outs[i], errs[i] = qs[i].out, qs[i].err
+	}
+	return outs, errs
 }
 
 // flushOnce stores one batch. It reports whether more is queued; when not,

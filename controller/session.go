@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -349,7 +350,8 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 }
 
 // persistLoop stores the session's queued heartbeats and reports in order,
-// and ends when none is left; a bad one ends the session.
+// and ends when none is left; a bad one ends the session. Reports queued
+// one after another are stored together and acknowledged once.
 func (s *session) persistLoop(ctx context.Context) {
 	for {
 		s.mu.Lock()
@@ -359,14 +361,63 @@ func (s *session) persistLoop(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		}
-		f := pop(&s.persist)
+		n := 1
+		for n < len(s.persist) && s.persist[0].Type == protocol.TypeReport && s.persist[n].Type == protocol.TypeReport {
+			n++
+		}
+		fs := slices.Clone(s.persist[:n])
+		for range n {
+			pop(&s.persist)
+		}
 		s.wake.Broadcast() // room for the reader
 		s.mu.Unlock()
-		if err := s.act(ctx, f); err != nil {
-			s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
+		var err error
+		if fs[0].Type == protocol.TypeReport {
+			err = s.storeReports(ctx, fs)
+		} else {
+			err = s.act(ctx, fs[0])
+		}
+		if err != nil {
+			s.log.Warn("bad message from terminal; closing", "type", fs[0].Type, "err", err)
 			s.close()
 		}
 	}
+}
+
+// storeReports stores report frames of this session, in order, and
+// acknowledges the last: an acknowledgement covers every report up to its
+// sequence number (docs/protocol.md). A bad report stores none after it.
+func (s *session) storeReports(ctx context.Context, fs []protocol.Frame) error {
+	rs := make([]protocol.Report, 0, len(fs))
+	var bad error
+	for _, f := range fs {
+		var r protocol.Report
+		if err := protocol.DecodeBody(f, &r); err != nil {
+			bad = err
+			break
+		}
+		if r.Seq == 0 {
+			bad = errors.New("report without a sequence number")
+			break
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) > 0 {
+		aps, errs := s.c.hub.reports.apply(ctx, s.terminalID, rs)
+		stored := 0
+		for i, r := range rs {
+			if errs[i] != nil {
+				bad = errs[i] // this one and the rest go unacknowledged, and come again
+				break
+			}
+			s.c.reported(ctx, s.terminalID, r, aps[i])
+			stored++
+		}
+		if stored > 0 {
+			s.sendFrame(protocol.TypeAck, protocol.Ack{Seq: rs[stored-1].Seq})
+		}
+	}
+	return bad
 }
 
 func (s *session) act(ctx context.Context, f protocol.Frame) error {
@@ -378,14 +429,7 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 		}
 		return s.c.heartbeat(ctx, s.terminalID, hb, f.Body)
 	case protocol.TypeReport:
-		var r protocol.Report
-		if err := protocol.DecodeBody(f, &r); err != nil {
-			return err
-		}
-		if err := s.c.report(ctx, s.terminalID, r); err != nil {
-			return err
-		}
-		s.sendFrame(protocol.TypeAck, protocol.Ack{Seq: r.Seq})
+		return s.storeReports(ctx, []protocol.Frame{f})
 	case protocol.TypePing:
 		var p protocol.Ping
 		if err := protocol.DecodeBody(f, &p); err != nil {
@@ -422,17 +466,10 @@ func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heart
 	return nil
 }
 
-// report stores a spooled report once and announces what it changed.
-func (c *Controller) report(ctx context.Context, id string, r protocol.Report) error {
-	if r.Seq == 0 {
-		return errors.New("report without a sequence number")
-	}
-	ap, err := c.hub.reports.apply(ctx, id, r)
-	if err != nil {
-		return err
-	}
+// reported announces what a stored report changed.
+func (c *Controller) reported(ctx context.Context, id string, r protocol.Report, ap store.Applied) {
 	if ap.Duplicate {
-		return nil
+		return
 	}
 	if ap.Delivery != nil {
 		c.publishDelivery(*ap.Delivery)
@@ -447,7 +484,6 @@ func (c *Controller) report(ctx context.Context, id string, r protocol.Report) e
 			"controller", r.Rejection.Controller, "detail", r.Rejection.Detail)
 		c.events.Publish(events.Event{Kind: events.KindReport, Data: map[string]any{"terminal_id": id, "report": r}})
 	}
-	return nil
 }
 
 // setOffline records the offline point in the terminal's history before its
@@ -469,19 +505,23 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 		fail("bad sha256")
 		return
 	}
-	m, err := s.c.store.MediaByHash(ctx, g.SHA256)
-	if err != nil {
-		fail("unknown media")
-		return
+	f, ok := s.c.media.cached(g.SHA256)
+	if !ok {
+		m, err := s.c.store.MediaByHash(ctx, g.SHA256)
+		if err != nil {
+			fail("unknown media")
+			return
+		}
+		f.m = m.Media
+		if f.chunks, err = s.c.media.chunkFrames(m.Media); err != nil {
+			s.log.Error("read media", "sha256", g.SHA256, "err", err)
+			fail("media file unreadable on the controller")
+			return
+		}
 	}
+	m, frames := f.m, f.chunks
 	if g.Offset < 0 || g.Offset >= m.Size || g.Offset%int64(m.ChunkSize) != 0 {
 		fail(fmt.Sprintf("offset %d is not a chunk boundary inside %d bytes", g.Offset, m.Size))
-		return
-	}
-	frames, err := s.c.media.chunkFrames(m.Media)
-	if err != nil {
-		s.log.Error("read media", "sha256", g.SHA256, "err", err)
-		fail("media file unreadable on the controller")
 		return
 	}
 	// The encoded chunks are shared by every terminal fetching the file.

@@ -19,6 +19,7 @@ type AlertResult struct {
 	ID       string
 	Accepted time.Time       // the API accepted it
 	Playing  []time.Duration // per terminal, accept → first sound, sorted
+	Fetching []time.Duration // per terminal that fetched, accept → its fetch began (the command verified and accepted), sorted
 	Fetched  int             // terminals that fetched its media (0 when cached)
 	Counts   map[string]int  // the controller's deliveries by state
 	Done     time.Duration   // accept → every delivery done
@@ -54,7 +55,7 @@ func (fl *Fleet) Alert(ctx context.Context, audio []byte, name string) (*AlertRe
 	res := &AlertResult{ID: alert.ID, Accepted: alert.CreatedAt}
 	for ctx.Err() == nil {
 		alert.Counts = nil // decoding merges into a map
-		if err := a.do(ctx, "GET", "/api/v1/alerts/"+alert.ID, nil, &alert); err != nil {
+		if err := a.do(ctx, "GET", "/api/v1/alerts/"+alert.ID+"?deliveries=false", nil, &alert); err != nil {
 			return res, err
 		}
 		res.Counts = alert.Counts
@@ -62,18 +63,25 @@ func (fl *Fleet) Alert(ctx context.Context, audio []byte, name string) (*AlertRe
 			res.Done = time.Since(res.Accepted)
 			break
 		}
-		select { // each answer lists every delivery: not too often
+		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
 	}
-	plays, fetched := fl.f.played(alert.ID)
+	fetches, plays := fl.f.played(alert.ID)
 	for _, at := range plays {
 		res.Playing = append(res.Playing, at.Sub(res.Accepted))
 	}
+	for _, at := range fetches {
+		res.Fetching = append(res.Fetching, at.Sub(res.Accepted))
+	}
 	slices.Sort(res.Playing)
-	res.Fetched = fetched
+	slices.Sort(res.Fetching)
+	res.Fetched = len(fetches)
 	if res.Done == 0 {
+		if err := a.do(context.WithoutCancel(ctx), "GET", "/api/v1/alerts/"+alert.ID, nil, &alert); err != nil {
+			return res, fmt.Errorf("alert %s: not every delivery done within the bound (%v); listing them: %w", alert.ID, alert.Counts, err)
+		}
 		var stuck []string
 		for _, d := range alert.Deliveries {
 			if d.State != protocol.DeliveryDone && len(stuck) < 3 {

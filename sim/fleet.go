@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -329,7 +330,7 @@ type fleet struct {
 	mu      sync.Mutex
 	up      map[int]bool
 	plays   map[string]map[int]time.Time // EBM id → terminal → first sound
-	fetches map[string]int               // EBM id → terminals that fetched its media
+	fetches map[string]map[int]time.Time // EBM id → terminal → its media fetch began
 	exits   map[int]string
 	changed chan struct{} // closed and replaced on every event
 }
@@ -342,7 +343,7 @@ type proc struct {
 }
 
 func newFleet(o Options) *fleet {
-	return &fleet{o: o, up: map[int]bool{}, plays: map[string]map[int]time.Time{}, fetches: map[string]int{}, exits: map[int]string{}, changed: make(chan struct{})}
+	return &fleet{o: o, up: map[int]bool{}, plays: map[string]map[int]time.Time{}, fetches: map[string]map[int]time.Time{}, exits: map[int]string{}, changed: make(chan struct{})}
 }
 
 // start runs one worker per PerProcess terminals, each dialing from its
@@ -416,14 +417,9 @@ func (f *fleet) read(r io.Reader) {
 		case "down":
 			delete(f.up, e.Index)
 		case "play":
-			if f.plays[e.ID] == nil {
-				f.plays[e.ID] = map[int]time.Time{}
-			}
-			if _, ok := f.plays[e.ID][e.Index]; !ok {
-				f.plays[e.ID][e.Index] = time.Unix(0, e.At)
-			}
+			firstTime(f.plays, e)
 		case "fetch":
-			f.fetches[e.ID]++
+			firstTime(f.fetches, e)
 		case "exit":
 			f.exits[e.Index] = e.Err
 		}
@@ -457,16 +453,22 @@ func (f *fleet) waitOnline(ctx context.Context, n int, progress io.Writer) int {
 	}
 }
 
-// played returns the first-sound times of alert id, by terminal, and how
-// many terminals fetched its media.
-func (f *fleet) played(id string) (map[int]time.Time, int) {
+// firstTime records the first time of e's kind for its terminal and alert.
+func firstTime(m map[string]map[int]time.Time, e event) {
+	if m[e.ID] == nil {
+		m[e.ID] = map[int]time.Time{}
+	}
+	if _, ok := m[e.ID][e.Index]; !ok {
+		m[e.ID][e.Index] = time.Unix(0, e.At)
+	}
+}
+
+// played returns, for alert id, when each terminal began to fetch its
+// media and when each first sounded it.
+func (f *fleet) played(id string) (fetches, plays map[int]time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[int]time.Time, len(f.plays[id]))
-	for k, v := range f.plays[id] {
-		out[k] = v
-	}
-	return out, f.fetches[id]
+	return maps.Clone(f.fetches[id]), maps.Clone(f.plays[id])
 }
 
 func (f *fleet) failures() []string {

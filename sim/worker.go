@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"dalaba/internal/sigprof"
 	"dalaba/terminal"
 )
 
@@ -39,7 +40,7 @@ type event struct {
 	Kind  string `json:"e"`            // up, down, fetch, play, exit, started
 	Index int    `json:"i"`            // the member's index
 	ID    string `json:"id,omitempty"` // play: the EBM id
-	At    int64  `json:"t,omitempty"`  // play: Unix nanoseconds
+	At    int64  `json:"t,omitempty"`  // play, fetch: Unix nanoseconds
 	Err   string `json:"err,omitempty"`
 }
 
@@ -50,6 +51,7 @@ const stopWait = 10 * time.Second
 // out as JSON lines, until ctx ends or in is closed (the parent went away).
 func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	raiseFileLimit()
+	sigprof.Listen(os.Getenv("DALABA_BENCH_PROFILE")) // a profile of the alert (bench/)
 	dec := json.NewDecoder(in)
 	var job Job
 	if err := dec.Decode(&job); err != nil {
@@ -133,7 +135,7 @@ func newMember(job Job, m Member, w *eventWriter) (*terminal.Terminal, error) {
 			w.put(event{Kind: kind, Index: m.Index})
 		},
 		Playing:  func(id string) { w.put(event{Kind: "play", Index: m.Index, ID: id, At: time.Now().UnixNano()}) },
-		Fetching: func(id string) { w.put(event{Kind: "fetch", Index: m.Index, ID: id}) },
+		Fetching: func(id string) { w.put(event{Kind: "fetch", Index: m.Index, ID: id, At: time.Now().UnixNano()}) },
 	})
 	return t, nil
 }

@@ -1,13 +1,16 @@
 package terminal
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,6 +40,7 @@ type session struct {
 	kick chan struct{} // new reports spooled
 	done chan struct{}
 	once sync.Once
+	rbuf []byte // readLoop's buffer for text messages, kept from one to the next
 }
 
 func newSession(url string, ws *websocket.Conn) *session {
@@ -233,7 +237,7 @@ func (t *Terminal) readLoop(s *session) error {
 	for {
 		st, _ := t.currentSettings()
 		s.ws.SetReadDeadline(time.Now().Add(2*st.heartbeat() + handshakeWait))
-		mt, msg, err := s.ws.ReadMessage()
+		mt, msg, err := s.readMessage()
 		if err != nil {
 			return err
 		}
@@ -246,6 +250,57 @@ func (t *Terminal) readLoop(s *session) error {
 			return err // a peer that breaks framing is not worth talking to
 		}
 		t.handleFrame(s, f)
+	}
+}
+
+// readMessage reads the next message. A binary one (a media chunk or live
+// speech frame) is read into a buffer of chunkBufs, which whoever consumes
+// a media chunk gives back (recycleChunk); a text one through the
+// session's buffer, returned as a copy of its size. Either way a 64 KiB
+// chunk costs no doubling buffers (io.ReadAll) and, after the first ones,
+// no allocation. The connection's read limit bounds the buffers.
+func (s *session) readMessage() (int, []byte, error) {
+	mt, r, err := s.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	if mt == websocket.BinaryMessage {
+		buf := (*chunkBufs.Get().(*[]byte))[:0]
+		buf, err := readInto(r, buf)
+		return mt, buf, err
+	}
+	s.rbuf, err = readInto(r, s.rbuf[:0])
+	return mt, bytes.Clone(s.rbuf), err
+}
+
+// chunkBufs holds buffers the size of a whole media chunk frame.
+var chunkBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, protocol.MediaChunkHeader+protocol.DefaultChunkSize)
+	return &b
+}}
+
+// recycleChunk gives a media chunk's buffer back once it has been used.
+func recycleChunk(b []byte) {
+	if cap(b) >= protocol.MediaChunkHeader+protocol.DefaultChunkSize {
+		b = b[:0]
+		chunkBufs.Put(&b)
+	}
+}
+
+// readInto appends what r has to buf until EOF, growing it when full.
+func readInto(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(4096, cap(buf)))
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ const chunkIdle = 30 * time.Second
 type chunkMsg struct {
 	offset uint64
 	data   []byte
+	buf    []byte // the message data is in, for recycleChunk
 	merr   *protocol.MediaErr
 }
 
@@ -86,8 +87,9 @@ func (t *Terminal) deliverChunk(msg []byte) {
 		t.log.Warn("bad media chunk", "err", err)
 		return
 	}
-	if !t.fetch.deliver(sum, chunkMsg{offset: off, data: data}) {
+	if !t.fetch.deliver(sum, chunkMsg{offset: off, data: data, buf: msg}) {
 		t.log.Debug("media chunk nobody is fetching", "sha256", hex.EncodeToString(sum[:]), "offset", off)
+		recycleChunk(msg)
 	}
 }
 
@@ -178,6 +180,7 @@ func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Medi
 	// take writes a chunk if it is the next one; a chunk for another
 	// offset is left over from an earlier request and skipped.
 	take := func(c chunkMsg) error {
+		defer recycleChunk(c.buf) // written or dropped: nothing keeps it
 		if c.merr != nil {
 			return &mediaError{fmt.Sprintf("controller cannot send media %s: %s", m.SHA256, c.merr.Reason)}
 		}

@@ -88,6 +88,14 @@ func TestStreamingStartAndBadChunkMidFile(t *testing.T) {
 
 	ctl.waitState(cmd.ID, protocol.DeliveryPlaying) // with chunks 8.. not yet sent
 	eventually(t, "relay ON", func() bool { return r.term.Status().RelayOn })
+	eventually(t, "some of the verified audio heard", func() bool { // before the bad chunk can stop it
+		for _, name := range r.wavs() {
+			if fi, err := os.Stat(name); err == nil && fi.Size() > 44+3200 {
+				return true
+			}
+		}
+		return false
+	})
 	close(open)
 
 	rc := ctl.waitState(cmd.ID, protocol.DeliveryFailed)

@@ -25,6 +25,13 @@ import (
 // before it rewrites the file while records are still pending.
 const compactAckedBytes = 1 << 20
 
+// compactIdleBytes is how large the file may grow before an Ack that leaves
+// nothing pending rewrites it empty. Below it an Ack appends an ack frame
+// (one small write and fsync) instead of a rewrite, a sync and two renames
+// for every acknowledgement: a terminal reporting a few times a minute
+// rewrites its spool about once an hour instead, and wears its SD card less.
+const compactIdleBytes = 64 << 10
+
 // Record is one spooled item.
 type Record struct {
 	Seq  uint64
@@ -195,7 +202,8 @@ func (s *Spool) SkipTo(seq uint64) {
 }
 
 // Ack durably marks every record with Seq <= upTo as done. It compacts the
-// file when nothing is left pending or acknowledged frames pass a threshold.
+// file when nothing is left pending and the file has grown past
+// compactIdleBytes, or acknowledged frames pass compactAckedBytes.
 // If Ack returns an error after the acknowledgement was persisted (only
 // compaction failed), Pending already reflects it.
 func (s *Spool) Ack(upTo uint64) error {
@@ -216,7 +224,7 @@ func (s *Spool) Ack(upTo uint64) error {
 		keepBytes += frameHeaderSize + int64(len(r.Data))
 	}
 	var cerr error
-	if i == len(s.pending) || s.tail.End-headerSize-keepBytes >= compactAckedBytes {
+	if i == len(s.pending) && s.tail.End-headerSize >= compactIdleBytes || s.tail.End-headerSize-keepBytes >= compactAckedBytes {
 		cerr = s.compact(upTo, s.pending[i:])
 		if s.acked == upTo { // the compacted file is in place
 			if cerr != nil {
