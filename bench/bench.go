@@ -144,6 +144,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	w2, _ := ctrl.sent()
 	res.RepeatFetched = again.Fetched
 	res.RepeatBytesPerTerm = float64(w2-w1) / float64(n)
+	fmt.Fprintf(o.Log, "   fan-out: %+v\n", res) // in case the storm fails
 	if storm {
 		fmt.Fprintf(o.Log, "   reconnect storm: restarting the controller under %d terminals, with an alert for all of them\n", n)
 		ctrl.stop()
@@ -160,7 +161,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		var pa *sim.AlertResult
 		go func() {
 			var err error
-			pa, err = fl.Alert(sctx, o.Audio, "bench.mp3")
+			pa, err = fl.AlertMedia(sctx, again.Media)
 			pending <- err
 		}()
 		// The fleet's count drops as terminals notice, then climbs back.

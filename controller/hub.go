@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"dalaba/controller/store"
 	"dalaba/protocol"
@@ -20,6 +21,26 @@ type hub struct {
 	slow     atomic.Uint64  // connections closed because their send queue overflowed
 	reports  *reportBatcher // stores the sessions' reports in shared transactions
 	sent     atomic.Int64   // bytes of WebSocket messages written to terminals
+	conns    atomic.Int64   // terminal connections open, in the handshake or online
+	maxConns int64          // above it a terminal is asked to come back later (connLimit)
+	turned   atomic.Uint64  // connections turned away at maxConns
+}
+
+// fdReserve is how many of the process's file descriptors are kept from
+// terminal connections: the database's connections, media files, the API's
+// clients and the log. Without it a reconnect storm near the limit left
+// SQLite unable to open its files ("unable to open database file").
+const fdReserve = 1024
+
+// connLimit is how many terminal connections the process can hold: its
+// open-file limit (which Go raises to the hard limit at start) less the
+// reserve, and at least 64.
+func connLimit() int64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return max(int64(l.Cur)-fdReserve, 64)
 }
 
 // BytesSent is how many bytes of messages the controller has written to
@@ -27,7 +48,7 @@ type hub struct {
 func (c *Controller) BytesSent() int64 { return c.hub.sent.Load() }
 
 func newHub(c *Controller) *hub {
-	return &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}}
+	return &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit()}
 }
 
 // attach registers s, closing an older session of the same terminal: the

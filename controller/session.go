@@ -66,8 +66,19 @@ const (
 // is online, leaving the connection to the session's reader, so that the
 // HTTP server's goroutine and buffers do not stay with every idle terminal.
 func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
+	if c.hub.conns.Add(1) > c.hub.maxConns {
+		c.hub.conns.Add(-1)
+		if c.hub.turned.Add(1)%1000 == 1 {
+			c.log.Warn("terminal connections at the process's limit; asking terminals to come back later",
+				"limit", c.hub.maxConns, "turned_away", c.hub.turned.Load())
+		}
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many terminal connections; try again later", http.StatusServiceUnavailable)
+		return
+	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		c.hub.conns.Add(-1)
 		return // the upgrader already answered
 	}
 	c.hub.running.Add(1)
@@ -79,6 +90,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Info("terminal refused", "err", err)
 		conn.Close()
+		c.hub.conns.Add(-1)
 		c.hub.running.Done()
 		return
 	}
@@ -92,6 +104,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 // run reads until the connection ends, then records the terminal offline.
 func (s *session) run(id string) {
 	defer s.c.hub.running.Done()
+	defer s.c.hub.conns.Add(-1)
 	s.readLoop(s.ctx)
 	s.close()
 	s.mu.Lock()

@@ -54,3 +54,36 @@ func TestSlowTerminalIsDisconnected(t *testing.T) {
 	}
 	h.waitOffline(t, res.Terminal.ID)
 }
+
+// Above its connection limit the controller turns a terminal away with
+// 503 and Retry-After, before the upgrade; the terminal keeps trying and
+// is taken once there is room again. The file descriptors kept for the
+// database stay free.
+func TestConnectionLimit(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	h.c.hub.maxConns = 1
+	first, firstID := h.enrolledTerminal(t, villageA, "一号")
+
+	resp, err := http.Get(strings.Replace(h.ws, "ws://", "http://", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a connection over the limit got %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	var res EnrollResult
+	h.mustCall(t, http.StatusCreated, "POST", "/api/v1/terminals", EnrollRequest{AreaCode: villageB, Name: "二号"}, &res)
+	cfg := h.terminalConfig(t, "二号")
+	cfg.EnrollToken = res.EnrollToken
+	second := runTerminal(t, cfg)
+	waitFor(t, "the second terminal turned away", func() bool { return h.c.hub.turned.Load() >= 2 })
+	if n := h.c.hub.conns.Load(); n != 1 {
+		t.Fatalf("%d terminal connections open at a limit of 1", n)
+	}
+	first.stop()
+	h.waitOffline(t, firstID)
+	h.waitOnline(t, second, res.Terminal.ID)
+}

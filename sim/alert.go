@@ -17,6 +17,7 @@ const alertValid = 10
 // AlertResult is what one alert to the whole fleet did.
 type AlertResult struct {
 	ID       string
+	Media    string          // the sha256 of its audio
 	Accepted time.Time       // the API accepted it
 	Playing  []time.Duration // per terminal, accept → first sound, sorted
 	Fetching []time.Duration // per terminal that fetched, accept → its fetch began (the command verified and accepted), sorted
@@ -36,8 +37,14 @@ func (fl *Fleet) Alert(ctx context.Context, audio []byte, name string) (*AlertRe
 	if err := a.do(ctx, "POST", "/api/v1/media?name="+url.QueryEscape(name), audio, &m); err != nil {
 		return nil, fmt.Errorf("upload the alert audio: %w", err)
 	}
+	return fl.AlertMedia(ctx, m.SHA256)
+}
+
+// AlertMedia is Alert with audio the controller has already.
+func (fl *Fleet) AlertMedia(ctx context.Context, sha string) (*AlertResult, error) {
+	a := newAPI(fl.o.API, fl.o.AlertToken)
 	req := map[string]any{"class": protocol.ClassDaily, "msg_type": protocol.MsgTerminalDrill, "level": 4, "title": "模拟终端群演练",
-		"areas": fl.townships, "media": []string{m.SHA256}, "valid_minutes": alertValid}
+		"areas": fl.townships, "media": []string{sha}, "valid_minutes": alertValid}
 	var alert struct {
 		ID         string         `json:"id"` // the EBM id, which terminals know it by
 		CreatedAt  time.Time      `json:"created_at"`
@@ -52,7 +59,7 @@ func (fl *Fleet) Alert(ctx context.Context, audio []byte, name string) (*AlertRe
 	if err := a.do(ctx, "POST", "/api/v1/alerts", req, &alert); err != nil {
 		return nil, fmt.Errorf("send the test alert (needs an officer's token, --alert-token): %w", err)
 	}
-	res := &AlertResult{ID: alert.ID, Accepted: alert.CreatedAt}
+	res := &AlertResult{ID: alert.ID, Media: sha, Accepted: alert.CreatedAt}
 	for ctx.Err() == nil {
 		alert.Counts = nil // decoding merges into a map
 		if err := a.do(ctx, "GET", "/api/v1/alerts/"+alert.ID+"?deliveries=false", nil, &alert); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +53,11 @@ const stopWait = 10 * time.Second
 func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	raiseFileLimit()
 	sigprof.Listen(os.Getenv("DALABA_BENCH_PROFILE")) // a profile of the alert (bench/)
+	// A worker is thousands of terminals in one heap, each of which on a
+	// board has its own small one: collect less often than Go's default,
+	// so the simulator's garbage collection does not take the processor
+	// time that the controller under test and the terminal code need.
+	debug.SetGCPercent(400)
 	dec := json.NewDecoder(in)
 	var job Job
 	if err := dec.Decode(&job); err != nil {

@@ -52,6 +52,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4) // kept open: reopening needs file descriptors, which a reconnect storm can use up
 	s := &Store{w: w, r: r, prepared: map[string]*sql.Stmt{}}
 	if err := s.migrate(context.Background()); err != nil {
 		s.Close()
