@@ -47,8 +47,8 @@ type Result struct {
 	BytesRatio         float64 // bytes of messages to terminals per terminal / media size
 	RepeatFetched      int     // terminals that fetched the media of the repeated alert
 	RepeatBytesPerTerm float64
-	IdleRSSPerTerm     float64 // bytes
-	IdleCPU            float64 // share of one core
+	IdleRSSPerTerm     float64       // bytes
+	IdleCPU            float64       // share of one core
 	StormBack          time.Duration // restart → every terminal connected again
 	StormResumed       time.Duration // restart → every terminal playing the alert issued during the storm
 	StormPending       int           // deliveries of that alert done
@@ -183,6 +183,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		}
 		res.StormResumed = pa.Accepted.Add(pa.Playing[n-1]).Sub(begin)
 		res.StormPending = pa.Counts[protocol.DeliveryDone] // every one done, or Alert failed
+		fmt.Fprintf(o.Log, "   storm: back %s, all playing %s, peak %.2f cores, %d MB\n", res.StormBack, res.StormResumed, res.StormPeakCPU, res.StormPeakRSS>>20)
 	}
 	fl.Stop()
 	ctrl.stop()
