@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -287,15 +286,6 @@ func (c *Controller) apiHeartbeat(w http.ResponseWriter, r *http.Request, p *pri
 		hb = json.RawMessage("null")
 	}
 	writeJSON(w, http.StatusOK, TerminalHeartbeat{TerminalID: t.ID, LastSeen: t.LastSeen, Heartbeat: hb})
-}
-
-// recordHeartbeat keeps a point of a terminal's heartbeat history (nil:
-// it went offline). The history is for people to look at: a failure is
-// logged and the heartbeat itself still counts.
-func (c *Controller) recordHeartbeat(ctx context.Context, id string, hb *protocol.Heartbeat) {
-	if _, err := c.store.AddHeartbeat(ctx, id, heartbeatPoint(c.now(), hb)); err != nil {
-		c.log.Error("heartbeat history", "terminal", id, "err", err)
-	}
 }
 
 // heartbeatPoint is the history point of a heartbeat at at (nil: offline).

@@ -16,9 +16,11 @@ const maxReportBatch = 1000
 // heartbeatGather is how long a heartbeat waits for others to share its
 // transaction. Heartbeats come steadily (15,000 terminals every 30 s is
 // 500 a second) rather than all at once as receipts do: without the wait
-// each would have a transaction of its own (docs/benchmarks.md, "Heartbeat
-// history").
-const heartbeatGather = 50 * time.Millisecond
+// each would have a transaction of its own, and with a short one a few
+// (docs/benchmarks.md, "Heartbeat history"). Nobody waits for a heartbeat
+// to be stored (the terminal gets no acknowledgement; see heartbeat), so
+// the wait delays only when the console hears of the change.
+const heartbeatGather = 500 * time.Millisecond
 
 // reportBatcher applies the reports, and records the heartbeats, of many
 // sessions in shared transactions (group commit): a session queues its
@@ -46,11 +48,14 @@ func (b *reportBatcher) apply(ctx context.Context, id string, rs []protocol.Repo
 	})
 }
 
-// heartbeat records a terminal's status and a point of its history, as
-// store.SetStatus and store.AddHeartbeat do; it reports whether the point
-// was written.
-func (b *reportBatcher) heartbeat(ctx context.Context, id string, st store.Status, p store.HeartbeatPoint) (bool, error) {
-	return b.heartbeats.do(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, heartbeatGather, b.c.store.ApplyHeartbeats)
+// heartbeat queues a terminal's status and a point of its history, to be
+// recorded as store.SetStatus and store.AddHeartbeat do, and returns at
+// once; done runs when they are stored. Heartbeats are stored in the order
+// they are queued, so a terminal's later status (offline among them, see
+// Controller.setOffline) is never overwritten by an earlier one.
+func (b *reportBatcher) heartbeat(ctx context.Context, id string, st store.Status, p store.HeartbeatPoint, done func(error)) {
+	b.heartbeats.submit(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, heartbeatGather, b.c.store.ApplyHeartbeats,
+		func(_ bool, err error) { done(err) })
 }
 
 // groupCommit runs the items of concurrent callers through one store
@@ -66,6 +71,24 @@ type queued[In, Out any] struct {
 	out  Out
 	err  error
 	done chan struct{}
+	then func(Out, error) // submit's callback, run by the flush
+}
+
+// submit queues in and returns; then runs with its result once store has
+// handled it. When no flush is running, one is started: it waits gather
+// for others, then stores everything queued.
+func (g *groupCommit[In, Out]) submit(ctx context.Context, in In, gather time.Duration, store func(context.Context, []In) ([]Out, []error), then func(Out, error)) {
+	g.mu.Lock()
+	g.queue = append(g.queue, &queued[In, Out]{in: in, done: make(chan struct{}), then: then})
+	lead := !g.flushing
+	g.flushing = true
+	g.mu.Unlock()
+	if lead {
+		go func() {
+			time.Sleep(gather)
+			g.flushAll(context.WithoutCancel(ctx), store)
+		}()
+	}
 }
 
 // do queues in, waits until store has handled it and returns its result.
@@ -120,6 +143,9 @@ func (g *groupCommit[In, Out]) flushOnce(ctx context.Context, store func(context
 	for i, q := range batch {
 		q.out, q.err = outs[i], errs[i]
 		close(q.done)
+		if q.then != nil {
+			q.then(q.out, q.err)
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

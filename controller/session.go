@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -108,7 +107,7 @@ func (s *session) run(id string) {
 	s.readLoop(s.ctx)
 	s.close()
 	s.mu.Lock()
-	for s.persisting { // its last heartbeat is stored before the terminal is marked offline
+	for s.persisting { // its last report is stored before the terminal is marked offline
 		s.wake.Wait()
 	}
 	s.mu.Unlock()
@@ -338,13 +337,13 @@ func (s *session) readLoop(ctx context.Context) {
 	}
 }
 
-// handle acts on one frame from the terminal. Heartbeats and reports
-// wait for the database: they go to persistLoop, so that pings and media
-// requests behind them are answered at once. A full persist queue holds the
-// reader back.
+// handle acts on one frame from the terminal. Reports wait for the
+// database: they go to persistLoop, so that pings, heartbeats and media
+// requests behind them are answered at once. A full persist queue holds
+// the reader back.
 func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 	switch f.Type {
-	case protocol.TypeHeartbeat, protocol.TypeReport:
+	case protocol.TypeReport:
 		s.mu.Lock()
 		for len(s.persist) >= persistQueue && !s.closed {
 			s.wake.Wait()
@@ -362,9 +361,9 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 	return s.act(ctx, f)
 }
 
-// persistLoop stores the session's queued heartbeats and reports in order,
-// and ends when none is left; a bad one ends the session. Reports queued
-// one after another are stored together and acknowledged once.
+// persistLoop stores the session's queued reports in order, and ends when
+// none is left; a bad one ends the session. Reports queued one after
+// another are stored together and acknowledged once.
 func (s *session) persistLoop(ctx context.Context) {
 	for {
 		s.mu.Lock()
@@ -374,23 +373,11 @@ func (s *session) persistLoop(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		}
-		n := 1
-		for n < len(s.persist) && s.persist[0].Type == protocol.TypeReport && s.persist[n].Type == protocol.TypeReport {
-			n++
-		}
-		fs := slices.Clone(s.persist[:n])
-		for range n {
-			pop(&s.persist)
-		}
+		fs := s.persist
+		s.persist = nil
 		s.wake.Broadcast() // room for the reader
 		s.mu.Unlock()
-		var err error
-		if fs[0].Type == protocol.TypeReport {
-			err = s.storeReports(ctx, fs)
-		} else {
-			err = s.act(ctx, fs[0])
-		}
-		if err != nil {
+		if err := s.storeReports(ctx, fs); err != nil {
 			s.log.Warn("bad message from terminal; closing", "type", fs[0].Type, "err", err)
 			s.close()
 		}
@@ -461,7 +448,10 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 	return nil
 }
 
-// heartbeat records a terminal's status and announces changes.
+// heartbeat queues a terminal's status and history point for storing and
+// announces them once stored. The session does not wait: a heartbeat is not
+// acknowledged, and what follows it from the terminal (its reports among
+// them) need not wait half a second for the next batch of heartbeats.
 func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heartbeat, raw json.RawMessage) error {
 	switch hb.State {
 	case protocol.StateIdle, protocol.StatePlaying, protocol.StateFault:
@@ -470,12 +460,14 @@ func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heart
 	}
 	vol := hb.Volume
 	relay, audio := hb.RelayOK, hb.AudioOK
-	_, err := c.hub.reports.heartbeat(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &vol, Firmware: hb.Firmware,
-		RelayOK: &relay, AudioOK: &audio, Heartbeat: raw}, heartbeatPoint(c.now(), &hb)) // status and history, batched
-	if err != nil {
-		return err
-	}
-	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
+	c.hub.reports.heartbeat(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &vol, Firmware: hb.Firmware,
+		RelayOK: &relay, AudioOK: &audio, Heartbeat: raw}, heartbeatPoint(c.now(), &hb), func(err error) {
+		if err != nil {
+			c.log.Error("record heartbeat", "terminal", id, "err", err)
+			return
+		}
+		c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
+	})
 	return nil
 }
 
@@ -499,11 +491,14 @@ func (c *Controller) reported(ctx context.Context, id string, r protocol.Report,
 	}
 }
 
-// setOffline records the offline point in the terminal's history before its
-// status: whoever sees the status offline finds the point too.
+// setOffline records the terminal offline, its status and the offline
+// point of its history together, after every heartbeat it sent (they are
+// queued in order), and waits for it.
 func (c *Controller) setOffline(id string) {
-	c.recordHeartbeat(context.Background(), id, nil)
-	if err := c.store.SetStatus(context.Background(), id, store.Status{State: "offline", LastSeen: c.now()}); err != nil {
+	done := make(chan error, 1)
+	c.hub.reports.heartbeat(context.Background(), id, store.Status{State: "offline", LastSeen: c.now()}, heartbeatPoint(c.now(), nil),
+		func(err error) { done <- err })
+	if err := <-done; err != nil {
 		c.log.Error("record terminal offline", "terminal", id, "err", err)
 	}
 	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": "offline", "online": false}})

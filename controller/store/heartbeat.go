@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -63,16 +64,51 @@ func (s *Store) AddHeartbeat(ctx context.Context, id string, p HeartbeatPoint) (
 		return false, nil
 	}
 	wrote := false
+	var kept HeartbeatPoint
 	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
 		st := newStmtCache(s, tx)
 		defer st.close()
-		wrote, err = addHeartbeat(ctx, st, id, p)
+		wrote, kept, err = addHeartbeat(ctx, st, id, p, map[string]bool{})
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("heartbeat history of terminal %s: %w", id, err)
 	}
+	if wrote {
+		s.points.set(id, kept)
+	}
 	return wrote, nil
+}
+
+// lastPoints remembers the last history point written for each terminal,
+// so that a heartbeat that changes nothing (most of them) is told so
+// without reading the table. Only this process writes the history, and
+// only after a commit does a point go in here.
+type lastPoints struct {
+	mu sync.Mutex
+	m  map[string]HeartbeatPoint
+}
+
+func (l *lastPoints) get(id string) (HeartbeatPoint, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.m[id]
+	return p, ok
+}
+
+func (l *lastPoints) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m = nil
+}
+
+func (l *lastPoints) set(id string, p HeartbeatPoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]HeartbeatPoint{}
+	}
+	l.m[id] = p
 }
 
 // HeartbeatIn is one terminal's heartbeat for ApplyHeartbeats: its status
@@ -90,21 +126,30 @@ type HeartbeatIn struct {
 // heartbeat fails alone; errs[i] is hbs[i]'s.
 func (s *Store) ApplyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote []bool, errs []error) {
 	wrote, errs = make([]bool, len(hbs)), make([]error, len(hbs))
+	kept := make([]HeartbeatPoint, len(hbs))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		st := newStmtCache(s, tx)
 		defer st.close()
+		written := map[string]bool{} // terminals with a point written in this transaction
 		for i, h := range hbs {
 			if err := setStatus(ctx, st, h.TerminalID, h.Status); err != nil {
 				return err
 			}
-			w, err := addHeartbeat(ctx, st, h.TerminalID, h.Point)
+			w, k, err := addHeartbeat(ctx, st, h.TerminalID, h.Point, written)
 			if err != nil {
 				return err
 			}
-			wrote[i] = w
+			wrote[i], kept[i] = w, k
 		}
 		return nil
 	})
+	if err == nil {
+		for i, h := range hbs { // in order: a terminal's later point wins
+			if wrote[i] {
+				s.points.set(h.TerminalID, kept[i])
+			}
+		}
+	}
 	if err == nil || len(hbs) == 1 {
 		if err != nil {
 			errs[0] = fmt.Errorf("heartbeat of terminal %s: %w", hbs[0].TerminalID, err)
@@ -130,23 +175,31 @@ func due(last, p HeartbeatPoint) bool {
 	return !last.same(p) || p.At.Sub(last.At) >= HeartbeatSample
 }
 
-// addHeartbeat is AddHeartbeat inside a transaction.
-func addHeartbeat(ctx context.Context, st *stmtCache, id string, p HeartbeatPoint) (bool, error) {
-	last, err := scanPoint(st.QueryRowContext(ctx, lastPointSQL, id))
+// addHeartbeat is AddHeartbeat inside a transaction. It also returns the
+// point as written (its time may have moved), for lastPoints once the
+// transaction commits. The last point of an earlier heartbeat in the same
+// transaction is read from the table, which holds it already.
+func addHeartbeat(ctx context.Context, st *stmtCache, id string, p HeartbeatPoint, written map[string]bool) (bool, HeartbeatPoint, error) {
+	last, cached := st.s.points.get(id)
+	var err error
+	if !cached || written[id] {
+		last, err = scanPoint(st.QueryRowContext(ctx, lastPointSQL, id))
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return false, err
+		return false, p, err
 	case !due(last, p):
-		return false, nil
+		return false, p, nil
 	case !p.At.After(last.At):
 		p.At = last.At.Add(time.Millisecond) // one row per instant; the clock may step back
 	}
 	if _, err := st.ExecContext(ctx, addPointSQL, id, ms(p.At), p.State, p.Volume, p.RelayOK, p.RelayOn, p.AudioOK, p.Playing); err != nil {
-		return false, err
+		return false, p, err
 	}
+	written[id] = true
 	_, err = st.ExecContext(ctx, prunePoints, id, ms(p.At.Add(-HeartbeatKeep)))
-	return err == nil, err
+	return err == nil, p, err
 }
 
 // Heartbeats returns a terminal's history from since on, oldest first,
@@ -214,5 +267,6 @@ func (s *Store) EndHeartbeatHistory(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("end heartbeat histories: %w", err)
 	}
+	s.points.reset() // written here, not through addHeartbeat
 	return nil
 }

@@ -33,6 +33,7 @@ type Store struct {
 
 	prepared map[string]*sql.Stmt // batch statements prepared on w; read-only after Open
 	durable  sync.Mutex           // held while w runs with synchronous=FULL
+	points   lastPoints           // each terminal's last heartbeat history point (heartbeat.go)
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
