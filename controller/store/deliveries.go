@@ -86,24 +86,61 @@ func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, e
 }
 
 func setDelivery(ctx context.Context, tx sqlRunner, d Delivery) (bool, error) {
-	// One statement: the update happens only from a state it advances.
-	var from []any
-	for _, st := range allDeliveryStates {
-		if protocol.DeliveryAdvances(st, d.State) {
-			from = append(from, st)
-		}
+	q, ok := advanceDeliverySQL[d.State]
+	if !ok {
+		return false, nil // no state moves forward to d.State
 	}
-	if len(from) == 0 {
-		return false, nil
-	}
-	args := append([]any{d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID}, from...)
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?
-		WHERE alert_id = ? AND terminal_id = ? AND state IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
+	res, err := tx.ExecContext(ctx, q, d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID)
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
+}
+
+// advanceDeliverySQL is, by the state it moves to, the one statement that
+// moves a delivery forward: it updates the row only from a state that
+// advances to it (protocol.DeliveryAdvances).
+var advanceDeliverySQL = advanceStatements()
+
+func advanceStatements() map[string]string {
+	qs := map[string]string{}
+	for _, to := range allDeliveryStates {
+		// CASE, not IN: an IN list is built into a temporary B-tree at
+		// every run of the statement.
+		var from string
+		for _, st := range allDeliveryStates {
+			if protocol.DeliveryAdvances(st, to) {
+				from += " WHEN '" + st + "' THEN 1" // constants of ours, plain words
+			}
+		}
+		if from != "" {
+			qs[to] = `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?` + closes(to) + `
+		WHERE alert_id = ? AND terminal_id = ? AND CASE state` + from + ` ELSE 0 END`
+		}
+	}
+	return qs
+}
+
+// closes is what an update to state sets besides it: a final state closes
+// the delivery (its open column, which a step between unfinished states
+// leaves alone so that the deliveries_open index is not rewritten).
+func closes(state string) string {
+	if protocol.DeliveryFinal(state) {
+		return ", open = 0"
+	}
+	return ""
+}
+
+// advanceDeliverySQLs lists advanceDeliverySQL's statements, to prepare.
+func advanceDeliverySQLs() []string {
+	var qs []string
+	for _, to := range allDeliveryStates {
+		if q, ok := advanceDeliverySQL[to]; ok {
+			qs = append(qs, q)
+		}
+	}
+	return qs
 }
 
 // allDeliveryStates lists every delivery state.
@@ -116,7 +153,7 @@ func setDeliveriesWhere(ctx context.Context, tx *sql.Tx, alertID string, from []
 	for _, f := range from {
 		args = append(args, f)
 	}
-	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?
+	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?`+closes(to)+`
 		WHERE alert_id = ? AND state IN (?`+strings.Repeat(", ?", len(from)-1)+`) RETURNING terminal_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("update deliveries of %s: %w", alertID, err)
@@ -145,7 +182,7 @@ type Outstanding struct {
 func (s *Store) OutstandingFor(ctx context.Context, id string, now time.Time) ([]Outstanding, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT a.id, d.state, CASE WHEN a.status = 'cancelled' THEN a.cancel_signed ELSE a.signed END
 		FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-		WHERE d.terminal_id = ? AND a.expires > ? AND (
+		WHERE d.terminal_id = ? AND d.open = 1 AND a.expires > ? AND (
 			(a.status = 'active' AND d.state IN ('queued', 'offline', 'sent')) OR
 			(a.status = 'cancelled' AND d.state IN ('sent', 'accepted', 'fetching', 'playing')))
 		ORDER BY a.created_at`, id, ms(now))
@@ -192,69 +229,19 @@ type deliveryMove struct {
 
 // moveDeliveries applies moves in order, each only if it moves its
 // delivery forward (protocol.DeliveryAdvances) from where the moves before
-// left it, as one SetDelivery after another would: it reads each delivery
-// once (rowsPerStatement a statement) and writes each that moved once. It
+// left it, as one SetDelivery after another: one conditional update each,
+// so a delivery moved twice in a batch goes through both steps. It
 // returns the moves that took effect.
 func moveDeliveries(ctx context.Context, st *stmtCache, moves []deliveryMove) ([]deliveryMove, error) {
-	type pair struct{ alertID, terminalID string }
-	state := map[pair]string{}
-	var pairs []pair
+	var moved []deliveryMove
 	for _, m := range moves {
-		p := pair{m.d.AlertID, m.d.TerminalID}
-		if _, ok := state[p]; !ok {
-			state[p] = ""
-			pairs = append(pairs, p)
-		}
-	}
-	for lo := 0; lo < len(pairs); lo += rowsPerStatement {
-		chunk := pairs[lo:min(lo+rowsPerStatement, len(pairs))]
-		args := make([]any, 0, 2*len(chunk))
-		for _, p := range chunk {
-			args = append(args, p.alertID, p.terminalID)
-		}
-		args, size := padRows(args, 2)
-		rows, err := st.QueryContext(ctx, readDeliveriesSQL(size), args...)
+		ok, err := setDelivery(ctx, st, m.d)
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var p pair
-			var s string
-			if err := rows.Scan(&p.alertID, &p.terminalID, &s); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			state[p] = s
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-	}
-	var moved []deliveryMove
-	final := map[pair]Delivery{}
-	for _, m := range moves {
-		p := pair{m.d.AlertID, m.d.TerminalID}
-		if protocol.DeliveryAdvances(state[p], m.d.State) { // false for a delivery that does not exist
-			state[p] = m.d.State
-			final[p] = m.d
+		if ok {
 			moved = append(moved, m)
-		}
-	}
-	for _, p := range pairs {
-		d, ok := final[p]
-		if !ok {
-			continue
-		}
-		if _, err := st.ExecContext(ctx, updateDeliverySQL, d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID); err != nil {
-			return nil, err
 		}
 	}
 	return moved, nil
 }
-
-func readDeliveriesSQL(rows int) string {
-	return `SELECT DISTINCT d.alert_id, d.terminal_id, d.state FROM (VALUES ` + valueRows(rows, 2) + `) AS v
-		CROSS JOIN deliveries d ON d.alert_id = v.column1 AND d.terminal_id = v.column2`
-}
-
-const updateDeliverySQL = `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ? WHERE alert_id = ? AND terminal_id = ?`

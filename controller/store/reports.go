@@ -22,7 +22,8 @@ type Applied struct {
 // applies it in the same transaction: a receipt moves its delivery forward
 // (or confirms a schedule), an occurrence records what happened to a
 // schedule item, a fault updates the terminal's fault list. The terminal's
-// acknowledged sequence only grows.
+// acknowledged sequence only grows; a report at or below it is a repeat
+// and changes nothing (see newReports).
 func (s *Store) ApplyReport(ctx context.Context, terminalID string, r protocol.Report, now time.Time) (Applied, error) {
 	var aps []Applied
 	err := s.durableTx(ctx, func(tx *sql.Tx) (err error) {
@@ -71,22 +72,20 @@ func (s *Store) ApplyReports(ctx context.Context, reports []ReportIn, now time.T
 }
 
 // A batch writes its rows in multi-row statements of batchSizes rows,
-// prepared once (Store.prepareBatchStatements): full ones of
-// rowsPerStatement, then the smallest that holds the rest, its last row
-// repeated to fill it (see padRows).
+// prepared once (Store.prepareBatchStatements).
 const rowsPerStatement = 128
 
 var batchSizes = []int{1, 8, 32, rowsPerStatement}
 
 // batchStatements are the multi-row statements, by rows.
-var batchStatements = []func(rows int) string{insertReportsSQL, ackReportsSQL, readDeliveriesSQL}
+var batchStatements = []func(rows int) string{insertReportsSQL, readAckedSQL, raiseAckedSQL}
 
 // hotStatements are the one-row statements run for each row of a batch.
-var hotStatements = []string{updateDeliverySQL, setStatusSQL, lastPointSQL, addPointSQL, prunePoints}
+var hotStatements = append([]string{setStatusSQL, lastPointSQL, addPointSQL, prunePoints}, advanceDeliverySQLs()...)
 
 // padRows repeats the last row of args (rows of cols values) until there
-// are as many rows as the smallest of batchSizes that holds them; every
-// batch statement does the same for a repeated row as for one. It returns
+// are as many rows as the smallest of batchSizes that holds them, for a
+// statement that does the same for a repeated row as for one. It returns
 // the rows' SQL shape size.
 func padRows(args []any, cols int) ([]any, int) {
 	n := len(args) / cols
@@ -104,40 +103,63 @@ func padRows(args []any, cols int) ([]any, int) {
 	return args, size
 }
 
+// fitRows is the largest of batchSizes not above n (n ≥ 1), for a
+// statement that must not see a row twice.
+func fitRows(n int) int {
+	for i := len(batchSizes) - 1; i > 0; i-- {
+		if batchSizes[i] <= n {
+			return batchSizes[i]
+		}
+	}
+	return batchSizes[0]
+}
+
 // valueRows is the placeholders of n rows of cols values: (?, ?), (?, ?).
 func valueRows(n, cols int) string {
 	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
 	return row + strings.Repeat(", "+row, n-1)
 }
 
-func insertReportsSQL(rows int) string {
-	return `INSERT INTO reports(terminal_id, seq, at, received_at, kind, command_id, reason, body)
-		VALUES ` + valueRows(rows, 8) + ` ON CONFLICT DO NOTHING RETURNING terminal_id, seq`
+// shapes builds a multi-row statement's SQL once for each of batchSizes
+// and returns it by rows.
+func shapes(build func(rows int) string) func(rows int) string {
+	sql := make(map[int]string, len(batchSizes))
+	for _, n := range batchSizes {
+		sql[n] = build(n)
+	}
+	return func(rows int) string { return sql[rows] }
 }
 
-func ackReportsSQL(rows int) string {
-	return `UPDATE terminals SET acked_seq = MAX(acked_seq, v.column2)
-		FROM (VALUES ` + valueRows(rows, 2) + `) AS v WHERE terminals.id = v.column1`
-}
+var insertReportsSQL = shapes(func(rows int) string {
+	return `INSERT INTO reports(terminal_id, seq, received_at, kind, body) VALUES ` + valueRows(rows, 5)
+})
 
-// reportKey names a report: a terminal stores each sequence number once.
-type reportKey struct {
-	terminalID string
-	seq        uint64
-}
+var readAckedSQL = shapes(func(rows int) string {
+	return `SELECT terminal_id, seq FROM report_acks WHERE terminal_id IN (?` + strings.Repeat(", ?", rows-1) + `)`
+})
 
-// applyReports is ApplyReports inside a transaction, set by set: the
-// reports' rows in multi-row inserts, the acknowledged sequences in one
-// update per terminal set, and the deliveries read once, moved forward in
-// order here and written once each. Faults, occurrences, rejections and
+// raiseAckedSQL raises terminals' acknowledged sequences, each only
+// upward, and returns the ids of those it raised. A row repeated (padRows)
+// matches its terminal once.
+var raiseAckedSQL = shapes(func(rows int) string {
+	return `INSERT INTO report_acks(terminal_id, seq) VALUES ` + valueRows(rows, 2) + `
+		ON CONFLICT(terminal_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq
+		RETURNING terminal_id`
+})
+
+// applyReports is ApplyReports inside a transaction, set by set: which
+// reports are new, told by raising their terminals' acknowledged sequences
+// in multi-row upserts; their rows in multi-row inserts; and each delivery
+// moved forward by one conditional update. Faults, occurrences, rejections and
 // schedule receipts (rare) are applied one by one.
 func applyReports(ctx context.Context, st *stmtCache, reports []ReportIn, now time.Time) ([]Applied, error) {
 	aps := make([]Applied, len(reports))
-	fresh, err := insertReports(ctx, st, reports, now)
+	bodies := encodeReports(reports) // on another core while SQLite works
+	fresh, err := newReports(ctx, st, reports)
 	if err != nil {
 		return nil, err
 	}
-	if err := ackReports(ctx, st, reports); err != nil {
+	if err := insertReports(ctx, st, reports, fresh, <-bodies, now); err != nil {
 		return nil, err
 	}
 	var moves []deliveryMove
@@ -199,80 +221,185 @@ func applyReports(ctx context.Context, st *stmtCache, reports []ReportIn, now ti
 	return aps, nil
 }
 
-// insertReports inserts the reports' rows, each (terminal, seq) once, and
-// reports which of them are new: not stored before, nor earlier in the
-// batch.
-func insertReports(ctx context.Context, st *stmtCache, reports []ReportIn, now time.Time) ([]bool, error) {
-	first := make(map[reportKey]int, len(reports))
-	args := make([]any, 0, 8*min(len(reports), rowsPerStatement))
-	fresh := make([]bool, len(reports))
-	for lo := 0; lo < len(reports); lo += rowsPerStatement {
-		chunk := reports[lo:min(lo+rowsPerStatement, len(reports))]
-		args = args[:0]
-		for j, in := range chunk {
-			r := in.Report
-			body, err := json.Marshal(r)
-			if err != nil {
-				return nil, err
-			}
-			var cmdID, reason string
-			switch {
-			case r.Receipt != nil:
-				cmdID, reason = r.Receipt.CommandID, r.Receipt.Reason
-			case r.Rejection != nil:
-				cmdID, reason = r.Rejection.CommandID, r.Rejection.Reason
-			case r.Fault != nil:
-				reason = r.Fault.Code
-			case r.Occurrence != nil:
-				reason = r.Occurrence.Reason
-			}
-			if _, ok := first[reportKey{in.TerminalID, r.Seq}]; !ok {
-				first[reportKey{in.TerminalID, r.Seq}] = lo + j
-			}
-			args = append(args, in.TerminalID, r.Seq, ms(r.At), ms(now), r.Kind, cmdID, reason, string(body))
-		}
-		args, size := padRows(args, 8)
-		rows, err := st.QueryContext(ctx, insertReportsSQL(size), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k reportKey
-			if err := rows.Scan(&k.terminalID, &k.seq); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			fresh[first[k]] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
+// newReports says which reports are new, and raises each reporting
+// terminal's acknowledged sequence to the highest new one. A terminal
+// numbers its reports upward and sends them in order (docs/protocol.md,
+// §5), so a report is new when its sequence is above every one stored
+// before it: the terminal's acknowledged sequence, and the new ones
+// earlier in the batch. Anything else is a repeat (a resend after a lost
+// acknowledgement, or an old sequence), acknowledged again unchanged.
+//
+// Most terminals have one report in a batch: one conditional upsert per
+// rowsPerStatement of them raises their sequences and says which rose.
+// Only for the rest (several reports of one terminal, repeats) is the
+// acknowledged sequence read first.
+func newReports(ctx context.Context, st *stmtCache, reports []ReportIn) ([]bool, error) {
+	count := map[string]int{}
+	for _, in := range reports {
+		count[in.TerminalID]++
+	}
+	var args []any
+	for _, in := range reports {
+		if count[in.TerminalID] == 1 {
+			args = append(args, in.TerminalID, in.Report.Seq)
 		}
 	}
-	return fresh, nil
+	raised := map[string]bool{}
+	if err := raiseAcked(ctx, st, reports, args, func(id string) { raised[id] = true }); err != nil {
+		return nil, err
+	}
+	fresh := make([]bool, len(reports))
+	high := map[string]uint64{} // of the terminals not raised yet
+	var ids []any
+	for i, in := range reports {
+		if raised[in.TerminalID] {
+			fresh[i] = true
+		} else if _, ok := high[in.TerminalID]; !ok {
+			high[in.TerminalID] = 0 // no report stored yet, unless read below
+			ids = append(ids, in.TerminalID)
+		}
+	}
+	if len(ids) == 0 {
+		return fresh, nil
+	}
+	if err := readAcked(ctx, st, ids, high); err != nil {
+		return nil, err
+	}
+	rose := map[string]bool{}
+	for i, in := range reports {
+		if !raised[in.TerminalID] && in.Report.Seq > high[in.TerminalID] {
+			fresh[i] = true
+			high[in.TerminalID] = in.Report.Seq
+			rose[in.TerminalID] = true
+		}
+	}
+	args = args[:0]
+	for _, id := range ids {
+		if rose[id.(string)] {
+			args = append(args, id, high[id.(string)])
+		}
+	}
+	return fresh, raiseAcked(ctx, st, reports, args, func(string) {})
 }
 
-// ackReports raises each reporting terminal's acknowledged sequence to the
-// highest it sent (it only grows).
-func ackReports(ctx context.Context, st *stmtCache, reports []ReportIn) error {
-	high := map[string]uint64{}
-	var order []string
-	for _, in := range reports {
-		seq, ok := high[in.TerminalID]
-		if !ok {
-			order = append(order, in.TerminalID)
-		}
-		high[in.TerminalID] = max(seq, in.Report.Seq)
-	}
-	for lo := 0; lo < len(order); lo += rowsPerStatement {
-		ids := order[lo:min(lo+rowsPerStatement, len(order))]
-		args := make([]any, 0, 2*len(ids))
-		for _, id := range ids {
-			args = append(args, id, high[id])
-		}
-		args, size := padRows(args, 2)
-		if _, err := st.ExecContext(ctx, ackReportsSQL(size), args...); err != nil {
+// readAcked reads the acknowledged sequences of the terminals ids into
+// high.
+func readAcked(ctx context.Context, st *stmtCache, ids []any, high map[string]uint64) error {
+	for lo := 0; lo < len(ids); lo += rowsPerStatement {
+		hi := min(lo+rowsPerStatement, len(ids))
+		chunk, size := padRows(ids[lo:hi:hi], 1)
+		rows, err := st.QueryContext(ctx, readAckedSQL(size), chunk...)
+		if err != nil {
 			return err
 		}
+		for rows.Next() {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				rows.Close()
+				return err
+			}
+			high[id] = uint64(seq)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// raiseAcked raises acknowledged sequences (args: rows of a terminal id
+// and a sequence, each terminal once), rowsPerStatement at a time, and
+// calls raised with the id of each terminal whose sequence rose. A
+// terminal that does not exist fails it with ErrNotFound.
+func raiseAcked(ctx context.Context, st *stmtCache, reports []ReportIn, args []any, raised func(id string)) error {
+	for lo := 0; lo < len(args); lo += 2 * rowsPerStatement {
+		hi := min(lo+2*rowsPerStatement, len(args))
+		chunk, size := padRows(args[lo:hi:hi], 2)
+		rows, err := st.QueryContext(ctx, raiseAckedSQL(size), chunk...)
+		if err == nil {
+			err = eachID(rows, raised)
+		}
+		if err != nil {
+			if missing := missingTerminal(ctx, st, reports); missing != nil {
+				return missing // report_acks refers to terminals
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// eachID calls each with the first column of each of rows, and closes
+// them.
+func eachID(rows *sql.Rows, each func(string)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		each(id)
+	}
+	return rows.Close()
+}
+
+// missingTerminal returns ErrNotFound naming the first reporting terminal
+// that does not exist, if one does not.
+func missingTerminal(ctx context.Context, st *stmtCache, reports []ReportIn) error {
+	for _, in := range reports {
+		var one int
+		err := st.QueryRowContext(ctx, `SELECT 1 FROM terminals WHERE id = ?`, in.TerminalID).Scan(&one)
+		if err == sql.ErrNoRows {
+			return fmt.Errorf("terminal %s: %w", in.TerminalID, ErrNotFound)
+		}
+	}
+	return nil
+}
+
+// encodedReports are the reports' bodies, JSON protocol.Report, or why
+// one could not be encoded.
+type encodedReports struct {
+	bodies []string
+	err    error
+}
+
+// encodeReports encodes the reports' bodies in a goroutine of its own
+// (which never blocks: the channel holds its one result).
+func encodeReports(reports []ReportIn) <-chan encodedReports {
+	out := make(chan encodedReports, 1)
+	go func() {
+		e := encodedReports{bodies: make([]string, len(reports))}
+		for i, in := range reports {
+			b, err := json.Marshal(in.Report)
+			if err != nil {
+				e.err = fmt.Errorf("encode report %d of terminal %s: %w", in.Report.Seq, in.TerminalID, err)
+				break
+			}
+			e.bodies[i] = string(b)
+		}
+		out <- e
+	}()
+	return out
+}
+
+// insertReports inserts the rows of the new reports.
+func insertReports(ctx context.Context, st *stmtCache, reports []ReportIn, fresh []bool, e encodedReports, now time.Time) error {
+	if e.err != nil {
+		return e.err
+	}
+	args := make([]any, 0, 5*len(reports))
+	for i, in := range reports {
+		if fresh[i] {
+			args = append(args, in.TerminalID, in.Report.Seq, ms(now), in.Report.Kind, e.bodies[i])
+		}
+	}
+	for len(args) > 0 {
+		n := fitRows(len(args) / 5)
+		if _, err := st.ExecContext(ctx, insertReportsSQL(n), args[:5*n]...); err != nil {
+			return err
+		}
+		args = args[5*n:]
 	}
 	return nil
 }
@@ -361,10 +488,11 @@ type StoredReport struct {
 }
 
 // Reports lists a terminal's reports (all terminals when id is empty) of
-// kind (all kinds when empty), newest first.
+// kind (all kinds when empty), newest first: the table is in arrival
+// order, read backwards until limit are found.
 func (s *Store) Reports(ctx context.Context, terminalID, kind string, limit int) ([]StoredReport, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT terminal_id, received_at, body FROM reports
-		WHERE (? = '' OR terminal_id = ?) AND (? = '' OR kind = ?) ORDER BY received_at DESC, seq DESC LIMIT ?`,
+		WHERE (? = '' OR terminal_id = ?) AND (? = '' OR kind = ?) ORDER BY rowid DESC LIMIT ?`,
 		terminalID, terminalID, kind, kind, limit)
 	if err != nil {
 		return nil, err

@@ -3,11 +3,13 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -272,5 +274,57 @@ func applyUntilKilled(t *testing.T, path string) {
 			fmt.Fprintln(w, in[i].Report.Seq)
 		}
 		w.Flush()
+	}
+}
+
+// TestApplyReportsRepeats sends what a terminal sends again: a report
+// whose acknowledgement was lost (in the same batch and in a later one)
+// and an old sequence. Each is recognised, acknowledged as a duplicate
+// and changes nothing; a report of a terminal that does not exist fails
+// alone, naming it, and the rest of its batch is stored.
+func TestApplyReportsRepeats(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	id := activeTerminal(t, s, villageA, "a").ID
+	a := newAlert(t, s, 1, t0, t0.Add(time.Hour), id)
+	apply := func(in ...ReportIn) ([]Applied, []error) {
+		t.Helper()
+		return s.ApplyReports(ctx, in, t0)
+	}
+	aps, errs := apply(ReportIn{id, receipt(1, a.CommandID, protocol.DeliveryAccepted)}, ReportIn{id, receipt(2, a.CommandID, protocol.DeliveryPlaying)},
+		ReportIn{id, receipt(2, a.CommandID, protocol.DeliveryPlaying)})
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || aps[0].Duplicate || aps[1].Duplicate || !aps[2].Duplicate {
+		t.Fatalf("first batch: %+v %v, want the repeated 2 a duplicate", aps, errs)
+	}
+	const missing = "64502241020039999999999"
+	aps, errs = apply(ReportIn{id, receipt(2, a.CommandID, protocol.DeliveryDone)}, // lost ack: sent again, changed meanwhile
+		ReportIn{id, receipt(1, a.CommandID, protocol.DeliveryFailed)}, // an old sequence
+		ReportIn{missing, receipt(1, a.CommandID, protocol.DeliveryDone)},
+		ReportIn{id, receipt(3, a.CommandID, protocol.DeliveryDone)})
+	if !aps[0].Duplicate || !aps[1].Duplicate || aps[0].Delivery != nil || aps[1].Delivery != nil {
+		t.Fatalf("repeats: %+v, want duplicates that move nothing", aps[:2])
+	}
+	if !errors.Is(errs[2], ErrNotFound) || !strings.Contains(errs[2].Error(), missing) {
+		t.Fatalf("report of a missing terminal: %v, want not found naming %s", errs[2], missing)
+	}
+	if errs[3] != nil || aps[3].Duplicate || aps[3].Delivery == nil || aps[3].Delivery.State != protocol.DeliveryDone {
+		t.Fatalf("report 3: %+v (%v), want it to move the delivery to done", aps[3], errs[3])
+	}
+	rs, err := s.Reports(ctx, id, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, r := range rs {
+		seqs = append(seqs, r.Report.Seq)
+	}
+	if fmt.Sprint(seqs) != "[3 2 1]" || rs[1].Report.Receipt.State != protocol.DeliveryPlaying {
+		t.Fatalf("stored %v (2: %s), want [3 2 1] with 2 as first received", seqs, rs[1].Report.Receipt.State)
+	}
+	if rs, err := s.Reports(ctx, missing, "", 10); err != nil || len(rs) != 0 {
+		t.Fatalf("reports of the missing terminal: %d (%v), want none", len(rs), err)
+	}
+	if term, err := s.Terminal(ctx, id); err != nil || term.AckedSeq != 3 {
+		t.Fatalf("acked_seq %d (%v), want 3", term.AckedSeq, err)
 	}
 }

@@ -42,7 +42,8 @@ type Terminal struct {
 }
 
 const terminalCols = `id, area_code, name, status, public_key, created_at, enrolled_at, latitude, longitude,
-	last_seen, state, volume, firmware, relay_ok, audio_ok, acked_seq, COALESCE(enroll_hash, ''), enroll_until`
+	last_seen, state, volume, firmware, relay_ok, audio_ok, COALESCE((SELECT seq FROM report_acks WHERE terminal_id = terminals.id), 0),
+	COALESCE(enroll_hash, ''), enroll_until`
 
 func scanTerminal(row interface{ Scan(...any) error }) (Terminal, error) {
 	var t Terminal
