@@ -82,7 +82,7 @@ func (s *PulseSink) Play(ctx context.Context, pcm io.Reader) error {
 	}()
 	stream.Start()
 	begin := time.Now()
-	tick := time.NewTicker(otoPoll)
+	tick := time.NewTimer(otoPoll)
 	defer tick.Stop()
 	for {
 		select {
@@ -90,6 +90,7 @@ func (s *PulseSink) Play(ctx context.Context, pcm io.Reader) error {
 			return ctx.Err()
 		case <-tick.C:
 		}
+		tick.Reset(src.r.pollEvery())
 		if stream.Closed() || stream.Error() != nil {
 			msg := "audio: the PulseAudio server went away"
 			if err := stream.Error(); err != nil {
