@@ -107,7 +107,7 @@ func (s *session) run(id string) {
 	s.readLoop(s.ctx)
 	s.close()
 	s.mu.Lock()
-	for s.persisting { // its last report is stored before the terminal is marked offline
+	for s.persisting { // its last report is stored, and heartbeat queued, before the terminal is marked offline
 		s.wake.Wait()
 	}
 	s.mu.Unlock()
@@ -338,12 +338,14 @@ func (s *session) readLoop(ctx context.Context) {
 }
 
 // handle acts on one frame from the terminal. Reports wait for the
-// database: they go to persistLoop, so that pings, heartbeats and media
-// requests behind them are answered at once. A full persist queue holds
+// database, and they and heartbeats take decoding deep enough to grow a
+// goroutine's stack: both go to persistLoop, so that pings and media
+// requests behind them are answered at once and the reader, which stays
+// with an idle terminal, keeps a small stack. A full persist queue holds
 // the reader back.
 func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 	switch f.Type {
-	case protocol.TypeReport:
+	case protocol.TypeHeartbeat, protocol.TypeReport:
 		s.mu.Lock()
 		for len(s.persist) >= persistQueue && !s.closed {
 			s.wake.Wait()
@@ -361,9 +363,10 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 	return s.act(ctx, f)
 }
 
-// persistLoop stores the session's queued reports in order, and ends when
-// none is left; a bad one ends the session. Reports queued one after
-// another are stored together and acknowledged once.
+// persistLoop stores the session's queued reports and heartbeats in order,
+// and ends when none is left; a bad one ends the session. Reports queued
+// one after another are stored together and acknowledged once; a
+// heartbeat is queued for storing (Controller.heartbeat) without a wait.
 func (s *session) persistLoop(ctx context.Context) {
 	for {
 		s.mu.Lock()
@@ -373,11 +376,24 @@ func (s *session) persistLoop(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		}
-		fs := s.persist
-		s.persist = nil
+		n := 1
+		for n < len(s.persist) && s.persist[0].Type == protocol.TypeReport && s.persist[n].Type == protocol.TypeReport {
+			n++
+		}
+		fs := s.persist[:n:n]
+		s.persist = s.persist[n:]
+		if len(s.persist) == 0 {
+			s.persist = nil
+		}
 		s.wake.Broadcast() // room for the reader
 		s.mu.Unlock()
-		if err := s.storeReports(ctx, fs); err != nil {
+		var err error
+		if fs[0].Type == protocol.TypeReport {
+			err = s.storeReports(ctx, fs)
+		} else {
+			err = s.act(ctx, fs[0])
+		}
+		if err != nil {
 			s.log.Warn("bad message from terminal; closing", "type", fs[0].Type, "err", err)
 			s.close()
 		}

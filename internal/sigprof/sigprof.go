@@ -1,16 +1,37 @@
 // Package sigprof lets a benchmark profile a child process for exactly the
 // stretch it is measuring: the first SIGUSR2 starts a CPU profile, the next
 // one stops it, and so on; each profile is written to its own file
-// (prefix.<pid>.<n>), to be read with `go tool pprof`.
+// (prefix.<pid>.<n>), to be read with `go tool pprof`. Each start also
+// writes a heap profile (prefix.<pid>.<n>.heap) and the runtime's memory
+// figures on standard error.
 package sigprof
 
 import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 )
+
+// writeHeap writes a heap profile and, on standard error, where the
+// process's memory is by the Go runtime's count (the rest of its RSS is
+// memory the runtime does not manage, such as SQLite's page cache).
+func writeHeap(path string) {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(os.Stderr, "sigprof: heap in use %d MB, heap idle %d MB (%d MB returned), stacks %d MB, runtime total %d MB, goroutines %d\n",
+		m.HeapInuse>>20, m.HeapIdle>>20, m.HeapReleased>>20, m.StackInuse>>20, (m.Sys-m.HeapReleased)>>20, runtime.NumGoroutine())
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sigprof:", err)
+		return
+	}
+	defer f.Close()
+	pprof.WriteHeapProfile(f)
+}
 
 // Listen starts the signal handler when prefix is not empty.
 func Listen(prefix string) {
@@ -29,6 +50,7 @@ func Listen(prefix string) {
 				f = nil
 				continue
 			}
+			writeHeap(fmt.Sprintf("%s.%d.%d.heap", prefix, os.Getpid(), n))
 			var err error
 			if f, err = os.Create(fmt.Sprintf("%s.%d.%d", prefix, os.Getpid(), n)); err != nil {
 				fmt.Fprintln(os.Stderr, "sigprof:", err)
