@@ -100,11 +100,13 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		return res, err
 	}
 	res.RampUp = fl.Summary().RampUp
+	// Pings come every 2 s in a connection's first minute, while its clock
+	// estimate settles: measure after that, the idle fleet and the alert
+	// alike (a fleet in the field has been connected for longer).
+	fmt.Fprintf(o.Log, "   settling %s\n", settle)
+	sleep(ctx, settle)
 	if idle {
-		// Pings come every 2 s in a connection's first minute, while its
-		// clock estimate settles: measure after that.
-		fmt.Fprintf(o.Log, "   idle: settling 62 s, then measuring %s\n", o.Idle)
-		sleep(ctx, 62*time.Second)
+		fmt.Fprintf(o.Log, "   idle: measuring %s\n", o.Idle)
 		a, _ := readProc(ctrl.pid())
 		sleep(ctx, o.Idle)
 		b, _ := readProc(ctrl.pid())
@@ -200,6 +202,10 @@ func signalAll(sig syscall.Signal, pids ...int) {
 		syscall.Kill(pid, sig)
 	}
 }
+
+// settle is how long a fleet stays up before anything is measured: the
+// last terminal's first minute, in which it pings every 2 s.
+const settle = 62 * time.Second
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {
