@@ -91,12 +91,6 @@ func (g *groupCommit[In, Out]) submit(ctx context.Context, in In, gather time.Du
 	}
 }
 
-// do queues in, waits until store has handled it and returns its result.
-func (g *groupCommit[In, Out]) do(ctx context.Context, in In, gather time.Duration, store func(context.Context, []In) ([]Out, []error)) (Out, error) {
-	outs, errs := g.doAll(ctx, []In{in}, gather, store)
-	return outs[0], errs[0]
-}
-
 // doAll queues ins together, in order, waits until store has handled them
 // and returns their results. The caller that finds no flush running leads
 // one: it waits gather for others, then stores everything queued.
