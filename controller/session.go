@@ -359,6 +359,17 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 		}
 		s.mu.Unlock()
 		return nil
+	case protocol.TypePing:
+		// Answered by a goroutine of its own: decoding and encoding with
+		// encoding/json would grow the reader's stack, which every idle
+		// terminal keeps.
+		go func() {
+			if err := s.act(ctx, f); err != nil {
+				s.log.Warn("bad ping from terminal; closing", "err", err)
+				s.close()
+			}
+		}()
+		return nil
 	}
 	return s.act(ctx, f)
 }
