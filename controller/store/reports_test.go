@@ -28,16 +28,8 @@ func receipt(seq uint64, cmdID, state string) protocol.Report {
 // closed and opened again.
 func TestApplyReportsBatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dalaba.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreAt(t, path)
 	ctx := context.Background()
-	for _, a := range []Area{{Code: county, Name: "融安县"}, {Code: township, Name: "长安镇", Parent: county}, {Code: villageA, Name: "大巷村", Parent: township}} {
-		if err := s.PutArea(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var ids []string
 	for i := range 3 {
 		ids = append(ids, activeTerminal(t, s, villageA, fmt.Sprint("t", i)).ID)
@@ -64,7 +56,8 @@ func TestApplyReportsBatch(t *testing.T) {
 		t.Fatalf("after the batch: synchronous = %d (%v), want 1 (NORMAL) again", sync, err)
 	}
 	s.Close()
-	if s, err = Open(path); err != nil {
+	s, err := Open(path)
+	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
@@ -191,16 +184,8 @@ func TestReportsSurviveKill(t *testing.T) {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "dalaba.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStoreAt(t, path)
 	ctx := context.Background()
-	for _, a := range []Area{{Code: county, Name: "融安县"}, {Code: township, Name: "长安镇", Parent: county}, {Code: villageA, Name: "大巷村", Parent: township}} {
-		if err := s.PutArea(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-	}
 	id := activeTerminal(t, s, villageA, "大巷村1号").ID
 	s.Close()
 

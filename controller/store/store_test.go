@@ -28,7 +28,14 @@ var t0 = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
 func openStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "dalaba.db"))
+	return openStoreAt(t, filepath.Join(t.TempDir(), "dalaba.db"))
+}
+
+// openStoreAt opens the store at path, closed at the test's end, with the
+// test's area tree.
+func openStoreAt(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
