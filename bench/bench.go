@@ -105,17 +105,23 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	// alike (a fleet in the field has been connected for longer).
 	fmt.Fprintf(o.Log, "   settling %s\n", settle)
 	sleep(ctx, settle)
+	profile := os.Getenv("DALABA_BENCH_PROFILE") != "" // sigprof: CPU profiles of the idle window and the alert
 	if idle {
 		fmt.Fprintf(o.Log, "   idle: measuring %s\n", o.Idle)
 		a, _ := readProc(ctrl.pid())
+		if profile { // the controller's alone: the first profile of its process
+			signalAll(syscall.SIGUSR2, ctrl.pid())
+		}
 		sleep(ctx, o.Idle)
+		if profile {
+			signalAll(syscall.SIGUSR2, ctrl.pid())
+		}
 		b, _ := readProc(ctrl.pid())
 		res.IdleRSSPerTerm = float64(b.RSS-before.RSS) / float64(n)
 		res.IdleCPU = (b.CPU - a.CPU).Seconds() / o.Idle.Seconds()
 	}
 	w0, _ := ctrl.sent()
 	c0, s0 := cpuOf(ctrl.pid()), cpuOf(fl.Pids()...)
-	profile := os.Getenv("DALABA_BENCH_PROFILE") != "" // sigprof: the alert's CPU profile of each process
 	if profile {
 		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
 	}

@@ -27,7 +27,9 @@ var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 1
 // session is one terminal's live connection. An idle session costs one
 // goroutine (its reader) and no queue (docs/benchmarks.md, "Idle
 // sessions"): each queue is a slice that exists while it holds something,
-// and the goroutines that drain them run only while there is work. Every
+// and the goroutines that drain them run only while there is work. The
+// reader only reads: decoding and acting on a frame take a deep stack,
+// which the reader would keep for as long as the terminal stays. Every
 // write goes through the one writer: control frames through a bounded
 // queue that never blocks the caller, media through its own queue that the
 // media sender fills at the pace of the link.
@@ -47,13 +49,16 @@ type session struct {
 	ctrl       [][]byte         // text frames, at most controlQueue
 	live       [][]byte         // binary live speech frames (live.go): never behind media
 	media      [][]byte         // binary media chunks, at most mediaQueue
-	persist    []protocol.Frame // heartbeats and reports, stored in order by persistLoop
+	inbox      [][]byte         // frames read from the terminal, handled in order by handleLoop
+	reports    []protocol.Frame // reports, stored in order by persistLoop
 	writing    bool             // writer is running
+	handling   bool             // handleLoop is running
 	persisting bool             // persistLoop is running
 	once       sync.Once
 }
 
 const (
+	inboxQueue   = 64
 	persistQueue = 64
 	controlQueue = 256
 	mediaQueue   = 4
@@ -104,10 +109,10 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 func (s *session) run(id string) {
 	defer s.c.hub.running.Done()
 	defer s.c.hub.conns.Add(-1)
-	s.readLoop(s.ctx)
+	s.readLoop()
 	s.close()
 	s.mu.Lock()
-	for s.persisting { // its last report is stored, and heartbeat queued, before the terminal is marked offline
+	for s.handling || s.persisting { // its last report is stored, and heartbeat queued, before the terminal is marked offline
 		s.wake.Wait()
 	}
 	s.mu.Unlock()
@@ -122,7 +127,7 @@ func (s *session) close() {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		s.ctrl, s.live, s.media, s.persist = nil, nil, nil, nil
+		s.ctrl, s.live, s.media, s.inbox, s.reports = nil, nil, nil, nil, nil
 		s.wake.Broadcast()
 		s.mu.Unlock()
 		s.conn.Close()
@@ -313,7 +318,9 @@ func (s *session) online(ctx context.Context, t store.Terminal) {
 	s.c.scheduleOnline(ctx, s) // after any alert: those are urgent, this is days ahead
 }
 
-func (s *session) readLoop(ctx context.Context) {
+// readLoop reads the terminal's frames into the inbox until the
+// connection ends. A full inbox holds the reader back.
+func (s *session) readLoop() {
 	grace := time.Duration(3*s.c.cfg.HeartbeatSeconds) * time.Second
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(grace))
@@ -325,87 +332,89 @@ func (s *session) readLoop(ctx context.Context) {
 			s.log.Warn("terminal sent a binary message; closing")
 			return
 		}
-		f, err := protocol.Decode(msg)
-		if err != nil {
-			s.log.Warn("bad frame from terminal; closing", "err", err)
+		s.mu.Lock()
+		for len(s.inbox) >= inboxQueue && !s.closed {
+			s.wake.Wait()
+		}
+		if s.closed {
+			s.mu.Unlock()
 			return
 		}
-		if err := s.handle(ctx, f); err != nil {
-			s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
+		s.inbox = append(s.inbox, msg)
+		if !s.handling {
+			s.handling = true
+			go s.handleLoop(s.ctx)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// handleLoop decodes and acts on the inbox's frames in order, and ends
+// when none is left; a bad frame ends the session.
+func (s *session) handleLoop(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.inbox) == 0 {
+			s.handling = false
+			s.wake.Broadcast()
+			s.mu.Unlock()
 			return
+		}
+		msg := pop(&s.inbox)
+		s.wake.Broadcast() // room for the reader
+		s.mu.Unlock()
+		f, err := protocol.Decode(msg)
+		if err == nil {
+			err = s.handle(ctx, f)
+		}
+		if err != nil {
+			s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
+			s.close()
 		}
 	}
 }
 
 // handle acts on one frame from the terminal. Reports wait for the
-// database, and they and heartbeats take decoding deep enough to grow a
-// goroutine's stack: both go to persistLoop, so that pings and media
-// requests behind them are answered at once and the reader, which stays
-// with an idle terminal, keeps a small stack. A full persist queue holds
-// the reader back.
+// database: they go to persistLoop, so that pings and media requests
+// behind them are answered at once. A full report queue holds the inbox
+// back.
 func (s *session) handle(ctx context.Context, f protocol.Frame) error {
-	switch f.Type {
-	case protocol.TypeHeartbeat, protocol.TypeReport:
-		s.mu.Lock()
-		for len(s.persist) >= persistQueue && !s.closed {
-			s.wake.Wait()
-		}
-		if !s.closed {
-			s.persist = append(s.persist, f)
-			if !s.persisting {
-				s.persisting = true
-				go s.persistLoop(ctx)
-			}
-		}
-		s.mu.Unlock()
-		return nil
-	case protocol.TypePing:
-		// Answered by a goroutine of its own: decoding and encoding with
-		// encoding/json would grow the reader's stack, which every idle
-		// terminal keeps.
-		go func() {
-			if err := s.act(ctx, f); err != nil {
-				s.log.Warn("bad ping from terminal; closing", "err", err)
-				s.close()
-			}
-		}()
-		return nil
+	if f.Type != protocol.TypeReport {
+		return s.act(ctx, f)
 	}
-	return s.act(ctx, f)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.reports) >= persistQueue && !s.closed {
+		s.wake.Wait()
+	}
+	if !s.closed {
+		s.reports = append(s.reports, f)
+		if !s.persisting {
+			s.persisting = true
+			go s.persistLoop(ctx)
+		}
+	}
+	return nil
 }
 
-// persistLoop stores the session's queued reports and heartbeats in order,
-// and ends when none is left; a bad one ends the session. Reports queued
-// one after another are stored together and acknowledged once; a
-// heartbeat is queued for storing (Controller.heartbeat) without a wait.
+// persistLoop stores the session's queued reports in order, and ends when
+// none is left; a bad one ends the session. Reports queued one after
+// another are stored together and acknowledged once.
 func (s *session) persistLoop(ctx context.Context) {
 	for {
 		s.mu.Lock()
-		if s.closed || len(s.persist) == 0 {
+		if s.closed || len(s.reports) == 0 {
 			s.persisting = false
 			s.wake.Broadcast()
 			s.mu.Unlock()
 			return
 		}
-		n := 1
-		for n < len(s.persist) && s.persist[0].Type == protocol.TypeReport && s.persist[n].Type == protocol.TypeReport {
-			n++
-		}
-		fs := s.persist[:n:n]
-		s.persist = s.persist[n:]
-		if len(s.persist) == 0 {
-			s.persist = nil
-		}
-		s.wake.Broadcast() // room for the reader
+		fs := s.reports
+		s.reports = nil
+		s.wake.Broadcast() // room for the inbox
 		s.mu.Unlock()
-		var err error
-		if fs[0].Type == protocol.TypeReport {
-			err = s.storeReports(ctx, fs)
-		} else {
-			err = s.act(ctx, fs[0])
-		}
-		if err != nil {
-			s.log.Warn("bad message from terminal; closing", "type", fs[0].Type, "err", err)
+		if err := s.storeReports(ctx, fs); err != nil {
+			s.log.Warn("bad report from terminal; closing", "err", err)
 			s.close()
 		}
 	}
@@ -454,9 +463,10 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 		if err := protocol.DecodeBody(f, &hb); err != nil {
 			return err
 		}
+		if hb.TerminalTime != nil { // a ping too: answered before anything else is done
+			s.sendFrame(protocol.TypePong, protocol.Pong{TerminalTime: *hb.TerminalTime, ServerTime: s.c.now()})
+		}
 		return s.c.heartbeat(ctx, s.terminalID, hb, f.Body)
-	case protocol.TypeReport:
-		return s.storeReports(ctx, []protocol.Frame{f})
 	case protocol.TypePing:
 		var p protocol.Ping
 		if err := protocol.DecodeBody(f, &p); err != nil {

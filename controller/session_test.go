@@ -87,3 +87,41 @@ func TestConnectionLimit(t *testing.T) {
 	h.waitOffline(t, firstID)
 	h.waitOnline(t, second, res.Terminal.ID)
 }
+
+// A heartbeat that carries terminal_time is a ping too: it is answered
+// with a pong for that time and stored all the same; one without it gets
+// no pong.
+func TestHeartbeatIsAPing(t *testing.T) {
+	h := startController(t, nil)
+	rt, code := h.newRawTerminal(t, villageA, "心跳即测时")
+	rt.connect(t, code)
+	rt.nothingQueued(t)
+
+	pong := func(want time.Time) {
+		t.Helper()
+		f := rt.read(t)
+		var p protocol.Pong
+		if f.Type != protocol.TypePong || protocol.DecodeBody(f, &p) != nil || !p.TerminalTime.Equal(want) {
+			t.Fatalf("got %s %s, want a pong for %s", f.Type, f.Body, want)
+		}
+		if p.ServerTime.IsZero() {
+			t.Fatalf("pong %s has no server time", f.Body)
+		}
+	}
+	beat := func(volume int, at *time.Time) {
+		rt.write(t, protocol.TypeHeartbeat, protocol.Heartbeat{State: protocol.StateIdle, Volume: volume, RelayOK: true,
+			AudioOK: true, Firmware: "test", TerminalTime: at})
+		waitFor(t, "the heartbeat stored", func() bool {
+			v := h.terminalRow(t, rt.id).Volume
+			return v != nil && *v == volume
+		})
+	}
+	sent := time.Date(2026, 11, 27, 3, 0, 0, 123e6, time.UTC)
+	beat(7, &sent)
+	pong(sent)
+
+	beat(8, nil)
+	ping := sent.Add(time.Second)
+	rt.write(t, protocol.TypePing, protocol.Ping{TerminalTime: ping})
+	pong(ping) // the next frame: the plain heartbeat was not answered
+}
