@@ -104,6 +104,10 @@ type Heartbeat struct {
 	UptimeSecs int64  `json:"uptime_s"`
 	CacheBytes int64  `json:"cache_bytes"`
 	Pending    int    `json:"pending_reports"`
+	// TerminalTime, when set, makes the heartbeat a ping too: the
+	// controller answers it with a pong (docs/protocol.md §7), so a
+	// terminal need not send a ping frame beside every heartbeat.
+	TerminalTime *time.Time `json:"terminal_time,omitempty"`
 }
 
 // Ack tells a terminal that every report with Seq <= Seq is stored.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,6 +275,31 @@ func TestHeartbeatAfterWelcome(t *testing.T) {
 	hb.UptimeSecs, hb.Pending = 0, 0
 	if hb != want {
 		t.Fatalf("heartbeat %+v, want %+v", hb, want)
+	}
+}
+
+// TestHeartbeatCarriesPing: once the first minute's pings are over, the
+// terminal samples the controller's clock with its heartbeats: each one
+// every interval carries terminal_time, the pong to it is taken as a
+// sample, and no ping frame goes beside it.
+func TestHeartbeatCarriesPing(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.cfg.HeartbeatSeconds = 5
+	term := r.start(func(term *Terminal) { term.pingEvery = 0 }) // the welcome's burst of pings, then none
+	ctl.waitFor("a heartbeat that is a ping", func() bool {
+		return slices.ContainsFunc(ctl.beats, func(hb protocol.Heartbeat) bool { return hb.TerminalTime != nil })
+	})
+	eventually(t, "the heartbeat's clock sample", func() bool {
+		term.offset.mu.Lock()
+		defer term.offset.mu.Unlock()
+		return term.offset.acquired == pingBurst+1
+	})
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	if ctl.pings != pingBurst || ctl.beats[0].TerminalTime != nil {
+		t.Fatalf("%d ping frames, first heartbeat's terminal_time %v; want the %d of the burst, and none on the welcome's heartbeat",
+			ctl.pings, ctl.beats[0].TerminalTime, pingBurst)
 	}
 }
 

@@ -70,6 +70,7 @@ type fakeController struct {
 	stored        map[uint64]bool
 	maxSeq        uint64
 	beats         []protocol.Heartbeat
+	pings         int // ping frames
 	welcomes      int
 }
 
@@ -276,10 +277,16 @@ func (c *fakeController) handle(conn *ctlConn, f protocol.Frame) {
 	case protocol.TypePing:
 		var p protocol.Ping
 		protocol.DecodeBody(f, &p)
+		c.mu.Lock()
+		c.pings++
+		c.mu.Unlock()
 		conn.send(protocol.TypePong, protocol.Pong{TerminalTime: p.TerminalTime, ServerTime: time.Now()})
 	case protocol.TypeHeartbeat:
 		var hb protocol.Heartbeat
 		protocol.DecodeBody(f, &hb)
+		if hb.TerminalTime != nil { // a ping too
+			conn.send(protocol.TypePong, protocol.Pong{TerminalTime: *hb.TerminalTime, ServerTime: time.Now()})
+		}
 		c.mu.Lock()
 		c.beats = append(c.beats, hb)
 		c.event()

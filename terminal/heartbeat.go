@@ -16,8 +16,8 @@ const (
 )
 
 // heartbeatLoop sends a burst of pings after the welcome, then a heartbeat
-// and a ping every heartbeat interval, with more pings during the first
-// minute while the clock estimate settles.
+// that is also a ping every heartbeat interval, with more pings during the
+// first minute while the clock estimate settles.
 func (t *Terminal) heartbeatLoop(s *session) {
 	for range pingBurst {
 		t.sendPing(s)
@@ -25,7 +25,7 @@ func (t *Terminal) heartbeatLoop(s *session) {
 			return
 		}
 	}
-	t.sendHeartbeat(s)
+	t.sendHeartbeat(s, false)
 	select { // that heartbeat already told what changed before it
 	case <-t.beatSoon:
 	default:
@@ -47,15 +47,14 @@ func (t *Terminal) heartbeatLoop(s *session) {
 				t.amp.probe()
 				t.checkDisk(false)
 				t.speaker.probe()
-				t.sendHeartbeat(s)
-				t.sendPing(s)
+				t.sendHeartbeat(s, true)
 				nextBeat = now.Add(st.heartbeat())
 			} else if settling && !now.Before(nextPing) {
 				t.sendPing(s)
 				nextPing = now.Add(t.pingEvery)
 			}
 		case <-changed:
-			t.sendHeartbeat(s)
+			t.sendHeartbeat(s, false)
 			st, changed = t.currentSettings()
 			nextBeat = t.clock.Now().Add(st.heartbeat())
 		case <-t.beatSoon:
@@ -65,7 +64,7 @@ func (t *Terminal) heartbeatLoop(s *session) {
 			if !t.sleep(s.done, stateSettle) {
 				return
 			}
-			t.sendHeartbeat(s)
+			t.sendHeartbeat(s, false)
 		case <-s.done:
 			return
 		}
@@ -78,7 +77,9 @@ func (t *Terminal) sendPing(s *session) {
 	}
 }
 
-func (t *Terminal) sendHeartbeat(s *session) {
+// sendHeartbeat sends the terminal's status; with ping, the heartbeat is a
+// ping too (one frame instead of two every beat).
+func (t *Terminal) sendHeartbeat(s *session, ping bool) {
 	st := t.Status()
 	hb := protocol.Heartbeat{
 		State:      st.State,
@@ -91,6 +92,10 @@ func (t *Terminal) sendHeartbeat(s *session) {
 		UptimeSecs: int64(t.clock.Now().Sub(t.started) / time.Second),
 		CacheBytes: t.cache.Size(),
 		Pending:    st.PendingReports,
+	}
+	if ping {
+		sent := t.offset.pinged(t.localNow())
+		hb.TerminalTime = &sent
 	}
 	if b, err := protocol.Encode(protocol.TypeHeartbeat, hb); err == nil {
 		s.send(b)
