@@ -180,6 +180,9 @@ func due(last, p HeartbeatPoint) bool {
 // transaction commits. The last point of an earlier heartbeat in the same
 // transaction is read from the table, which holds it already.
 func addHeartbeat(ctx context.Context, st *stmtCache, id string, p HeartbeatPoint, written map[string]bool) (bool, HeartbeatPoint, error) {
+	// At the table's precision, so that a remembered point compares with
+	// the next as its row does: two in one millisecond are one instant.
+	p.At = fromMS(ms(p.At))
 	last, cached := st.s.points.get(id)
 	var err error
 	if !cached || written[id] {

@@ -231,3 +231,32 @@ func BenchmarkApplyHeartbeats(b *testing.B) {
 		})
 	}
 }
+
+// Two history points of a terminal in one millisecond, in separate
+// batches (a heartbeat, then its going offline): the second moves to the
+// next millisecond instead of failing on the table's one row per instant,
+// which lost the terminal's offline record. The remembered last point
+// must be at the table's precision for that.
+func TestHeartbeatsInOneMillisecond(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	a := activeTerminal(t, s, villageA, "大巷村1号")
+	at := t0.Add(300 * time.Microsecond)
+	vol := 60
+	beat := HeartbeatIn{TerminalID: a.ID, Status: Status{State: "idle", LastSeen: at, Volume: &vol},
+		Point: HeartbeatPoint{At: at, State: "idle", Volume: &vol}}
+	off := HeartbeatIn{TerminalID: a.ID, Status: Status{State: "offline", LastSeen: at.Add(400 * time.Microsecond)},
+		Point: HeartbeatPoint{At: at.Add(400 * time.Microsecond), State: "offline"}}
+	for _, in := range []HeartbeatIn{beat, off} {
+		if wrote, errs := s.ApplyHeartbeats(ctx, []HeartbeatIn{in}); errs[0] != nil || !wrote[0] {
+			t.Fatalf("%s point: wrote %v, %v", in.Point.State, wrote[0], errs[0])
+		}
+	}
+	ps, err := s.Heartbeats(ctx, a.ID, time.Time{})
+	if err != nil || len(ps) != 2 || ps[1].State != "offline" || !ps[1].At.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("history %+v (%v), want idle at %s then offline a millisecond later", ps, err, t0)
+	}
+	if got, err := s.Terminal(ctx, a.ID); err != nil || got.State != "offline" {
+		t.Fatalf("terminal is %q (%v), want offline", got.State, err)
+	}
+}
