@@ -209,7 +209,11 @@ func (s *session) writeNow(t protocol.Type, body any) error {
 
 // send queues a text frame without blocking. A terminal too slow to take
 // its control frames is disconnected; it gets what it missed on reconnect.
-func (s *session) send(msg []byte) bool {
+func (s *session) send(msg []byte) bool { return s.queue(msg, true) }
+
+// queue queues a text frame and, with start, starts the writer unless it
+// runs.
+func (s *session) queue(msg []byte, start bool) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -223,7 +227,9 @@ func (s *session) send(msg []byte) bool {
 		return false
 	}
 	s.ctrl = append(s.ctrl, msg)
-	s.startWriter()
+	if start {
+		s.startWriter()
+	}
 	s.mu.Unlock()
 	return true
 }
@@ -235,6 +241,18 @@ func (s *session) sendFrame(t protocol.Type, body any) bool {
 		return false
 	}
 	return s.send(msg)
+}
+
+// reply queues a frame answering one from the terminal (a pong), for
+// handleLoop to write once its inbox is empty if no writer runs then:
+// answering a heartbeat takes no goroutine of its own.
+func (s *session) reply(t protocol.Type, body any) {
+	msg, err := protocol.Encode(t, body)
+	if err != nil {
+		s.log.Error("encode frame", "type", t, "err", err)
+		return
+	}
+	s.queue(msg, false)
 }
 
 // startWriter starts the writer unless it is running; s.mu is held.
@@ -357,7 +375,12 @@ func (s *session) handleLoop(ctx context.Context) {
 		if s.closed || len(s.inbox) == 0 {
 			s.handling = false
 			s.wake.Broadcast()
+			write := !s.closed && !s.writing && len(s.ctrl) > 0 // replies queued
+			s.writing = s.writing || write
 			s.mu.Unlock()
+			if write {
+				s.writer() // on this goroutine, which has nothing else to do
+			}
 			return
 		}
 		msg := pop(&s.inbox)
@@ -464,7 +487,7 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 			return err
 		}
 		if hb.TerminalTime != nil { // a ping too: answered before anything else is done
-			s.sendFrame(protocol.TypePong, protocol.Pong{TerminalTime: *hb.TerminalTime, ServerTime: s.c.now()})
+			s.reply(protocol.TypePong, protocol.Pong{TerminalTime: *hb.TerminalTime, ServerTime: s.c.now()})
 		}
 		return s.c.heartbeat(ctx, s.terminalID, hb, f.Body)
 	case protocol.TypePing:
@@ -472,7 +495,7 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 		if err := protocol.DecodeBody(f, &p); err != nil {
 			return err
 		}
-		s.sendFrame(protocol.TypePong, protocol.Pong{TerminalTime: p.TerminalTime, ServerTime: s.c.now()})
+		s.reply(protocol.TypePong, protocol.Pong{TerminalTime: p.TerminalTime, ServerTime: s.c.now()})
 	case protocol.TypeMediaGet:
 		var g protocol.MediaGet
 		if err := protocol.DecodeBody(f, &g); err != nil {
