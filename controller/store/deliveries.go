@@ -90,7 +90,7 @@ func setDelivery(ctx context.Context, tx sqlRunner, d Delivery) (bool, error) {
 	if !ok {
 		return false, nil // no state moves forward to d.State
 	}
-	res, err := tx.ExecContext(ctx, q, d.State, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID)
+	res, err := tx.ExecContext(ctx, q, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID)
 	if err != nil {
 		return false, err
 	}
@@ -100,7 +100,9 @@ func setDelivery(ctx context.Context, tx sqlRunner, d Delivery) (bool, error) {
 
 // advanceDeliverySQL is, by the state it moves to, the one statement that
 // moves a delivery forward: it updates the row only from a state that
-// advances to it (protocol.DeliveryAdvances).
+// advances to it (protocol.DeliveryAdvances). One row a statement: SQLite's
+// UPDATE … FROM (VALUES …) moving many costs more per row, as does a
+// multi-row upsert (docs/benchmarks.md, "Receipts written per second").
 var advanceDeliverySQL = advanceStatements()
 
 func advanceStatements() map[string]string {
@@ -115,7 +117,7 @@ func advanceStatements() map[string]string {
 			}
 		}
 		if from != "" {
-			qs[to] = `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?` + closes(to) + `
+			qs[to] = `UPDATE deliveries SET state = '` + to + `', reason = ?, detail = ?, updated_at = ?` + closes(to) + `
 		WHERE alert_id = ? AND terminal_id = ? AND CASE state` + from + ` ELSE 0 END`
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,10 +79,12 @@ const rowsPerStatement = 128
 var batchSizes = []int{1, 8, 32, rowsPerStatement}
 
 // batchStatements are the multi-row statements, by rows.
-var batchStatements = []func(rows int) string{insertReportsSQL, readAckedSQL, raiseAckedSQL}
+var batchStatements = []func(rows int) string{insertReportsSQL, readAckedSQL, raiseAckedSQL, raiseAckedAllSQL}
 
-// hotStatements are the one-row statements run for each row of a batch.
-var hotStatements = append([]string{setStatusSQL, lastPointSQL, addPointSQL, prunePoints}, advanceDeliverySQLs()...)
+// hotStatements are the one-row statements run for each row of a batch,
+// or for each of its multi-row statements.
+var hotStatements = append([]string{setStatusSQL, lastPointSQL, addPointSQL, prunePoints, raiseSavepoint, raiseUndo, raiseRelease},
+	advanceDeliverySQLs()...)
 
 // padRows repeats the last row of args (rows of cols values) until there
 // are as many rows as the smallest of batchSizes that holds them, for a
@@ -145,6 +148,13 @@ var raiseAckedSQL = shapes(func(rows int) string {
 	return `INSERT INTO report_acks(terminal_id, seq) VALUES ` + valueRows(rows, 2) + `
 		ON CONFLICT(terminal_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq
 		RETURNING terminal_id`
+})
+
+// raiseAckedAllSQL is raiseAckedSQL without its RETURNING, for when every
+// row raises its terminal's sequence (RowsAffected tells; raiseAll).
+var raiseAckedAllSQL = shapes(func(rows int) string {
+	q := raiseAckedSQL(rows)
+	return strings.TrimSpace(q[:strings.LastIndex(q, "RETURNING")])
 })
 
 // applyReports is ApplyReports inside a transaction, set by set: which
@@ -310,15 +320,23 @@ func readAcked(ctx context.Context, st *stmtCache, ids []any, high map[string]ui
 
 // raiseAcked raises acknowledged sequences (args: rows of a terminal id
 // and a sequence, each terminal once), rowsPerStatement at a time, and
-// calls raised with the id of each terminal whose sequence rose. A
+// calls raised with the id of each terminal whose sequence rose: all of
+// them if all rose (raiseAll), else those raiseAckedSQL returns. A
 // terminal that does not exist fails it with ErrNotFound.
 func raiseAcked(ctx context.Context, st *stmtCache, reports []ReportIn, args []any, raised func(id string)) error {
 	for lo := 0; lo < len(args); lo += 2 * rowsPerStatement {
 		hi := min(lo+2*rowsPerStatement, len(args))
 		chunk, size := padRows(args[lo:hi:hi], 2)
-		rows, err := st.QueryContext(ctx, raiseAckedSQL(size), chunk...)
-		if err == nil {
-			err = eachID(rows, raised)
+		err := errNotAll // for one row, RETURNING costs less than a savepoint
+		if n := (hi - lo) / 2; n > 1 {
+			err = raiseAll(ctx, st, chunk, size, n, raised)
+		}
+		if errors.Is(err, errNotAll) {
+			var rows *sql.Rows
+			rows, err = st.QueryContext(ctx, raiseAckedSQL(size), chunk...)
+			if err == nil {
+				err = eachID(rows, raised)
+			}
 		}
 		if err != nil {
 			if missing := missingTerminal(ctx, st, reports); missing != nil {
@@ -326,6 +344,51 @@ func raiseAcked(ctx context.Context, st *stmtCache, reports []ReportIn, args []a
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// errNotAll is raiseAll finding that not every row raised its terminal's
+// sequence; it has undone its statement.
+var errNotAll = errors.New("not every acknowledged sequence rose")
+
+// The savepoint raiseAll undoes its statement to.
+const (
+	raiseSavepoint = `SAVEPOINT raise_acked`
+	raiseUndo      = `ROLLBACK TO raise_acked`
+	raiseRelease   = `RELEASE raise_acked`
+)
+
+// raiseAll raises the sequences of chunk (n rows padded to size, each
+// terminal once) and, if every one rose, calls raised with each terminal:
+// the usual batch, where each terminal reports what it has not reported
+// before. It learns that from the count of rows changed (a padding row
+// changes none), without raiseAckedSQL's RETURNING rows, which cost SQLite
+// a temporary table and Go a row each: about a tenth of a receipt's
+// instructions (docs/benchmarks.md, "Receipts written per second"). If
+// not every one rose, it undoes the statement and returns errNotAll.
+func raiseAll(ctx context.Context, st *stmtCache, chunk []any, size, n int, raised func(id string)) error {
+	if _, err := st.ExecContext(ctx, raiseSavepoint); err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, raiseAckedAllSQL(size), chunk...)
+	var rose int64
+	if err == nil {
+		rose, err = res.RowsAffected()
+	}
+	if err == nil && rose != int64(n) {
+		if _, err = st.ExecContext(ctx, raiseUndo); err == nil {
+			err = errNotAll
+		}
+	}
+	if _, e := st.ExecContext(ctx, raiseRelease); err == nil {
+		err = e
+	}
+	if err != nil {
+		return err
+	}
+	for i := 0; i < 2*n; i += 2 {
+		raised(chunk[i].(string))
 	}
 	return nil
 }

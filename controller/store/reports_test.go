@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -311,5 +312,144 @@ func TestApplyReportsRepeats(t *testing.T) {
 	}
 	if term, err := s.Terminal(ctx, id); err != nil || term.AckedSeq != 3 {
 		t.Fatalf("acked_seq %d (%v), want 3", term.AckedSeq, err)
+	}
+}
+
+// TestMoveDeliveries moves deliveries in batches as SetDeliveries and
+// ApplyReports do, against the rule they must keep: the moves of a batch
+// take effect as if one after another, each only if it advances its
+// delivery (protocol.DeliveryAdvances) from where the moves before it left
+// it. Named cases (a delivery moved two and three times in one batch,
+// backward moves, an unknown state, final states closing the delivery)
+// and random batches over two alerts; every batch's moves that took
+// effect, and every delivery's state and open flag, are checked against
+// that rule.
+func TestMoveDeliveries(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 40 {
+		ids = append(ids, activeTerminal(t, s, villageA, fmt.Sprint("t", i)).ID)
+	}
+	alerts := []Alert{newAlert(t, s, 1, t0, t0.Add(time.Hour), ids...), newAlert(t, s, 2, t0, t0.Add(time.Hour), ids...)}
+	type deliveryKey struct{ alertID, terminalID string }
+	state := map[deliveryKey]string{}
+	for _, a := range alerts {
+		for id, st := range deliveryStates(t, s, a.ID) {
+			state[deliveryKey{a.ID, id}] = st
+		}
+	}
+	check := func(t *testing.T, batch []Delivery) {
+		t.Helper()
+		var want []string
+		for _, d := range batch {
+			k := deliveryKey{d.AlertID, d.TerminalID}
+			if protocol.DeliveryAdvances(state[k], d.State) {
+				state[k] = d.State
+				want = append(want, fmt.Sprint(d.AlertID, " ", d.TerminalID, " ", d.State, " ", d.Reason))
+			}
+		}
+		changed, err := s.SetDeliveries(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range changed {
+			got = append(got, fmt.Sprint(d.AlertID, " ", d.TerminalID, " ", d.State, " ", d.Reason))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("moves that took effect:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT alert_id, terminal_id, state, open FROM deliveries`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for ; rows.Next(); n++ {
+			var k deliveryKey
+			var st string
+			var open bool
+			if err := rows.Scan(&k.alertID, &k.terminalID, &st, &open); err != nil {
+				t.Fatal(err)
+			}
+			if st != state[k] || open == protocol.DeliveryFinal(st) {
+				t.Fatalf("delivery %v: %s, open %v; want %s, open %v", k, st, open, state[k], !protocol.DeliveryFinal(state[k]))
+			}
+		}
+		if n != len(state) {
+			t.Fatalf("%d deliveries, want %d", n, len(state))
+		}
+	}
+	move := func(a Alert, id, st, reason string) Delivery {
+		return Delivery{AlertID: a.ID, TerminalID: id, State: st, Reason: reason, UpdatedAt: t0}
+	}
+
+	t.Run("named cases", func(t *testing.T) {
+		var batch []Delivery
+		for _, id := range ids { // twice each, in one batch: both steps
+			batch = append(batch, move(alerts[0], id, protocol.DeliveryAccepted, "1"), move(alerts[0], id, protocol.DeliveryPlaying, "2"))
+		}
+		batch = append(batch,
+			move(alerts[0], ids[0], protocol.DeliveryFetching, "backwards"), // after playing: no effect
+			move(alerts[0], ids[0], protocol.DeliveryDone, "final"),         // a third move, closing it
+			move(alerts[1], ids[0], protocol.DeliveryOffline, ""),
+			move(alerts[1], ids[0], protocol.DeliveryQueued, "back in line"), // offline may go back to queued
+			move(alerts[1], ids[1], protocol.DeliveryFailed, "closed"),
+			move(alerts[1], ids[1], protocol.DeliveryPlaying, "after final"),
+			move(alerts[1], ids[2], "bogus", "unknown state"))
+		check(t, batch)
+	})
+	t.Run("random", func(t *testing.T) {
+		rnd := rand.New(rand.NewPCG(1, 2))
+		states := append([]string{"bogus"}, allDeliveryStates...)
+		for range 8 {
+			batch := make([]Delivery, 1+rnd.IntN(300))
+			for i := range batch {
+				batch[i] = move(alerts[rnd.IntN(2)], ids[rnd.IntN(len(ids))], states[rnd.IntN(len(states))], fmt.Sprint(i))
+			}
+			check(t, batch)
+		}
+	})
+}
+
+// TestApplyReportsOneRepeated sends a batch in which each terminal has one
+// report and one of them is a repeat: the statement that raises every
+// terminal's acknowledged sequence at once finds that not all rose, is
+// undone, and the reports are told apart one by one: the others stored
+// and applied, the repeat a duplicate that changes nothing.
+func TestApplyReportsOneRepeated(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, activeTerminal(t, s, villageA, fmt.Sprint("t", i)).ID)
+	}
+	a := newAlert(t, s, 1, t0, t0.Add(time.Hour), ids...)
+	if _, errs := s.ApplyReports(ctx, []ReportIn{{ids[1], receipt(1, a.CommandID, protocol.DeliveryAccepted)}}, t0); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	aps, errs := s.ApplyReports(ctx, []ReportIn{{ids[0], receipt(1, a.CommandID, protocol.DeliveryAccepted)},
+		{ids[1], receipt(1, a.CommandID, protocol.DeliveryDone)}, // seq 1 again
+		{ids[2], receipt(1, a.CommandID, protocol.DeliveryPlaying)}}, t0)
+	for i, want := range []string{protocol.DeliveryAccepted, "", protocol.DeliveryPlaying} {
+		if errs[i] != nil {
+			t.Fatalf("report %d: %v", i, errs[i])
+		}
+		if aps[i].Duplicate != (want == "") || (want != "") != (aps[i].Delivery != nil) || (want != "" && aps[i].Delivery.State != want) {
+			t.Fatalf("report %d: %+v, want moved to %q (a duplicate if none)", i, aps[i], want)
+		}
+	}
+	if got := deliveryStates(t, s, a.ID); got[ids[0]] != protocol.DeliveryAccepted || got[ids[1]] != protocol.DeliveryAccepted || got[ids[2]] != protocol.DeliveryPlaying {
+		t.Fatalf("deliveries %v", got)
+	}
+	for _, id := range ids {
+		rs, err := s.Reports(ctx, id, "", 10)
+		if err != nil || len(rs) != 1 || rs[0].Report.Seq != 1 {
+			t.Fatalf("reports of %s: %+v (%v), want seq 1 once", id, rs, err)
+		}
+		if term, err := s.Terminal(ctx, id); err != nil || term.AckedSeq != 1 {
+			t.Fatalf("acked_seq of %s: %d (%v), want 1", id, term.AckedSeq, err)
+		}
 	}
 }
