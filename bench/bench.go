@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -126,9 +127,11 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
 	}
 	fmt.Fprintf(o.Log, "   alert at %s\n", time.Now().Format("15:04:05.000"))
+	steal0 := readSteal()
 	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	a, err := fl.Alert(actx, o.Audio, "bench.mp3")
 	cancel()
+	res.Load += fmt.Sprintf(", steal %.0f%%", 100*readSteal().since(steal0))
 	if profile {
 		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
 	}
@@ -221,6 +224,43 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // loadavg is the machine's 1, 5 and 15 minute load averages.
+// steal is the machine's CPU time, and the part of it the hypervisor gave
+// to other guests (/proc/stat, in clock ticks): on a shared virtual
+// machine every figure moves with it.
+type steal struct{ total, stolen int64 }
+
+func readSteal() steal {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return steal{}
+	}
+	return parseSteal(b)
+}
+
+// parseSteal reads the machine's line of /proc/stat.
+func parseSteal(b []byte) steal {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	var s steal
+	for i, f := range bytes.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(string(f), 10, 64)
+		if i < 8 { // user … steal; guest time is counted in user already
+			s.total += v
+		}
+		if i == 7 {
+			s.stolen = v
+		}
+	}
+	return s
+}
+
+// since is the share of the machine's CPU time stolen since b.
+func (s steal) since(b steal) float64 {
+	if s.total <= b.total {
+		return 0
+	}
+	return float64(s.stolen-b.stolen) / float64(s.total-b.total)
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {

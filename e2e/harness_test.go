@@ -27,7 +27,17 @@ var (
 	buildErr  error
 )
 
-// binaries builds the three commands once per test run.
+// TestMain removes the binaries the tests built, once they are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds the three commands once per test run, into a folder
+// that TestMain removes.
 func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
