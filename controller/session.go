@@ -59,7 +59,7 @@ type session struct {
 
 const (
 	inboxQueue   = 64
-	persistQueue = 64
+	reportQueue = 64
 	controlQueue = 256
 	mediaQueue   = 4
 	writeWait    = 10 * time.Second
@@ -407,7 +407,7 @@ func (s *session) handle(ctx context.Context, f protocol.Frame) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.reports) >= persistQueue && !s.closed {
+	for len(s.reports) >= reportQueue && !s.closed {
 		s.wake.Wait()
 	}
 	if !s.closed {
