@@ -223,7 +223,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// loadavg is the machine's 1, 5 and 15 minute load averages.
 // steal is the machine's CPU time, and the part of it the hypervisor gave
 // to other guests (/proc/stat, in clock ticks): on a shared virtual
 // machine every figure moves with it.
@@ -261,6 +260,7 @@ func (s steal) since(b steal) float64 {
 	return float64(s.stolen-b.stolen) / float64(s.total-b.total)
 }
 
+// loadavg is the machine's 1, 5 and 15 minute load averages.
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
