@@ -1,0 +1,247 @@
+package controller
+
+// What a session does with the frames its terminal sends: the reader
+// queues them, handleLoop decodes and acts on them in order, and
+// persistLoop stores reports; heartbeats go to the heartbeat batch.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"dalaba/controller/events"
+	"dalaba/controller/store"
+	"dalaba/protocol"
+)
+
+// readLoop reads the terminal's frames into the inbox until the
+// connection ends. A full inbox holds the reader back.
+func (s *session) readLoop() {
+	grace := time.Duration(3*s.c.cfg.HeartbeatSeconds) * time.Second
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(grace))
+		kind, msg, err := s.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		if kind != websocket.TextMessage {
+			s.log.Warn("terminal sent a binary message; closing")
+			return
+		}
+		s.mu.Lock()
+		for len(s.inbox) >= inboxQueue && !s.closed {
+			s.wake.Wait()
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.inbox = append(s.inbox, msg)
+		if !s.handling {
+			s.handling = true
+			go s.handleLoop(s.ctx)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// handleLoop decodes and acts on the inbox's frames in order, and ends
+// when none is left; a bad frame ends the session.
+func (s *session) handleLoop(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.inbox) == 0 {
+			s.handling = false
+			s.wake.Broadcast()
+			write := !s.closed && !s.writing && len(s.ctrl) > 0 // replies queued
+			s.writing = s.writing || write
+			s.mu.Unlock()
+			if write {
+				s.writer() // on this goroutine, which has nothing else to do
+			}
+			return
+		}
+		msg := pop(&s.inbox)
+		s.wake.Broadcast() // room for the reader
+		s.mu.Unlock()
+		f, err := protocol.Decode(msg)
+		if err == nil {
+			err = s.handle(ctx, f)
+		}
+		if err != nil {
+			s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
+			s.close()
+		}
+	}
+}
+
+// handle acts on one frame from the terminal. Reports wait for the
+// database: they go to persistLoop, so that pings and media requests
+// behind them are answered at once. A full report queue holds the inbox
+// back.
+func (s *session) handle(ctx context.Context, f protocol.Frame) error {
+	if f.Type != protocol.TypeReport {
+		return s.act(ctx, f)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.reports) >= reportQueue && !s.closed {
+		s.wake.Wait()
+	}
+	if !s.closed {
+		s.reports = append(s.reports, f)
+		if !s.persisting {
+			s.persisting = true
+			go s.persistLoop(ctx)
+		}
+	}
+	return nil
+}
+
+// persistLoop stores the session's queued reports in order, and ends when
+// none is left; a bad one ends the session. Reports queued one after
+// another are stored together and acknowledged once.
+func (s *session) persistLoop(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.reports) == 0 {
+			s.persisting = false
+			s.wake.Broadcast()
+			s.mu.Unlock()
+			return
+		}
+		fs := s.reports
+		s.reports = nil
+		s.wake.Broadcast() // room for the inbox
+		s.mu.Unlock()
+		if err := s.storeReports(ctx, fs); err != nil {
+			s.log.Warn("bad report from terminal; closing", "err", err)
+			s.close()
+		}
+	}
+}
+
+// storeReports stores report frames of this session, in order, and
+// acknowledges the last: an acknowledgement covers every report up to its
+// sequence number (docs/protocol.md). A bad report stores none after it.
+func (s *session) storeReports(ctx context.Context, fs []protocol.Frame) error {
+	rs := make([]protocol.Report, 0, len(fs))
+	var bad error
+	for _, f := range fs {
+		var r protocol.Report
+		if err := protocol.DecodeBody(f, &r); err != nil {
+			bad = err
+			break
+		}
+		if r.Seq == 0 {
+			bad = errors.New("report without a sequence number")
+			break
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) > 0 {
+		aps, errs := s.c.hub.reports.apply(ctx, s.terminalID, rs)
+		stored := 0
+		for i, r := range rs {
+			if errs[i] != nil {
+				bad = errs[i] // this one and the rest go unacknowledged, and come again
+				break
+			}
+			s.c.reported(ctx, s.terminalID, r, aps[i])
+			stored++
+		}
+		if stored > 0 {
+			s.sendFrame(protocol.TypeAck, protocol.Ack{Seq: rs[stored-1].Seq})
+		}
+	}
+	return bad
+}
+
+func (s *session) act(ctx context.Context, f protocol.Frame) error {
+	switch f.Type {
+	case protocol.TypeHeartbeat:
+		var hb protocol.Heartbeat
+		if err := protocol.DecodeBody(f, &hb); err != nil {
+			return err
+		}
+		if hb.TerminalTime != nil { // a ping too: answered before anything else is done
+			s.reply(protocol.TypePong, protocol.Pong{TerminalTime: *hb.TerminalTime, ServerTime: s.c.now()})
+		}
+		return s.c.heartbeat(ctx, s.terminalID, hb, f.Body)
+	case protocol.TypePing:
+		var p protocol.Ping
+		if err := protocol.DecodeBody(f, &p); err != nil {
+			return err
+		}
+		s.reply(protocol.TypePong, protocol.Pong{TerminalTime: p.TerminalTime, ServerTime: s.c.now()})
+	case protocol.TypeMediaGet:
+		var g protocol.MediaGet
+		if err := protocol.DecodeBody(f, &g); err != nil {
+			return err
+		}
+		go s.sendMedia(ctx, g)
+	default:
+		s.log.Debug("ignoring unknown message type", "type", f.Type)
+	}
+	return nil
+}
+
+// heartbeat queues a terminal's status and history point for storing and
+// announces them once stored. The session does not wait: a heartbeat is not
+// acknowledged, and what follows it from the terminal (its reports among
+// them) need not wait half a second for the next batch of heartbeats.
+func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heartbeat, raw json.RawMessage) error {
+	switch hb.State {
+	case protocol.StateIdle, protocol.StatePlaying, protocol.StateFault:
+	default:
+		return fmt.Errorf("heartbeat state %q is unknown", hb.State)
+	}
+	vol := hb.Volume
+	relay, audio := hb.RelayOK, hb.AudioOK
+	c.hub.reports.heartbeat(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &vol, Firmware: hb.Firmware,
+		RelayOK: &relay, AudioOK: &audio, Heartbeat: raw}, heartbeatPoint(c.now(), &hb), func(err error) {
+		if err != nil {
+			c.log.Error("record heartbeat", "terminal", id, "err", err)
+			return
+		}
+		c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
+	})
+	return nil
+}
+
+// reported announces what a stored report changed.
+func (c *Controller) reported(ctx context.Context, id string, r protocol.Report, ap store.Applied) {
+	if ap.Duplicate {
+		return
+	}
+	if ap.Delivery != nil {
+		c.publishDelivery(*ap.Delivery)
+	}
+	c.keysConfirmed(ctx, id, r.Receipt)
+	c.playerReported(id, r)
+	if ap.Fault != nil {
+		c.events.Publish(events.Event{Kind: events.KindFault, Data: map[string]any{"terminal_id": id, "fault": ap.Fault}})
+	}
+	if r.Rejection != nil {
+		c.log.Warn("terminal rejected a command", "terminal", id, "reason", r.Rejection.Reason, "kid", r.Rejection.KeyID,
+			"controller", r.Rejection.Controller, "detail", r.Rejection.Detail)
+		c.events.Publish(events.Event{Kind: events.KindReport, Data: map[string]any{"terminal_id": id, "report": r}})
+	}
+}
+
+// setOffline records the terminal offline, its status and the offline
+// point of its history together, after every heartbeat it sent (they are
+// queued in order), and waits for it.
+func (c *Controller) setOffline(id string) {
+	done := make(chan error, 1)
+	c.hub.reports.heartbeat(context.Background(), id, store.Status{State: "offline", LastSeen: c.now()}, heartbeatPoint(c.now(), nil),
+		func(err error) { done <- err })
+	if err := <-done; err != nil {
+		c.log.Error("record terminal offline", "terminal", id, "err", err)
+	}
+	c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": "offline", "online": false}})
+}
