@@ -233,25 +233,20 @@ func (s *session) queue(msg []byte, start bool) bool {
 	return true
 }
 
-func (s *session) sendFrame(t protocol.Type, body any) bool {
+func (s *session) sendFrame(t protocol.Type, body any) bool { return s.queueFrame(t, body, true) }
+
+// reply queues a frame answering one from the terminal (a pong), for
+// handleLoop to write once its inbox is empty if no writer runs then:
+// answering a heartbeat takes no goroutine of its own.
+func (s *session) reply(t protocol.Type, body any) { s.queueFrame(t, body, false) }
+
+func (s *session) queueFrame(t protocol.Type, body any, start bool) bool {
 	msg, err := protocol.Encode(t, body)
 	if err != nil {
 		s.log.Error("encode frame", "type", t, "err", err)
 		return false
 	}
-	return s.send(msg)
-}
-
-// reply queues a frame answering one from the terminal (a pong), for
-// handleLoop to write once its inbox is empty if no writer runs then:
-// answering a heartbeat takes no goroutine of its own.
-func (s *session) reply(t protocol.Type, body any) {
-	msg, err := protocol.Encode(t, body)
-	if err != nil {
-		s.log.Error("encode frame", "type", t, "err", err)
-		return
-	}
-	s.queue(msg, false)
+	return s.queue(msg, start)
 }
 
 // startWriter starts the writer unless it is running; s.mu is held.
