@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/hajimehoshi/go-mp3"
+	mp3 "dalaba/third_party/go-mp3"
 )
 
 // mp3Stream is go-mp3's decoder made safe for untrusted files: its panics
