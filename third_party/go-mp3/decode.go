@@ -17,6 +17,7 @@ package mp3
 import (
 	"errors"
 	"io"
+	"slices"
 
 	"dalaba/third_party/go-mp3/internal/consts"
 	"dalaba/third_party/go-mp3/internal/frame"
@@ -31,16 +32,20 @@ type Decoder struct {
 	sampleRate    int
 	length        int64
 	frameStarts   []int64
-	buf           []byte
+	buf           []byte // decoded PCM not yet read
+	bufStore      []byte // buf's storage, reused once it is all read
+	scratch       [4]byte
 	frame         *frame.Frame
 	pos           int64
 	bytesPerFrame int64
 }
 
 func (d *Decoder) readFrame() error {
-	var err error
-	d.frame, _, err = frame.Read(d.source, d.source.pos, d.frame)
-	if err != nil {
+	if d.frame == nil {
+		d.frame = &frame.Frame{}
+	}
+	if _, err := d.frame.Read(d.source, d.source.pos, d.scratch[:]); err != nil {
+		d.frame = nil // the next frame decodes as if it were the first
 		if err == io.EOF {
 			return io.EOF
 		}
@@ -50,7 +55,15 @@ func (d *Decoder) readFrame() error {
 		}
 		return err
 	}
-	d.buf = append(d.buf, d.frame.Decode()...)
+	if len(d.buf) == 0 {
+		d.buf = d.bufStore[:0]
+	}
+	l, n := len(d.buf), d.frame.BytesPerFrame()
+	d.buf = slices.Grow(d.buf, n)[:l+n]
+	if cap(d.buf) > cap(d.bufStore) {
+		d.bufStore = d.buf[:0]
+	}
+	d.frame.Decode(d.buf[l:])
 	return nil
 }
 
@@ -150,8 +163,9 @@ func (d *Decoder) ensureFrameStartsAndLength() error {
 		return err
 	}
 	l := int64(0)
+	var buf []byte
 	for {
-		h, pos, err := frameheader.Read(d.source, d.source.pos)
+		h, pos, err := frameheader.Read(d.source, d.source.pos, d.scratch[:])
 		if err != nil {
 			if err == io.EOF {
 				break
@@ -170,7 +184,7 @@ func (d *Decoder) ensureFrameStartsAndLength() error {
 		if err != nil {
 			return err
 		}
-		buf := make([]byte, framesize-4)
+		buf = slices.Grow(buf[:0], framesize-4)[:framesize-4]
 		if _, err := d.source.ReadFull(buf); err != nil {
 			if err == io.EOF {
 				break

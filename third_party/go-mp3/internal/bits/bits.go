@@ -26,6 +26,16 @@ func New(vec []byte) *Bits {
 	}
 }
 
+// Reset makes b read vec from its start.
+func (b *Bits) Reset(vec []byte) {
+	*b = Bits{vec: vec}
+}
+
+// Vec returns the bytes b reads.
+func (b *Bits) Vec() []byte {
+	return b.vec
+}
+
 func Append(bits *Bits, buf []byte) *Bits {
 	return New(append(bits.vec, buf...))
 }

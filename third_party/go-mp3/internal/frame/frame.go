@@ -29,7 +29,7 @@ import (
 
 var (
 	powtab34 = make([]float64, 8207)
-	pretab   = []float64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 2, 0}
+	pretab   = []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3, 2, 0}
 )
 
 func init() {
@@ -38,85 +38,87 @@ func init() {
 	}
 }
 
+// A Frame decodes one MPEG audio frame after another. It keeps what the
+// next frame needs from the previous one (the bit reservoir, the overlap of
+// the hybrid filter bank and the synthesis filter bank's history) and
+// reuses all of its buffers, so decoding allocates nothing per frame.
 type Frame struct {
 	header   frameheader.FrameHeader
-	sideInfo *sideinfo.SideInfo
-	mainData *maindata.MainData
+	sideInfo sideinfo.SideInfo
+	mainData maindata.MainData
 
-	mainDataBits *bits.Bits
-	store        [2][32][18]float32
-	v_vec        [2][1024]float32
+	sideInfoBytes [32]byte
+	mainDataBits  bits.Bits
+	decoded       bool // a frame has been read: mainDataBits holds its main data
+	store         [2][32][18]float32
+	synth         [2]synthesis
+	reordered     [consts.SamplesPerGr]float32
 }
 
 type FullReader interface {
 	ReadFull([]byte) (int, error)
 }
 
-func readCRC(source FullReader) error {
-	buf := make([]byte, 2)
-	if n, err := source.ReadFull(buf); n < 2 {
+func readCRC(source FullReader, buf []byte) error {
+	if n, err := source.ReadFull(buf[:2]); n < 2 {
 		if err == io.EOF {
-			return &consts.UnexpectedEOF{"readCRC"}
+			return &consts.UnexpectedEOF{At: "readCRC"}
 		}
 		return fmt.Errorf("mp3: error at readCRC: %v", err)
 	}
 	return nil
 }
 
-func Read(source FullReader, position int64, prev *Frame) (frame *Frame, startPosition int64, err error) {
-	h, pos, err := frameheader.Read(source, position)
+// Read reads the next frame from source into f, which then holds it until
+// the next Read. A Frame that Read failed on must not be used again: its
+// state no longer follows from the frames before (start a new one).
+func (f *Frame) Read(source FullReader, position int64, scratch []byte) (startPosition int64, err error) {
+	h, pos, err := frameheader.Read(source, position, scratch)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 
 	if h.ProtectionBit() == 0 {
-		if err := readCRC(source); err != nil {
-			return nil, 0, err
+		if err := readCRC(source, scratch); err != nil {
+			return 0, err
 		}
 	}
 
 	if h.ID() == consts.Version2_5 {
-		return nil, 0, fmt.Errorf("mp3: MPEG version 2.5 is not supported")
+		return 0, fmt.Errorf("mp3: MPEG version 2.5 is not supported")
 	}
 	if h.Layer() != consts.Layer3 {
-		return nil, 0, fmt.Errorf("mp3: only layer3 (want %d; got %d) is supported", consts.Layer3, h.Layer())
+		return 0, fmt.Errorf("mp3: only layer3 (want %d; got %d) is supported", consts.Layer3, h.Layer())
 	}
 
-	si, err := sideinfo.Read(source, h)
-	if err != nil {
-		return nil, 0, err
+	if err := sideinfo.Read(&f.sideInfo, source, h, f.sideInfoBytes[:]); err != nil {
+		return 0, err
 	}
 
 	// If there's not enough main data in the bit reservoir,
 	// signal to calling function so that decoding isn't done!
 	// Get main data (scalefactors and Huffman coded frequency data)
-	var prevM *bits.Bits
-	if prev != nil {
-		prevM = prev.mainDataBits
+	if err := maindata.Read(&f.mainData, &f.mainDataBits, f.decoded, source, h, &f.sideInfo); err != nil {
+		return 0, err
 	}
-	md, mdb, err := maindata.Read(source, prevM, h, si)
-	if err != nil {
-		return nil, 0, err
-	}
-	nf := &Frame{
-		header:       h,
-		sideInfo:     si,
-		mainData:     md,
-		mainDataBits: mdb,
-	}
-	if prev != nil {
-		nf.store = prev.store
-		nf.v_vec = prev.v_vec
-	}
-	return nf, pos, nil
+	f.header = h
+	f.decoded = true
+	return pos, nil
 }
 
 func (f *Frame) SamplingFrequency() (int, error) {
 	return f.header.SamplingFrequencyValue()
 }
 
-func (f *Frame) Decode() []byte {
-	out := make([]byte, f.header.BytesPerFrame())
+// BytesPerFrame is the size of the frame's PCM.
+func (f *Frame) BytesPerFrame() int {
+	return f.header.BytesPerFrame()
+}
+
+// Decode decodes the frame into out, BytesPerFrame bytes of interleaved
+// signed 16-bit little-endian stereo PCM (mono is duplicated).
+func (f *Frame) Decode(out []byte) {
+	out = out[:f.header.BytesPerFrame()]
 	nch := f.header.NumberOfChannels()
 	for gr := 0; gr < f.header.Granules(); gr++ {
 		for ch := 0; ch < nch; ch++ {
@@ -131,43 +133,69 @@ func (f *Frame) Decode() []byte {
 			f.subbandSynthesis(gr, ch, out[consts.SamplesPerGr*4*gr:])
 		}
 	}
-	return out
+}
+
+// pow2q holds 2^(k/4) for quarter-integer exponents k/4 from
+// pow2qMin/4 up: requantisation's scale is always such a power (global
+// gain, scale factors and subblock gain are integers, scaled by 1/4, 1/2,
+// 1 and 2). The entries are math.Pow's, so the table gives bit for bit what
+// go-mp3's math.Pow call per sample gave.
+const (
+	pow2qMin = -512
+	pow2qMax = 63
+)
+
+var pow2q = func() (t [pow2qMax - pow2qMin + 1]float64) {
+	for i := range t {
+		t[i] = math.Pow(2.0, float64(i+pow2qMin)*0.25)
+	}
+	return t
+}()
+
+// pow2Quarter returns 2^(k/4).
+func pow2Quarter(k int) float64 {
+	if k < pow2qMin || k > pow2qMax {
+		return math.Pow(2.0, float64(k)*0.25)
+	}
+	return pow2q[k-pow2qMin]
+}
+
+// requantizeSample scales the Huffman-decoded value at is_pos by 2^(k/4).
+func (f *Frame) requantizeSample(gr, ch, is_pos, k int) {
+	v := f.mainData.Is[gr][ch][is_pos]
+	if v == 0 {
+		return // go-mp3 stored float32(2^(k/4) * 0), the same +0
+	}
+	tmp1 := pow2Quarter(k)
+	tmp2 := 0.0
+	if v < 0.0 {
+		tmp2 = -powtab34[int(-v)]
+	} else {
+		tmp2 = powtab34[int(v)]
+	}
+	f.mainData.Is[gr][ch][is_pos] = float32(tmp1 * tmp2)
 }
 
 func (f *Frame) requantizeProcessLong(gr, ch, is_pos, sfb int) {
-	sf_mult := 0.5
+	// 4 × (-(sf_mult × (scalefac + preflag×pretab)) + (global_gain-210)/4),
+	// with sf_mult 1/2 or 1.
+	sf4 := 2
 	if f.sideInfo.ScalefacScale[gr][ch] != 0 {
-		sf_mult = 1.0
+		sf4 = 4
 	}
-	pf_x_pt := float64(f.sideInfo.Preflag[gr][ch]) * pretab[sfb]
-	idx := -(sf_mult * (float64(f.mainData.ScalefacL[gr][ch][sfb]) + pf_x_pt)) +
-		0.25*(float64(f.sideInfo.GlobalGain[gr][ch])-210)
-	tmp1 := math.Pow(2.0, idx)
-	tmp2 := 0.0
-	if f.mainData.Is[gr][ch][is_pos] < 0.0 {
-		tmp2 = -powtab34[int(-f.mainData.Is[gr][ch][is_pos])]
-	} else {
-		tmp2 = powtab34[int(f.mainData.Is[gr][ch][is_pos])]
-	}
-	f.mainData.Is[gr][ch][is_pos] = float32(tmp1 * tmp2)
+	k := -sf4*(f.mainData.ScalefacL[gr][ch][sfb]+f.sideInfo.Preflag[gr][ch]*pretab[sfb]) +
+		f.sideInfo.GlobalGain[gr][ch] - 210
+	f.requantizeSample(gr, ch, is_pos, k)
 }
 
 func (f *Frame) requantizeProcessShort(gr, ch, is_pos, sfb, win int) {
-	sf_mult := 0.5
+	sf4 := 2
 	if f.sideInfo.ScalefacScale[gr][ch] != 0 {
-		sf_mult = 1.0
+		sf4 = 4
 	}
-	idx := -(sf_mult * float64(f.mainData.ScalefacS[gr][ch][sfb][win])) +
-		0.25*(float64(f.sideInfo.GlobalGain[gr][ch])-210.0-
-			8.0*float64(f.sideInfo.SubblockGain[gr][ch][win]))
-	tmp1 := math.Pow(2.0, idx)
-	tmp2 := 0.0
-	if f.mainData.Is[gr][ch][is_pos] < 0 {
-		tmp2 = -powtab34[int(-f.mainData.Is[gr][ch][is_pos])]
-	} else {
-		tmp2 = powtab34[int(f.mainData.Is[gr][ch][is_pos])]
-	}
-	f.mainData.Is[gr][ch][is_pos] = float32(tmp1 * tmp2)
+	k := -sf4*f.mainData.ScalefacS[gr][ch][sfb][win] +
+		f.sideInfo.GlobalGain[gr][ch] - 210 - 8*f.sideInfo.SubblockGain[gr][ch][win]
+	f.requantizeSample(gr, ch, is_pos, k)
 }
 
 func getSfBandIndicesArray(header *frameheader.FrameHeader) ([]int, []int) {
@@ -252,7 +280,7 @@ func (f *Frame) requantize(gr int, ch int) {
 }
 
 func (f *Frame) reorder(gr int, ch int) {
-	re := make([]float32, consts.SamplesPerGr)
+	re := f.reordered[:]
 
 	_, sfBandIndicesShort := getSfBandIndicesArray(&f.header)
 
@@ -449,8 +477,18 @@ func (f *Frame) antialias(gr int, ch int) {
 }
 
 func (f *Frame) hybridSynthesis(gr int, ch int) {
+	is := &f.mainData.Is[gr][ch]
+	var rawout [36]float32
 	// Loop through all 32 subbands
 	for sb := 0; sb < 32; sb++ {
+		in := (*[18]float32)(is[sb*18 : sb*18+18])
+		store := &f.store[ch][sb]
+		if *in == ([18]float32{}) {
+			// The inverse MDCT of zeros is zeros: only the overlap is left.
+			*in = *store
+			*store = [18]float32{}
+			continue
+		}
 		// Determine blocktype for this subband
 		bt := int(f.sideInfo.BlockType[gr][ch])
 		if (f.sideInfo.WinSwitchFlag[gr][ch] == 1) &&
@@ -458,15 +496,11 @@ func (f *Frame) hybridSynthesis(gr int, ch int) {
 			bt = 0
 		}
 		// Do the inverse modified DCT and windowing
-		in := make([]float32, 18)
-		for i := range in {
-			in[i] = f.mainData.Is[gr][ch][sb*18+i]
-		}
-		rawout := imdct.Win(in, bt)
+		imdct.Win(&rawout, in, bt)
 		// Overlapp add with stored vector into main_data vector
 		for i := 0; i < 18; i++ {
-			f.mainData.Is[gr][ch][sb*18+i] = rawout[i] + f.store[ch][sb][i]
-			f.store[ch][sb][i] = rawout[i+18]
+			in[i] = rawout[i] + store[i]
+			store[i] = rawout[i+18]
 		}
 	}
 }
@@ -621,37 +655,42 @@ var synthDtbl = [512]float32{
 	0.000015259, 0.000015259, 0.000015259, 0.000015259,
 }
 
-func (f *Frame) subbandSynthesis(gr int, ch int, out []byte) {
-	u_vec := make([]float32, 512)
-	s_vec := make([]float32, 32)
+// synthesis is one channel's polyphase synthesis filter bank: the last 16
+// vectors V of 64 values it computed (go-mp3's v_vec, which it shifted by
+// 64 values for every output block), as a ring.
+type synthesis struct {
+	v   [16][64]float32
+	pos int // v[pos] is the newest vector, v[(pos+a)&15] the one a blocks older
+}
 
+func (f *Frame) subbandSynthesis(gr int, ch int, out []byte) {
+	var s_vec [32]float32
+	sy := &f.synth[ch]
 	nch := f.header.NumberOfChannels()
-	// Setup the n_win windowing vector and the v_vec intermediate vector
+	d := &f.mainData.Is[gr][ch]
 	for ss := 0; ss < 18; ss++ { // Loop through 18 samples in 32 subbands
-		copy(f.v_vec[ch][64:1024], f.v_vec[ch][0:1024-64])
-		d := f.mainData.Is[gr][ch]
 		for i := 0; i < 32; i++ { // Copy next 32 time samples to a temp vector
 			s_vec[i] = d[i*18+ss]
 		}
+		sy.pos = (sy.pos - 1) & 15
+		v := &sy.v[sy.pos]
 		for i := 0; i < 64; i++ { // Matrix multiply input with n_win[][] matrix
 			sum := float32(0)
 			for j := 0; j < 32; j++ {
 				sum += synthNWin[i][j] * s_vec[j]
 			}
-			f.v_vec[ch][i] = sum
+			v[i] = sum
 		}
-		v := f.v_vec[ch]
-		for i := 0; i < 512; i += 64 { // Build the U vector
-			copy(u_vec[i:i+32], v[(i<<1):(i<<1)+32])
-			copy(u_vec[i+32:i+64], v[(i<<1)+96:(i<<1)+128])
-		}
-		for i := 0; i < 512; i++ { // Window by u_vec[i] with synthDtbl[i]
-			u_vec[i] *= synthDtbl[i]
-		}
+		out := out[4*32*ss : 4*32*(ss+1)]
 		for i := 0; i < 32; i++ { // Calc 32 samples,store in outdata vector
+			// go-mp3 built U from V (u_vec[64t+i] = V_2t[i], u_vec[64t+32+i] =
+			// V_2t+1[32+i]), windowed it, and summed u_vec[32m+i], m = 0..15.
 			sum := float32(0)
-			for j := 0; j < 512; j += 32 {
-				sum += u_vec[j+i]
+			for t := 0; t < 8; t++ {
+				u0 := sy.v[(sy.pos+2*t)&15][i] * synthDtbl[64*t+i]
+				sum += u0
+				u1 := sy.v[(sy.pos+2*t+1)&15][32+i] * synthDtbl[64*t+32+i]
+				sum += u1
 			}
 			// sum now contains time sample 32*ss+i. Convert to 16-bit signed int
 			samp := int(sum * 32767)
@@ -661,7 +700,7 @@ func (f *Frame) subbandSynthesis(gr int, ch int, out []byte) {
 				samp = -32767
 			}
 			s := int16(samp)
-			idx := 4 * (32*ss + i)
+			idx := 4 * i
 			if nch == 1 {
 				// We always run in stereo mode and duplicate channels here for mono.
 				out[idx] = byte(s)

@@ -226,15 +226,17 @@ type FullReader interface {
 	ReadFull([]byte) (int, error)
 }
 
-func Read(source FullReader, position int64) (h FrameHeader, startPosition int64, err error) {
-	buf := make([]byte, 4)
+// Read reads the next frame header from source, skipping bytes up to a sync
+// word. buf is scratch space of at least 4 bytes.
+func Read(source FullReader, position int64, buf []byte) (h FrameHeader, startPosition int64, err error) {
+	buf = buf[:4]
 	if n, err := source.ReadFull(buf); n < 4 {
 		if err == io.EOF {
 			if n == 0 {
 				// Expected EOF
 				return 0, 0, io.EOF
 			}
-			return 0, 0, &consts.UnexpectedEOF{"readHeader (1)"}
+			return 0, 0, &consts.UnexpectedEOF{At: "readHeader (1)"}
 		}
 		return 0, 0, err
 	}
@@ -249,10 +251,10 @@ func Read(source FullReader, position int64) (h FrameHeader, startPosition int64
 		b2 = b3
 		b3 = b4
 
-		buf := make([]byte, 1)
+		buf := buf[:1]
 		if _, err := source.ReadFull(buf); err != nil {
 			if err == io.EOF {
-				return 0, 0, &consts.UnexpectedEOF{"readHeader (2)"}
+				return 0, 0, &consts.UnexpectedEOF{At: "readHeader (2)"}
 			}
 			return 0, 0, err
 		}

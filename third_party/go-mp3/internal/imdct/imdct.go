@@ -78,10 +78,12 @@ func init() {
 	}
 }
 
-func Win(in []float32, blockType int) []float32 {
-	out := make([]float32, 36)
+// Win computes the inverse MDCT of the 18 frequency lines in and windows
+// it for the block type, into out.
+func Win(out *[36]float32, in *[18]float32, blockType int) {
+	*out = [36]float32{}
 	if blockType == 2 {
-		iwd := imdctWinData[blockType]
+		iwd := &imdctWinData[blockType]
 		const N = 12
 		for i := 0; i < 3; i++ {
 			for p := 0; p < N; p++ {
@@ -92,10 +94,10 @@ func Win(in []float32, blockType int) []float32 {
 				out[6*i+p+6] += sum * iwd[p]
 			}
 		}
-		return out
+		return
 	}
 	const N = 36
-	iwd := imdctWinData[blockType]
+	iwd := &imdctWinData[blockType]
 	for p := 0; p < N; p++ {
 		sum := float32(0.0)
 		for m := 0; m < N/2; m++ {
@@ -103,5 +105,4 @@ func Win(in []float32, blockType int) []float32 {
 		}
 		out[p] = sum * iwd[p]
 	}
-	return out
 }

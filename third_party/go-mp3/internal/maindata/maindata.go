@@ -17,6 +17,7 @@ package maindata
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"dalaba/third_party/go-mp3/internal/bits"
 	"dalaba/third_party/go-mp3/internal/consts"
@@ -79,15 +80,22 @@ func initSlen() (nSlen2 [512]int) {
 	return
 }
 
-func Read(source FullReader, prev *bits.Bits, header frameheader.FrameHeader, sideInfo *sideinfo.SideInfo) (*MainData, *bits.Bits, error) {
+// Read reads the main data of a frame (scale factors and Huffman coded
+// frequency lines) into md. m is the bit reservoir: on entry it holds the
+// previous frame's main data if havePrev, and on return this frame's (the
+// bytes main_data_begin takes from the previous frames, then the frame's
+// own), read from its start. Its buffer is reused from frame to frame.
+func Read(md *MainData, m *bits.Bits, havePrev bool, source FullReader, header frameheader.FrameHeader, sideInfo *sideinfo.SideInfo) error {
+	md.ScalefacL = [2][2][22]int{}
+	md.ScalefacS = [2][2][13][3]int{}
 	nch := header.NumberOfChannels()
 	// Calculate header audio data size
 	framesize, err := header.FrameSize()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	if framesize > 2000 {
-		return nil, nil, fmt.Errorf("mp3: framesize = %d", framesize)
+		return fmt.Errorf("mp3: framesize = %d", framesize)
 	}
 	sideinfo_size := header.SideInfoSize()
 
@@ -101,23 +109,21 @@ func Read(source FullReader, prev *bits.Bits, header frameheader.FrameHeader, si
 	// two frames. main_data_begin indicates how many bytes from previous
 	// frames that should be used. This buffer is later accessed by the
 	// Bits function in the same way as the side info is.
-	m, err := read(source, prev, main_data_size, sideInfo.MainDataBegin)
-	if err != nil {
+	if err := read(source, m, havePrev, main_data_size, sideInfo.MainDataBegin); err != nil {
 		// This could be due to not enough data in reservoir
-		return nil, nil, err
+		return err
 	}
 
 	if header.LowSamplingFrequency() == 1 {
-		return getScaleFactorsMpeg2(m, header, sideInfo)
+		return getScaleFactorsMpeg2(md, m, header, sideInfo)
 	}
-	return getScaleFactorsMpeg1(nch, m, header, sideInfo)
+	return getScaleFactorsMpeg1(md, nch, m, header, sideInfo)
 }
 
-func getScaleFactorsMpeg2(m *bits.Bits, header frameheader.FrameHeader, sideInfo *sideinfo.SideInfo) (*MainData, *bits.Bits, error) {
+func getScaleFactorsMpeg2(md *MainData, m *bits.Bits, header frameheader.FrameHeader, sideInfo *sideinfo.SideInfo) error {
 
 	nch := header.NumberOfChannels()
-
-	md := &MainData{}
+	var sfBuf [64]int
 
 	for ch := 0; ch < nch; ch++ {
 		part_2_start := m.BitPos()
@@ -133,7 +139,7 @@ func getScaleFactorsMpeg2(m *bits.Bits, header frameheader.FrameHeader, sideInfo
 			}
 		}
 
-		var scaleFactors []int
+		scaleFactors := sfBuf[:0]
 		d := (slen >> 12) & 0x7
 
 		for i := 0; i < 4; i++ {
@@ -170,15 +176,14 @@ func getScaleFactorsMpeg2(m *bits.Bits, header frameheader.FrameHeader, sideInfo
 
 		// Read Huffman coded data. Skip stuffing bits.
 		if err := readHuffman(m, header, sideInfo, md, part_2_start, 0, ch); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
 	// The ancillary data is stored here,but we ignore it.
-	return md, m, nil
+	return nil
 }
 
-func getScaleFactorsMpeg1(nch int, m *bits.Bits, header frameheader.FrameHeader, sideInfo *sideinfo.SideInfo) (*MainData, *bits.Bits, error) {
-	md := &MainData{}
+func getScaleFactorsMpeg1(md *MainData, nch int, m *bits.Bits, header frameheader.FrameHeader, sideInfo *sideinfo.SideInfo) error {
 	for gr := 0; gr < 2; gr++ {
 		for ch := 0; ch < nch; ch++ {
 			part_2_start := m.BitPos()
@@ -261,45 +266,48 @@ func getScaleFactorsMpeg1(nch int, m *bits.Bits, header frameheader.FrameHeader,
 			}
 			// Read Huffman coded data. Skip stuffing bits.
 			if err := readHuffman(m, header, sideInfo, md, part_2_start, gr, ch); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 	}
 	// The ancillary data is stored here,but we ignore it.
-	return md, m, nil
+	return nil
 }
 
-func read(source FullReader, prev *bits.Bits, size int, offset int) (*bits.Bits, error) {
+// read assembles the frame's main data in m: the last offset bytes of the
+// previous frame's (in m on entry) followed by size bytes from source. If
+// the previous frame does not hold offset bytes, the new bytes are appended
+// to all of its and decoding starts at the beginning (as go-mp3 does).
+func read(source FullReader, m *bits.Bits, havePrev bool, size int, offset int) error {
 	if size > 1500 {
-		return nil, fmt.Errorf("mp3: size = %d", size)
+		return fmt.Errorf("mp3: size = %d", size)
 	}
-	// Check that there's data available from previous frames if needed
-	if prev != nil && offset > prev.LenInBytes() {
+	vec := m.Vec()
+	underflow := havePrev && offset > len(vec)
+	switch {
+	case !havePrev:
+		vec = vec[:0]
+	case underflow:
 		// No, there is not, so we skip decoding this frame, but we have to
 		// read the main_data bits from the bitstream in case they are needed
 		// for decoding the next frame.
-		buf := make([]byte, size)
-		if n, err := source.ReadFull(buf); n < size {
-			if err == io.EOF {
-				return nil, &consts.UnexpectedEOF{"maindata.Read (1)"}
-			}
-			return nil, err
-		}
 		// TODO: Define a special error and enable to continue the next frame.
-		return bits.Append(prev, buf), nil
-	}
-	// Copy data from previous frames
-	vec := []byte{}
-	if prev != nil {
-		vec = prev.Tail(offset)
+	default:
+		// Copy data from previous frames
+		vec = vec[:copy(vec, vec[len(vec)-offset:])]
 	}
 	// Read the main_data from file
-	buf := make([]byte, size)
-	if n, err := source.ReadFull(buf); n < size {
+	n0 := len(vec)
+	vec = slices.Grow(vec, size)[:n0+size]
+	if n, err := source.ReadFull(vec[n0:]); n < size {
 		if err == io.EOF {
-			return nil, &consts.UnexpectedEOF{"maindata.Read (2)"}
+			if underflow {
+				return &consts.UnexpectedEOF{At: "maindata.Read (1)"}
+			}
+			return &consts.UnexpectedEOF{At: "maindata.Read (2)"}
 		}
-		return nil, err
+		return err
 	}
-	return bits.New(append(vec, buf...)), nil
+	m.Reset(vec)
+	return nil
 }

@@ -62,34 +62,37 @@ var sideInfoBitsToRead = [2][4]int{
 	},
 }
 
-func Read(source FullReader, header frameheader.FrameHeader) (*SideInfo, error) {
+// Read reads the side information of a frame with the given header into
+// si, overwriting all of it. buf is scratch space of at least 32 bytes.
+func Read(si *SideInfo, source FullReader, header frameheader.FrameHeader, buf []byte) error {
+	*si = SideInfo{}
 	nch := header.NumberOfChannels()
 	framesize, err := header.FrameSize()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if framesize > 2000 {
-		return nil, fmt.Errorf("mp3: framesize = %d", framesize)
+		return fmt.Errorf("mp3: framesize = %d", framesize)
 	}
 	sideinfo_size := header.SideInfoSize()
 
 	// Read sideinfo from bitstream into buffer used by Bits()
-	buf := make([]byte, sideinfo_size)
+	buf = buf[:sideinfo_size]
 	n, err := source.ReadFull(buf)
 	if n < sideinfo_size {
 		if err == io.EOF {
-			return nil, &consts.UnexpectedEOF{"sideinfo.Read"}
+			return &consts.UnexpectedEOF{At: "sideinfo.Read"}
 		}
-		return nil, fmt.Errorf("mp3: couldn't read sideinfo %d bytes: %v", sideinfo_size, err)
+		return fmt.Errorf("mp3: couldn't read sideinfo %d bytes: %v", sideinfo_size, err)
 	}
-	s := bits.New(buf)
+	var s bits.Bits
+	s.Reset(buf)
 
 	mpeg1Frame := header.LowSamplingFrequency() == 0
 	bitsToRead := sideInfoBitsToRead[header.LowSamplingFrequency()]
 
 	// Parse audio data
 	// Pointer to where we should start reading main data
-	si := &SideInfo{}
 	si.MainDataBegin = s.Bits(bitsToRead[0])
 	// Get private bits. Not used for anything.
 	if header.Mode() == consts.ModeSingleChannel {
@@ -151,5 +154,5 @@ func Read(source FullReader, header frameheader.FrameHeader) (*SideInfo, error) 
 			si.Count1TableSelect[gr][ch] = s.Bits(1)
 		}
 	}
-	return si, nil
+	return nil
 }
