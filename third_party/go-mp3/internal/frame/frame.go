@@ -513,17 +513,6 @@ func (f *Frame) frequencyInversion(gr int, ch int) {
 	}
 }
 
-var synthNWin = [64][32]float32{}
-
-func init() {
-	for i := 0; i < 64; i++ {
-		for j := 0; j < 32; j++ {
-			synthNWin[i][j] =
-				float32(math.Cos(float64((16+i)*(2*j+1)) * (math.Pi / 64.0)))
-		}
-	}
-}
-
 var synthDtbl = [512]float32{
 	0.000000000, -0.000015259, -0.000015259, -0.000015259,
 	-0.000015259, -0.000015259, -0.000015259, -0.000030518,
@@ -673,14 +662,7 @@ func (f *Frame) subbandSynthesis(gr int, ch int, out []byte) {
 			s_vec[i] = d[i*18+ss]
 		}
 		sy.pos = (sy.pos - 1) & 15
-		v := &sy.v[sy.pos]
-		for i := 0; i < 64; i++ { // Matrix multiply input with n_win[][] matrix
-			sum := float32(0)
-			for j := 0; j < 32; j++ {
-				sum += synthNWin[i][j] * s_vec[j]
-			}
-			v[i] = sum
-		}
+		matrix(&sy.v[sy.pos], &s_vec)
 		out := out[4*32*ss : 4*32*(ss+1)]
 		for i := 0; i < 32; i++ { // Calc 32 samples,store in outdata vector
 			// go-mp3 built U from V (u_vec[64t+i] = V_2t[i], u_vec[64t+32+i] =
