@@ -81,8 +81,8 @@ func init() {
 // Win computes the inverse MDCT of the 18 frequency lines in and windows
 // it for the block type, into out.
 func Win(out *[36]float32, in *[18]float32, blockType int) {
-	*out = [36]float32{}
 	if blockType == 2 {
+		*out = [36]float32{}
 		iwd := &imdctWinData[blockType]
 		const N = 12
 		for i := 0; i < 3; i++ {
@@ -96,13 +96,31 @@ func Win(out *[36]float32, in *[18]float32, blockType int) {
 		}
 		return
 	}
-	const N = 36
-	iwd := &imdctWinData[blockType]
-	for p := 0; p < N; p++ {
-		sum := float32(0.0)
-		for m := 0; m < N/2; m++ {
-			sum += in[m] * cosN36[m][p]
+	// The 36 outputs of an 18-line IMDCT are 18 values and their mirror
+	// images: y[17-p] = -y[p] for p < 9 and y[53-p] = y[p] for 18 ≤ p < 27
+	// (cos((2p+19)(2m+1)π/72) has the same symmetries; TestWinSymmetry
+	// checks that the float32 table has them exactly). Each y[p] is summed
+	// over m in go-mp3's order; a zero line adds nothing.
+	var y [36]float32
+	for m := 0; m < 18; m++ {
+		x := in[m]
+		if x == 0 {
+			continue
 		}
-		out[p] = sum * iwd[p]
+		c := &cosN36[m]
+		for p := 0; p < 9; p++ {
+			y[p] += x * c[p]
+		}
+		for p := 18; p < 27; p++ {
+			y[p] += x * c[p]
+		}
+	}
+	for p := 0; p < 9; p++ {
+		y[17-p] = -y[p]
+		y[35-p] = y[18+p]
+	}
+	iwd := &imdctWinData[blockType]
+	for p := range out {
+		out[p] = y[p] * iwd[p]
 	}
 }
