@@ -64,7 +64,7 @@ func Decode(r io.ReadSeeker, format string, outRate int, volume int) (io.Reader,
 		if err != nil {
 			return nil, fmt.Errorf("decode: MP3: %w", err)
 		}
-		dec, err := newMP3Decoder(s)
+		dec, err := newMP3Decoder(newBufferedSeeker(s))
 		if err != nil {
 			return nil, fmt.Errorf("decode: %w", err)
 		}

@@ -240,3 +240,34 @@ func absDur(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// readCounter counts the Read calls made on a ReadSeeker.
+type readCounter struct {
+	io.ReadSeeker
+	reads int
+}
+
+func (r *readCounter) Read(p []byte) (int, error) {
+	r.reads++
+	return r.ReadSeeker.Read(p)
+}
+
+// TestDecodeMP3ReadsInBlocks: decoding reads the file in blocks, not in the
+// three or four small reads per frame the MP3 decoder makes (each a system
+// call on the terminal's media files).
+func TestDecodeMP3ReadsInBlocks(t *testing.T) {
+	data := bytes.Repeat(readFixture(t, "tone1k_mono_44k1_notag.mp3"), 5) // 200 frames
+	r := &readCounter{ReadSeeker: bytes.NewReader(data)}
+	pcm, err := Decode(r, "mp3", 48000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, pcm); err != nil {
+		t.Fatal(err)
+	}
+	// The scan reads the file once, the decoder's index once and its
+	// frames once, 4 KB at a time.
+	if max := 3 * (len(data)/4096 + 2); r.reads > max {
+		t.Errorf("%d reads for %d bytes, want at most %d", r.reads, len(data), max)
+	}
+}

@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,31 @@ func (s *mp3Stream) Read(p []byte) (n int, err error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		err = mp3Error{err}
 	}
+	return n, err
+}
+
+// bufferedSeeker buffers the reads of a ReadSeeker. The MP3 decoder reads
+// each frame in three or four small pieces (header, CRC, side information,
+// main data), which would each be a system call on a file.
+type bufferedSeeker struct {
+	r  io.ReadSeeker
+	br *bufio.Reader
+}
+
+func newBufferedSeeker(r io.ReadSeeker) *bufferedSeeker {
+	return &bufferedSeeker{r: r, br: bufio.NewReaderSize(r, 4096)}
+}
+
+// Read implements io.Reader.
+func (b *bufferedSeeker) Read(p []byte) (int, error) { return b.br.Read(p) }
+
+// Seek implements io.Seeker. It drops what is buffered.
+func (b *bufferedSeeker) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekCurrent {
+		offset -= int64(b.br.Buffered())
+	}
+	n, err := b.r.Seek(offset, whence)
+	b.br.Reset(b.r)
 	return n, err
 }
 
