@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"dalaba/controller/store"
 	"dalaba/protocol"
@@ -89,6 +90,37 @@ func (h *hub) online() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.sessions)
+}
+
+// closeSilent closes, every grace/6, the sessions whose terminal has sent
+// nothing for grace: a parked session has no read deadline to do it.
+func (h *hub) closeSilent(ctx context.Context, grace time.Duration) {
+	t := time.NewTicker(grace / 6)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			h.closeSilentSince(now.Add(-grace))
+		}
+	}
+}
+
+// closeSilentSince closes the sessions that have read nothing since t.
+func (h *hub) closeSilentSince(t time.Time) {
+	var silent []*session
+	h.mu.RLock()
+	for _, s := range h.sessions {
+		if s.lastRead.Load() < t.UnixNano() {
+			silent = append(silent, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range silent {
+		s.log.Info("terminal silent; closing its connection", "since", t)
+		s.close()
+	}
 }
 
 func (h *hub) closeAll() {

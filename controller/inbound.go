@@ -18,18 +18,32 @@ import (
 	"dalaba/protocol"
 )
 
-// readLoop reads the terminal's frames into the inbox until the
-// connection ends. A full inbox holds the reader back.
-func (s *session) readLoop() {
+// readFrames reads the terminal's frames into the inbox. Once the
+// WebSocket library has returned every byte read from the socket, the
+// reader parks: it ends, and the idle poller starts another when the
+// terminal sends again (idlepoll). A session that is not polled (TLS, or
+// no epoll) keeps its reader. A full inbox holds the reader back. A read
+// that fails ends the session. A reader the poller woke first reads what
+// the socket holds without waiting: the news may be of bytes taken
+// already, and then it parks again at once.
+func (s *session) readFrames(woken bool) {
+	if woken && !s.fc.prime(s.raw) {
+		s.park()
+		return
+	}
 	grace := time.Duration(3*s.c.cfg.HeartbeatSeconds) * time.Second
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(grace))
 		kind, msg, err := s.conn.ReadMessage()
 		if err != nil {
+			s.end()
 			return
 		}
+		s.lastRead.Store(time.Now().UnixNano())
+		drained := s.fc.took()
 		if kind != websocket.TextMessage {
 			s.log.Warn("terminal sent a binary message; closing")
+			s.end()
 			return
 		}
 		s.mu.Lock()
@@ -38,6 +52,7 @@ func (s *session) readLoop() {
 		}
 		if s.closed {
 			s.mu.Unlock()
+			s.end()
 			return
 		}
 		s.inbox = append(s.inbox, msg)
@@ -45,8 +60,46 @@ func (s *session) readLoop() {
 			s.handling = true
 			go s.handleLoop(s.ctx)
 		}
+		polled := s.fd >= 0
 		s.mu.Unlock()
+		if drained && polled { // nothing read and not taken
+			s.park()
+			return
+		}
 	}
+}
+
+// park ends the reader until the idle poller has news; the session ends
+// if it was closed meanwhile. News that came while the reader ran may be
+// of what it read, or of what came after its last read: a reader is woken
+// to see.
+func (s *session) park() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.end()
+		return
+	}
+	again := s.pending
+	s.reading, s.pending = false, false
+	s.mu.Unlock()
+	if again {
+		s.readable()
+	}
+}
+
+// readable is the idle poller's news that the socket has data (or was
+// hung up): a parked session gets a reader, and a reading one is told.
+func (s *session) readable() {
+	s.mu.Lock()
+	if s.reading {
+		s.pending = true
+		s.mu.Unlock()
+		return
+	}
+	s.reading = true
+	s.mu.Unlock()
+	go s.readFrames(true)
 }
 
 // handleLoop decodes and acts on the inbox's frames in order, and ends

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,15 +25,15 @@ import (
 // one is read through it in pieces.
 var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 16 << 10, WriteBufferPool: &sync.Pool{}}
 
-// session is one terminal's live connection. An idle session costs one
-// goroutine (its reader) and no queue (docs/benchmarks.md, "Idle
-// sessions"): each queue is a slice that exists while it holds something,
-// and the goroutines that drain them run only while there is work. The
-// reader only reads: decoding and acting on a frame take a deep stack,
-// which the reader would keep for as long as the terminal stays. Every
-// write goes through the one writer: control frames through a bounded
-// queue that never blocks the caller, media through its own queue that the
-// media sender fills at the pace of the link.
+// session is one terminal's live connection. An idle session costs no
+// goroutine and no queue (docs/benchmarks.md, "Idle sessions"): its reader
+// parks between frames (the idle poller starts another when the terminal
+// sends), each queue is a slice that exists while it holds something, and
+// the goroutines that drain them run only while there is work. The reader
+// only reads: decoding and acting on a frame go to handleLoop. Every write
+// goes through the one writer: control frames through a bounded queue that
+// never blocks the caller, media through its own queue that the media
+// sender fills at the pace of the link.
 type session struct {
 	c          *Controller
 	conn       *websocket.Conn
@@ -41,6 +43,8 @@ type session struct {
 	remote     string
 	log        *slog.Logger
 	kids       []string // issuing keys the terminal said it trusts
+	fc         *frameConn
+	lastRead   atomic.Int64 // when a frame last came, Unix nanoseconds
 
 	mu         sync.Mutex
 	wake       sync.Cond        // on mu: a queue has room, persisting ended, or the session ended
@@ -53,6 +57,10 @@ type session struct {
 	writing    bool             // writer is running
 	handling   bool             // handleLoop is running
 	persisting bool             // persistLoop is running
+	reading    bool             // a reader runs (readFrames or the handshake); false while parked
+	pending    bool             // the idle poller had news while a reader ran
+	fd         int              // the socket, while the idle poller watches it; else -1
+	raw        syscall.RawConn  // the socket, for a read that does not wait
 	once       sync.Once
 }
 
@@ -79,15 +87,16 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many terminal connections; try again later", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := upgrader.Upgrade(w, r, nil)
+	fw := &frameWriter{ResponseWriter: w}
+	conn, err := upgrader.Upgrade(fw, r, nil)
 	if err != nil {
 		c.hub.conns.Add(-1)
 		return // the upgrader already answered
 	}
 	c.hub.running.Add(1)
 	conn.SetReadLimit(protocol.MaxFrameBytes)
-	s := &session{c: c, conn: conn, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
-		log: c.log.With("remote", r.RemoteAddr)}
+	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
+		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1}
 	s.wake.L = &s.mu
 	t, err := s.handshake(s.ctx)
 	if err != nil {
@@ -101,35 +110,64 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	s.log = s.log.With("terminal", t.ID)
 	c.hub.attach(s)
 	s.online(s.ctx, t)
-	go s.run(t.ID)
+	s.startReading()
 }
 
-// run reads until the connection ends, then records the terminal offline.
-func (s *session) run(id string) {
+// startReading hands the connection to the idle poller, if it can watch
+// it, and starts the session's reader.
+func (s *session) startReading() {
+	s.lastRead.Store(time.Now().UnixNano())
+	if p := idlePoller(); p != nil {
+		if fd, rc := socketFD(s.fc); fd >= 0 {
+			s.mu.Lock()
+			if !s.closed && p.add(fd, s) {
+				s.fd, s.raw = fd, rc
+			}
+			s.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	polled := s.fd >= 0
+	s.mu.Unlock()
+	go s.readFrames(polled) // a polled session parks at once if the terminal has not sent yet
+}
+
+// end is the session's last act, once its reader has stopped for good:
+// it records the terminal offline once its last report is stored and its
+// heartbeats queued.
+func (s *session) end() {
 	defer s.c.hub.running.Done()
 	defer s.c.hub.conns.Add(-1)
-	s.readLoop()
 	s.close()
 	s.mu.Lock()
-	for s.handling || s.persisting { // its last report is stored, and heartbeat queued, before the terminal is marked offline
+	for s.handling || s.persisting {
 		s.wake.Wait()
 	}
 	s.mu.Unlock()
 	if s.c.hub.detach(s) {
-		s.c.setOffline(id)
+		s.c.setOffline(s.terminalID)
 	}
 }
 
 // close ends the session: queued frames are dropped, and whoever waits
-// for room in a queue gives up.
+// for room in a queue gives up. A reader that runs ends the session when
+// its read fails; a parked session is ended here.
 func (s *session) close() {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.ctrl, s.live, s.media, s.inbox, s.reports = nil, nil, nil, nil, nil
+		parked, fd := !s.reading, s.fd
+		s.reading, s.fd = true, -1
 		s.wake.Broadcast()
 		s.mu.Unlock()
+		if fd >= 0 {
+			idlePoller().remove(fd, s) // before the descriptor's number can be reused
+		}
 		s.conn.Close()
+		if parked {
+			go s.end()
+		}
 	})
 }
 
@@ -146,6 +184,7 @@ func (s *session) handshake(ctx context.Context) (store.Terminal, error) {
 	if err != nil {
 		return store.Terminal{}, fmt.Errorf("read hello: %w", err)
 	}
+	s.fc.took()
 	f, err := protocol.Decode(msg)
 	if err != nil || f.Type != protocol.TypeHello {
 		return store.Terminal{}, fmt.Errorf("expected hello, got %q (%v)", f.Type, err)

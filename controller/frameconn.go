@@ -1,0 +1,162 @@
+package controller
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+)
+
+// frameConn is a terminal's connection as the WebSocket library reads it.
+// It watches the bytes read from the socket go by and finds where each
+// WebSocket frame ends (RFC 6455 §5.2: only the headers are parsed), so
+// that after each message the session can tell whether the library holds
+// bytes it has read but not yet returned. When it holds none, the session
+// needs no goroutine until the socket is readable again (idlepoll).
+type frameConn struct {
+	net.Conn
+	pos    int64 // bytes read from the socket
+	hdr    [14]byte
+	nhdr   int     // bytes of the current frame's header seen so far
+	skip   int64   // bytes of the current frame's payload not yet seen
+	ends   []int64 // where each message read from the socket, not yet taken, ends
+	broken bool    // a header made no sense: never report drained
+	stash  *[]byte // read by prime, not yet returned; from stashes
+	rest   []byte  // what of stash is left
+}
+
+var stashes = sync.Pool{New: func() any { b := make([]byte, 1024); return &b }}
+
+func (c *frameConn) Read(p []byte) (int, error) {
+	if c.stash != nil {
+		n := copy(p, c.rest)
+		if c.rest = c.rest[n:]; len(c.rest) == 0 {
+			stashes.Put(c.stash)
+			c.stash, c.rest = nil, nil
+		}
+		return n, nil
+	}
+	n, err := c.Conn.Read(p)
+	c.see(p[:n])
+	return n, err
+}
+
+// prime reads what the socket holds without waiting, for Read to return
+// next. It reports false when the socket holds nothing (the idle poller's
+// news was of bytes a reader has taken already), true when it held data,
+// or an end or error that the next Read will meet again.
+func (c *frameConn) prime(rc syscall.RawConn) bool {
+	buf := stashes.Get().(*[]byte)
+	n, errno := 0, error(nil)
+	err := rc.Read(func(fd uintptr) bool {
+		n, errno = syscall.Read(int(fd), *buf)
+		return true // never wait
+	})
+	if err != nil || n <= 0 {
+		stashes.Put(buf)
+		return err != nil || errno != syscall.EAGAIN
+	}
+	c.stash, c.rest = buf, (*buf)[:n]
+	c.see(c.rest)
+	return true
+}
+
+// see parses b, the next bytes read from the socket.
+func (c *frameConn) see(b []byte) {
+	for len(b) > 0 && !c.broken {
+		if c.skip > 0 {
+			k := int64(len(b))
+			if k > c.skip {
+				k = c.skip
+			}
+			c.skip -= k
+			c.pos += k
+			b = b[k:]
+			if c.skip == 0 {
+				c.frameEnd()
+			}
+			continue
+		}
+		c.hdr[c.nhdr] = b[0]
+		c.nhdr++
+		c.pos++
+		b = b[1:]
+		if c.nhdr < 2 {
+			continue
+		}
+		size := 2
+		switch c.hdr[1] & 0x7f {
+		case 126:
+			size += 2
+		case 127:
+			size += 8
+		}
+		if c.hdr[1]&0x80 != 0 {
+			size += 4 // masking key
+		}
+		if c.nhdr < size {
+			continue
+		}
+		var length int64
+		switch l := c.hdr[1] & 0x7f; l {
+		case 126:
+			length = int64(c.hdr[2])<<8 | int64(c.hdr[3])
+		case 127:
+			for _, x := range c.hdr[2:10] {
+				length = length<<8 | int64(x)
+			}
+			if length < 0 {
+				c.broken = true
+				return
+			}
+		default:
+			length = int64(l)
+		}
+		c.skip = length
+		if length == 0 {
+			c.frameEnd()
+		}
+	}
+}
+
+// frameEnd notes the end of the frame whose header is in hdr: a data frame
+// with FIN set ends a message (a control frame ends none).
+func (c *frameConn) frameEnd() {
+	if c.hdr[0]&0x80 != 0 && c.hdr[0]&0x08 == 0 {
+		c.ends = append(c.ends, c.pos)
+	}
+	c.nhdr = 0
+}
+
+// took is called after each message the library returns, in order. It
+// reports whether the library has now returned every byte read from the
+// socket, so that nothing waits in its buffer.
+func (c *frameConn) took() bool {
+	if len(c.ends) == 0 || c.broken {
+		return false
+	}
+	end := c.ends[0]
+	if len(c.ends) == 1 {
+		c.ends = c.ends[:0]
+	} else {
+		c.ends = append(c.ends[:0], c.ends[1:]...)
+	}
+	return end == c.pos
+}
+
+// frameWriter hands the WebSocket upgrader a frameConn when it hijacks
+// the HTTP connection.
+type frameWriter struct {
+	http.ResponseWriter
+	fc *frameConn
+}
+
+func (w *frameWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.fc = &frameConn{Conn: conn}
+	return w.fc, brw, nil
+}

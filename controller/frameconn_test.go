@@ -1,0 +1,203 @@
+package controller
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"dalaba/protocol"
+)
+
+// wsFrame builds one masked WebSocket frame as a terminal sends it, with
+// the payload length in the given form (0 shortest, else 126 or 127).
+func wsFrame(fin bool, opcode byte, payload []byte, form int) []byte {
+	b0 := opcode
+	if fin {
+		b0 |= 0x80
+	}
+	out := []byte{b0}
+	n := len(payload)
+	switch {
+	case form == 127 || n > 0xffff:
+		out = append(out, 0x80|127)
+		out = binary.BigEndian.AppendUint64(out, uint64(n))
+	case form == 126 || n > 125:
+		out = append(out, 0x80|126)
+		out = binary.BigEndian.AppendUint16(out, uint16(n))
+	default:
+		out = append(out, 0x80|byte(n))
+	}
+	out = append(out, 0, 0, 0, 0) // a zero masking key leaves the payload as it is
+	return append(out, payload...)
+}
+
+// A stream of messages (some fragmented, some with control frames among
+// them, lengths in every form) is read in pieces of every size: after each
+// message, took says whether every byte read so far was taken, and so
+// exactly when the stream read so far ends with that message.
+func TestFrameConnFindsMessageEnds(t *testing.T) {
+	pay := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n) }
+	var stream []byte
+	var ends []int // where each message ends in the stream
+	msg := func(frames ...[]byte) {
+		for _, f := range frames {
+			stream = append(stream, f...)
+		}
+		ends = append(ends, len(stream))
+	}
+	msg(wsFrame(true, 1, pay(30), 0))                                                            // heartbeat-sized
+	msg(wsFrame(true, 1, nil, 0))                                                                // empty
+	msg(wsFrame(true, 1, pay(200), 0))                                                           // 16-bit length
+	msg(wsFrame(true, 1, pay(5), 126))                                                           // 16-bit, not shortest
+	msg(wsFrame(true, 2, pay(70000), 0))                                                         // 64-bit length
+	msg(wsFrame(true, 1, pay(3), 127))                                                           // 64-bit, not shortest
+	msg(wsFrame(false, 1, pay(10), 0), wsFrame(true, 9, pay(4), 0), wsFrame(true, 0, pay(7), 0)) // fragmented, a ping inside
+	stream = append(stream, wsFrame(true, 10, pay(2), 0)...)                                     // a pong after: no message
+	msg(wsFrame(true, 1, pay(1), 0))
+
+	for _, piece := range []int{1, 2, 3, 7, 13, 100, 1024, len(stream)} {
+		c := &frameConn{Conn: &readOnly{r: bytes.NewReader(stream), max: piece}}
+		taken := 0
+		buf := make([]byte, 4096)
+		for {
+			_, err := c.Read(buf)
+			for len(c.ends) > 0 {
+				end := c.ends[0]
+				if int(end) != ends[taken] {
+					t.Fatalf("piece %d: message %d ends at %d, want %d", piece, taken, end, ends[taken])
+				}
+				if got, want := c.took(), end == c.pos; got != want {
+					t.Fatalf("piece %d: after message %d (ends %d, read %d) took = %v", piece, taken, end, c.pos, got)
+				}
+				taken++
+			}
+			if err == io.EOF {
+				break
+			}
+		}
+		if taken != len(ends) || c.broken || c.nhdr != 0 || c.skip != 0 {
+			t.Fatalf("piece %d: took %d of %d messages (broken %v, header %d, skip %d)", piece, taken, len(ends), c.broken, c.nhdr, c.skip)
+		}
+	}
+}
+
+// A 64-bit length with its top bit set is not a length: the connection
+// is never reported drained, so its reader stays rather than parks.
+func TestFrameConnBadLength(t *testing.T) {
+	bad := []byte{0x81, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}
+	c := &frameConn{Conn: &readOnly{r: bytes.NewReader(append(wsFrame(true, 1, []byte("ok"), 0), bad...)), max: 4096}}
+	c.Read(make([]byte, 4096))
+	if !c.broken || c.took() {
+		t.Fatalf("broken = %v, took = true after a length with its top bit set", c.broken)
+	}
+}
+
+// Random streams of short frames read in random pieces agree with the
+// frames' own boundaries.
+func TestFrameConnRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 200; round++ {
+		var stream []byte
+		var ends []int64
+		for i := 0; i < 20; i++ {
+			stream = append(stream, wsFrame(true, 1, make([]byte, r.IntN(300)), []int{0, 126, 127}[r.IntN(3)])...)
+			ends = append(ends, int64(len(stream)))
+		}
+		c := &frameConn{Conn: &readOnly{r: bytes.NewReader(stream), max: 1 + r.IntN(600)}}
+		for {
+			if _, err := c.Read(make([]byte, 1024)); err == io.EOF {
+				break
+			}
+		}
+		if len(c.ends) != len(ends) {
+			t.Fatalf("round %d: %d ends, want %d", round, len(c.ends), len(ends))
+		}
+		for i, e := range ends {
+			if c.ends[i] != e {
+				t.Fatalf("round %d: end %d at %d, want %d", round, i, c.ends[i], e)
+			}
+		}
+	}
+}
+
+// readOnly is a net.Conn whose reads return at most max bytes of r.
+type readOnly struct {
+	net.Conn
+	r   io.Reader
+	max int
+}
+
+func (c *readOnly) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.max)]) }
+
+// An idle session parks: it keeps no goroutine, yet frames that come
+// later are read at once, whether two come in one write or one comes in
+// two; a parked session whose terminal hangs up, or goes silent, ends and
+// its terminal is recorded offline.
+func TestIdleSessionParks(t *testing.T) {
+	h := startController(t, nil)
+	parked := func(s *session) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.reading && s.fd >= 0
+	}
+	const n = 40
+	before := runtime.NumGoroutine()
+	rts := make([]*rawTerminal, n)
+	for i := range rts {
+		rt, code := h.newRawTerminal(t, villageA, fmt.Sprintf("停%d", i))
+		rt.connect(t, code)
+		rt.nothingQueued(t)
+		rts[i] = rt
+	}
+	for _, rt := range rts {
+		waitFor(t, "the session parked", func() bool { s := h.c.hub.get(rt.id); return s != nil && parked(s) })
+	}
+	if grew := runtime.NumGoroutine() - before; grew >= n/2 {
+		t.Fatalf("%d idle sessions hold %d goroutines more than none", n, grew)
+	}
+
+	rt := rts[0]
+	s := h.c.hub.get(rt.id)
+	ping := func(at time.Time) []byte {
+		msg, err := protocol.Encode(protocol.TypePing, protocol.Ping{TerminalTime: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wsFrame(true, 1, msg, 0)
+	}
+	pong := func(want time.Time) {
+		t.Helper()
+		var p protocol.Pong
+		if f := rt.read(t); f.Type != protocol.TypePong || protocol.DecodeBody(f, &p) != nil || !p.TerminalTime.Equal(want) {
+			t.Fatalf("got %s %s, want the pong for %s", f.Type, f.Body, want)
+		}
+	}
+	t1, t2, t3 := time.Unix(1, 0).UTC(), time.Unix(2, 0).UTC(), time.Unix(3, 0).UTC()
+	if _, err := rt.ws.NetConn().Write(append(ping(t1), ping(t2)...)); err != nil { // two frames, one write
+		t.Fatal(err)
+	}
+	pong(t1)
+	pong(t2)
+	third := ping(t3)
+	rt.ws.NetConn().Write(third[:5]) // one frame, in two writes
+	time.Sleep(50 * time.Millisecond)
+	rt.ws.NetConn().Write(third[5:])
+	pong(t3)
+	waitFor(t, "the session parked again", func() bool { return parked(s) })
+
+	rt.ws.Close() // hung up while parked
+	h.waitOffline(t, rt.id)
+
+	quiet := rts[1]
+	h.c.hub.closeSilentSince(time.Now().Add(time.Hour)) // every session is silent since then
+	h.waitOffline(t, quiet.id)
+	if got := h.c.hub.online(); got != 0 {
+		t.Fatalf("%d sessions left after closing the silent ones", got)
+	}
+}

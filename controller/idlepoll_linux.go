@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+)
+
+// idlePoll wakes idle sessions. A session whose reader has returned every
+// byte read from its socket parks: its reader goroutine ends, and this
+// process-wide epoll instance (edge-triggered, as Go's own poller is) says
+// when the terminal sends again; then a reader is started for it. An idle
+// terminal then costs no goroutine stack (docs/benchmarks.md, "Idle
+// fleet"). One goroutine waits for every socket's events.
+type idlePoll struct {
+	epfd int
+	mu   sync.Mutex
+	fds  map[int32]*session
+}
+
+var (
+	pollOnce sync.Once
+	poll     *idlePoll
+)
+
+const epollET = 1 << 31 // syscall.EPOLLET, which is negative there
+
+// idlePoller returns the process's poller, starting it on first use; nil
+// when the system refused one (sessions then keep their readers).
+func idlePoller() *idlePoll {
+	pollOnce.Do(func() {
+		fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		if err != nil {
+			return
+		}
+		poll = &idlePoll{epfd: fd, fds: map[int32]*session{}}
+		go poll.wait()
+	})
+	return poll
+}
+
+// add watches fd, s's socket, for data and hang-ups. It reports whether
+// the socket is watched.
+func (p *idlePoll) add(fd int, s *session) bool {
+	p.mu.Lock()
+	p.fds[int32(fd)] = s
+	p.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.mu.Lock()
+		delete(p.fds, int32(fd))
+		p.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// remove stops watching fd; it is called before the socket is closed, so
+// that its number, reused by the next connection, finds no stale session.
+func (p *idlePoll) remove(fd int, s *session) {
+	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	p.mu.Lock()
+	if p.fds[int32(fd)] == s {
+		delete(p.fds, int32(fd))
+	}
+	p.mu.Unlock()
+}
+
+func (p *idlePoll) wait() {
+	events := make([]syscall.EpollEvent, 256)
+	ready := make([]*session, 0, len(events))
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			panic("idle poller: epoll_wait: " + err.Error()) // only for a bad descriptor: a bug
+		}
+		ready = ready[:0]
+		p.mu.Lock()
+		for _, ev := range events[:n] {
+			if s := p.fds[ev.Fd]; s != nil {
+				ready = append(ready, s)
+			}
+		}
+		p.mu.Unlock()
+		for i, s := range ready {
+			s.readable()
+			ready[i] = nil
+		}
+	}
+}
+
+// socketFD returns the descriptor of a TCP connection, -1 for any other.
+func socketFD(fc *frameConn) (int, syscall.RawConn) {
+	sc, ok := fc.Conn.(syscall.Conn)
+	if !ok {
+		return -1, nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, nil
+	}
+	fd := -1
+	rc.Control(func(f uintptr) { fd = int(f) })
+	return fd, rc
+}

@@ -1,0 +1,17 @@
+//go:build !linux
+
+package controller
+
+import "syscall"
+
+// idlePoll is Linux's (idlepoll_linux.go); elsewhere every session keeps
+// its reader goroutine.
+type idlePoll struct{}
+
+func idlePoller() *idlePoll { return nil }
+
+func (p *idlePoll) add(fd int, s *session) bool { return false }
+
+func (p *idlePoll) remove(fd int, s *session) {}
+
+func socketFD(fc *frameConn) (int, syscall.RawConn) { return -1, nil }
