@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -20,6 +21,9 @@ func (s *Store) LastHeartbeat(ctx context.Context, id string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat of terminal %s: %w", id, err)
 	}
+	if newer, ok := s.statuses.heartbeat(id); ok { // perhaps not written yet, see ApplyHeartbeats
+		hb = sql.NullString{String: newer, Valid: true}
+	}
 	if !hb.Valid || hb.String == "" {
 		return nil, nil
 	}
@@ -27,7 +31,8 @@ func (s *Store) LastHeartbeat(ctx context.Context, id string) ([]byte, error) {
 }
 
 // Heartbeat history bounds: a terminal's rows are kept HeartbeatKeep, and
-// an unchanged heartbeat is written at most every HeartbeatSample.
+// an unchanged heartbeat is written at most every HeartbeatSample (to its
+// history and to its status row, see ApplyHeartbeats).
 const (
 	HeartbeatKeep   = 7 * 24 * time.Hour
 	HeartbeatSample = 5 * time.Minute
@@ -102,6 +107,22 @@ func (l *lastPoints) reset() {
 	l.m = nil
 }
 
+// anyDue reports whether a point of hbs is to be written: one that says
+// something new, or comes HeartbeatSample after the last kept, or whose
+// terminal's last point is not remembered.
+func (l *lastPoints) anyDue(hbs []HeartbeatIn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range hbs {
+		p := h.Point
+		p.At = fromMS(ms(p.At)) // as addHeartbeat compares it
+		if last, ok := l.m[h.TerminalID]; !ok || due(last, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *lastPoints) set(id string, p HeartbeatPoint) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -124,16 +145,58 @@ type HeartbeatIn struct {
 // AddHeartbeat does). wrote[i] says whether hbs[i]'s point was written. If
 // the transaction fails, each is recorded in its own, so one bad
 // heartbeat fails alone; errs[i] is hbs[i]'s.
+//
+// Like its history, a terminal's status row is written only when it
+// changes (state, volume, firmware, relay or audio) or its last write is
+// HeartbeatSample old: a status that says nothing new only moves the
+// newest last_seen and raw heartbeat, kept in memory and laid over the
+// row by every read (Terminal, Terminals, LastHeartbeat). A batch with
+// nothing to write opens no transaction. After a crash the row's last_seen
+// and heartbeat may be up to HeartbeatSample old.
 func (s *Store) ApplyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote []bool, errs []error) {
+	s.statuses.write.Lock()
+	defer s.statuses.write.Unlock()
+	return s.applyHeartbeats(ctx, hbs)
+}
+
+// applyHeartbeats is ApplyHeartbeats with statuses.write held.
+func (s *Store) applyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote []bool, errs []error) {
 	wrote, errs = make([]bool, len(hbs)), make([]error, len(hbs))
+	// Each terminal's row as it will be once hbs are recorded, and as
+	// hbs[i] writes it (known: it does).
+	rows := map[string]statusRow{}
+	writes := make([]statusRow, len(hbs))
+	for i, h := range hbs {
+		r, ok := rows[h.TerminalID]
+		if !ok {
+			r, _ = s.statuses.get(h.TerminalID)
+		}
+		if r.skips(h.Status) {
+			rows[h.TerminalID] = r.skipped(h.Status)
+			continue
+		}
+		writes[i] = r.written(h.Status)
+		rows[h.TerminalID] = writes[i]
+	}
+	if !slices.ContainsFunc(writes, func(r statusRow) bool { return r.known }) && !s.points.anyDue(hbs) {
+		s.statuses.set(rows)
+		return wrote, errs
+	}
 	kept := make([]HeartbeatPoint, len(hbs))
+	var unknown []string // terminals without a row, remembered nowhere
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		st := newStmtCache(s, tx)
 		defer st.close()
 		written := map[string]bool{} // terminals with a point written in this transaction
 		for i, h := range hbs {
-			if err := setStatus(ctx, st, h.TerminalID, h.Status); err != nil {
-				return err
+			if writes[i].known {
+				n, err := setStatus(ctx, st, h.TerminalID, writes[i])
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					unknown = append(unknown, h.TerminalID)
+				}
 			}
 			w, k, err := addHeartbeat(ctx, st, h.TerminalID, h.Point, written)
 			if err != nil {
@@ -144,6 +207,10 @@ func (s *Store) ApplyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote [
 		return nil
 	})
 	if err == nil {
+		for _, id := range unknown {
+			delete(rows, id)
+		}
+		s.statuses.set(rows)
 		for i, h := range hbs { // in order: a terminal's later point wins
 			if wrote[i] {
 				s.points.set(h.TerminalID, kept[i])
@@ -157,7 +224,7 @@ func (s *Store) ApplyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote [
 		return wrote, errs
 	}
 	for i := range hbs {
-		w, e := s.ApplyHeartbeats(ctx, hbs[i:i+1])
+		w, e := s.applyHeartbeats(ctx, hbs[i:i+1])
 		wrote[i], errs[i] = w[0], e[0]
 	}
 	return wrote, errs
@@ -261,15 +328,36 @@ func scanPoint(row interface{ Scan(...any) error }) (HeartbeatPoint, error) {
 // EndHeartbeatHistory closes the history of every terminal whose last
 // point is not offline with an offline point just after it was last seen:
 // at start, when the controller knows nothing newer (it may have stopped
-// without recording the disconnections).
+// without recording the disconnections). A last_seen or heartbeat not yet
+// written to a status row (see ApplyHeartbeats) is written first.
 func (s *Store) EndHeartbeatHistory(ctx context.Context) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO heartbeats(terminal_id, at, state)
-		SELECT t.id, MAX(COALESCE(t.last_seen, 0), h.at) + 1, 'offline'
-		FROM terminals t JOIN (SELECT terminal_id, MAX(at) AS at FROM heartbeats GROUP BY terminal_id) h ON h.terminal_id = t.id
-		WHERE (SELECT state FROM heartbeats WHERE terminal_id = t.id AND at = h.at) != 'offline'`)
+	s.statuses.write.Lock()
+	defer s.statuses.write.Unlock()
+	rows := s.statuses.unwritten()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if len(rows) > 0 {
+			st, err := tx.PrepareContext(ctx, `UPDATE terminals SET last_seen = ?, heartbeat = COALESCE(?, heartbeat) WHERE id = ?`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for id, r := range rows {
+				if _, err := st.ExecContext(ctx, ms(r.seen), r.hb, id); err != nil {
+					return err
+				}
+				rows[id] = r.flushed()
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO heartbeats(terminal_id, at, state)
+			SELECT t.id, MAX(COALESCE(t.last_seen, 0), h.at) + 1, 'offline'
+			FROM terminals t JOIN (SELECT terminal_id, MAX(at) AS at FROM heartbeats GROUP BY terminal_id) h ON h.terminal_id = t.id
+			WHERE (SELECT state FROM heartbeats WHERE terminal_id = t.id AND at = h.at) != 'offline'`)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("end heartbeat histories: %w", err)
 	}
+	s.statuses.set(rows)
 	s.points.reset() // written here, not through addHeartbeat
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"dalaba/protocol"
@@ -184,7 +185,11 @@ func (s *Store) Terminal(ctx context.Context, id string) (Terminal, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("terminal %s: %w", id, ErrNotFound)
 	}
-	return t, err
+	if err != nil {
+		return t, err
+	}
+	s.statuses.overlay(&t)
+	return t, nil
 }
 
 // TerminalByKey finds the terminal holding a public key.
@@ -193,7 +198,11 @@ func (s *Store) TerminalByKey(ctx context.Context, pub ed25519.PublicKey) (Termi
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("terminal with key %s: %w", protocol.KeyID(pub), ErrNotFound)
 	}
-	return t, err
+	if err != nil {
+		return t, err
+	}
+	s.statuses.overlay(&t)
+	return t, nil
 }
 
 // Terminals lists terminals inside area (all when area is empty).
@@ -214,6 +223,7 @@ func (s *Store) Terminals(ctx context.Context, area string) ([]Terminal, error) 
 		if err != nil {
 			return nil, err
 		}
+		s.statuses.overlay(&t)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -253,6 +263,8 @@ func (s *Store) Enroll(ctx context.Context, codeHash string, pub ed25519.PublicK
 
 // Revoke stops a terminal from connecting or receiving anything.
 func (s *Store) Revoke(ctx context.Context, id string) error {
+	s.statuses.write.Lock()
+	defer s.statuses.write.Unlock()
 	res, err := s.w.ExecContext(ctx, `UPDATE terminals SET status = ?, enroll_hash = NULL, state = 'offline' WHERE id = ?`, TerminalRevoked, id)
 	if err != nil {
 		return fmt.Errorf("revoke terminal %s: %w", id, err)
@@ -260,6 +272,7 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("revoke terminal %s: %w", id, ErrNotFound)
 	}
+	s.statuses.offline(id)
 	return nil
 }
 
@@ -332,6 +345,8 @@ func (s *Store) ApprovePending(ctx context.Context, kid string, nt NewTerminal, 
 }
 
 // Status is what a heartbeat or a connection change says about a terminal.
+// A field left out (nil, "") keeps the row's value; LastSeen is always
+// written.
 type Status struct {
 	State     string
 	LastSeen  time.Time
@@ -342,10 +357,19 @@ type Status struct {
 	Heartbeat []byte // raw JSON
 }
 
-// SetStatus records a terminal's live status.
+// SetStatus records a terminal's live status, at once (at a connection's
+// start; ApplyHeartbeats writes only what is new).
 func (s *Store) SetStatus(ctx context.Context, id string, st Status) error {
-	if err := setStatus(ctx, s.w, id, st); err != nil {
+	s.statuses.write.Lock()
+	defer s.statuses.write.Unlock()
+	row, _ := s.statuses.get(id)
+	row = row.written(st)
+	n, err := setStatus(ctx, s.w, id, row)
+	if err != nil {
 		return fmt.Errorf("status of terminal %s: %w", id, err)
+	}
+	if n > 0 {
+		s.statuses.set(map[string]statusRow{id: row})
 	}
 	return nil
 }
@@ -354,20 +378,183 @@ const setStatusSQL = `UPDATE terminals SET state = ?, last_seen = ?, volume = CO
 	firmware = CASE WHEN ? = '' THEN firmware ELSE ? END, relay_ok = COALESCE(?, relay_ok), audio_ok = COALESCE(?, audio_ok),
 	heartbeat = COALESCE(?, heartbeat) WHERE id = ?`
 
-func setStatus(ctx context.Context, tx sqlRunner, id string, st Status) error {
-	_, err := tx.ExecContext(ctx, setStatusSQL, st.State, ms(st.LastSeen), st.Volume, st.Firmware, st.Firmware, st.RelayOK, st.AudioOK, nullBytes(st.Heartbeat), id)
-	return err
+// setStatus makes a terminal's status row say r (what r does not know,
+// the row keeps) and returns the rows it changed: none for an unknown
+// terminal.
+func setStatus(ctx context.Context, tx sqlRunner, id string, r statusRow) (int64, error) {
+	res, err := tx.ExecContext(ctx, setStatusSQL, r.state, ms(r.seen), r.volume, r.firmware, r.firmware, r.relayOK, r.audioOK, r.hb, id)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // MarkAllOffline is called at start: no terminal is connected yet.
 func (s *Store) MarkAllOffline(ctx context.Context) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE terminals SET state = 'offline' WHERE state != 'offline'`)
-	return err
+	s.statuses.write.Lock()
+	defer s.statuses.write.Unlock()
+	if _, err := s.w.ExecContext(ctx, `UPDATE terminals SET state = 'offline' WHERE state != 'offline'`); err != nil {
+		return err
+	}
+	s.statuses.offline()
+	return nil
 }
 
-func nullBytes(b []byte) any {
-	if b == nil {
-		return nil
+// statuses remembers each terminal's status row as this process last
+// wrote it, so that a heartbeat that says nothing new is not written (most
+// of them, see ApplyHeartbeats), and the terminal's newest last_seen and
+// raw heartbeat, written or not, which reads lay over the row's.
+//
+// Only this process writes the rows, and an entry changes only once its
+// write has committed. A writer of status rows holds write from reading
+// the entries it decides by until it has updated them, so that two
+// writers' decisions and updates never interleave; readers take only mu.
+//
+// What is not written is lost if the process ends without writing it
+// (a crash; a clean shutdown records every terminal offline, which
+// writes it): the row's last_seen and heartbeat may then be up to
+// HeartbeatSample old.
+type statuses struct {
+	write sync.Mutex // held by a writer of status rows, see above
+	mu    sync.Mutex // guards m
+	m     map[string]statusRow
+}
+
+// statusRow is what the store knows of a terminal's status row. A field
+// not known (null, "") is the row's.
+type statusRow struct {
+	known    bool      // nothing is, until this process writes the row
+	state    string    // as last written
+	at       time.Time // when: the last_seen last written
+	volume   sql.NullInt64
+	firmware string
+	relayOK  sql.NullBool
+	audioOK  sql.NullBool
+	seen     time.Time      // the newest last_seen
+	hb       sql.NullString // the newest raw heartbeat
+	dirty    bool           // seen or hb is newer than the row's
+}
+
+// skips reports whether st need not be written over r: it says what r
+// does, and r's last write is younger than HeartbeatSample.
+func (r statusRow) skips(st Status) bool {
+	same := func(v *int, was sql.NullInt64) bool { return v == nil || (was.Valid && int64(*v) == was.Int64) }
+	sameBool := func(v *bool, was sql.NullBool) bool { return v == nil || (was.Valid && *v == was.Bool) }
+	if !r.known || st.State != r.state || !same(st.Volume, r.volume) || (st.Firmware != "" && st.Firmware != r.firmware) ||
+		!sameBool(st.RelayOK, r.relayOK) || !sameBool(st.AudioOK, r.audioOK) {
+		return false
 	}
-	return string(b)
+	age := fromMS(ms(st.LastSeen)).Sub(r.at)
+	return age >= 0 && age < HeartbeatSample // before: the clock stepped back
+}
+
+// skipped is r once st is skipped: with st's last_seen and heartbeat, not
+// written.
+func (r statusRow) skipped(st Status) statusRow {
+	r.seen, r.dirty = fromMS(ms(st.LastSeen)), true // as the row would hold it
+	if st.Heartbeat != nil {
+		r.hb = sql.NullString{String: string(st.Heartbeat), Valid: true}
+	}
+	return r
+}
+
+// written is r once st is written: what st leaves out stays as r knows
+// it, and the newest heartbeat is written if st has none.
+func (r statusRow) written(st Status) statusRow {
+	r.known, r.state, r.dirty = true, st.State, false
+	r.at = fromMS(ms(st.LastSeen))
+	r.seen = r.at
+	if st.Volume != nil {
+		r.volume = sql.NullInt64{Int64: int64(*st.Volume), Valid: true}
+	}
+	if st.Firmware != "" {
+		r.firmware = st.Firmware
+	}
+	if st.RelayOK != nil {
+		r.relayOK = sql.NullBool{Bool: *st.RelayOK, Valid: true}
+	}
+	if st.AudioOK != nil {
+		r.audioOK = sql.NullBool{Bool: *st.AudioOK, Valid: true}
+	}
+	if st.Heartbeat != nil {
+		r.hb = sql.NullString{String: string(st.Heartbeat), Valid: true}
+	}
+	return r
+}
+
+// flushed is r once its last_seen and heartbeat are written.
+func (r statusRow) flushed() statusRow {
+	r.at, r.dirty = r.seen, false
+	return r
+}
+
+func (c *statuses) get(id string) (statusRow, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[id]
+	return r, ok
+}
+
+// set records rows once they are written (or skipped).
+func (c *statuses) set(rows map[string]statusRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]statusRow, len(rows))
+	}
+	for id, r := range rows {
+		c.m[id] = r
+	}
+}
+
+// unwritten returns the rows whose last_seen or heartbeat is newer than
+// the table's.
+func (c *statuses) unwritten() map[string]statusRow {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rows := map[string]statusRow{}
+	for id, r := range c.m {
+		if r.dirty {
+			rows[id] = r
+		}
+	}
+	return rows
+}
+
+// offline records that ids' rows (all rows when ids is empty) were made to
+// say offline, and nothing else.
+func (c *statuses) offline(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mark := func(id string) {
+		if r, ok := c.m[id]; ok {
+			r.state = "offline"
+			c.m[id] = r
+		}
+	}
+	if len(ids) == 0 {
+		for id := range c.m {
+			mark(id)
+		}
+	}
+	for _, id := range ids {
+		mark(id)
+	}
+}
+
+// overlay lays what a terminal's row does not hold yet over t.
+func (c *statuses) overlay(t *Terminal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.m[t.ID]; ok {
+		t.LastSeen = r.seen
+	}
+}
+
+// heartbeat returns a terminal's newest raw heartbeat, if remembered.
+func (c *statuses) heartbeat(id string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.m[id]
+	return r.hb.String, r.hb.Valid
 }
