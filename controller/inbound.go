@@ -18,14 +18,15 @@ import (
 	"dalaba/protocol"
 )
 
-// readFrames reads the terminal's frames into the inbox. Once the
-// WebSocket library has returned every byte read from the socket, the
-// reader parks: it ends, and the idle poller starts another when the
-// terminal sends again (idlepoll). A session that is not polled (TLS, or
-// no epoll) keeps its reader. A full inbox holds the reader back. A read
-// that fails ends the session. A reader the poller woke first reads what
-// the socket holds without waiting: the news may be of bytes taken
-// already, and then it parks again at once.
+// readFrames reads the terminal's frames into the inbox, for handleLoop.
+// Once the WebSocket library has returned every byte read from the
+// socket, the reader parks: it handles the inbox itself and ends, and the
+// idle poller starts another when the terminal sends again (idlepoll). A
+// session that is not polled (TLS, or no epoll) keeps its reader. A full
+// inbox holds the reader back. A read that fails ends the session. A
+// reader the poller woke first reads what the socket holds without
+// waiting: the news may be of bytes taken already, and then it parks
+// again at once.
 func (s *session) readFrames(woken bool) {
 	if woken && !s.fc.prime(s.raw) {
 		s.park()
@@ -56,13 +57,17 @@ func (s *session) readFrames(woken bool) {
 			return
 		}
 		s.inbox = append(s.inbox, msg)
-		if !s.handling {
-			s.handling = true
+		park := drained && s.fd >= 0 // nothing read and not taken
+		handle := !s.handling
+		s.handling = true
+		s.mu.Unlock()
+		switch {
+		case park && handle: // on this goroutine, which is ending anyway
+			s.handleLoop(s.ctx)
+		case handle:
 			go s.handleLoop(s.ctx)
 		}
-		polled := s.fd >= 0
-		s.mu.Unlock()
-		if drained && polled { // nothing read and not taken
+		if park {
 			s.park()
 			return
 		}

@@ -22,8 +22,8 @@ func writeHeap(path string) {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	fmt.Fprintf(os.Stderr, "sigprof: heap in use %d MB, heap idle %d MB (%d MB returned), stacks %d MB, runtime total %d MB, goroutines %d\n",
-		m.HeapInuse>>20, m.HeapIdle>>20, m.HeapReleased>>20, m.StackInuse>>20, (m.Sys-m.HeapReleased)>>20, runtime.NumGoroutine())
+	fmt.Fprintf(os.Stderr, "sigprof: heap in use %d MB (live objects %d MB), heap idle %d MB (%d MB returned), stacks %d MB, runtime total %d MB, goroutines %d\n",
+		m.HeapInuse>>20, m.HeapAlloc>>20, m.HeapIdle>>20, m.HeapReleased>>20, m.StackInuse>>20, (m.Sys-m.HeapReleased)>>20, runtime.NumGoroutine())
 	f, err := os.Create(path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sigprof:", err)
