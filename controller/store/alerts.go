@@ -79,18 +79,37 @@ func (s *Store) CreateAlert(ctx context.Context, a Alert, terminals []string, no
 		if err != nil {
 			return fmt.Errorf("save alert %s: %w", a.ID, err)
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_nums(id) VALUES(?)`, a.ID); err != nil {
+			return fmt.Errorf("number alert %s: %w", a.ID, err)
+		}
 		return insertDeliveries(ctx, tx, a.ID, terminals, now)
 	})
 }
 
+// insertDeliveries stores a queued delivery of alert alertID to each of
+// terminals, numbering the terminals that have no number yet
+// (migrations/0009_delivery_numbers.sql).
 func insertDeliveries(ctx context.Context, tx *sql.Tx, alertID string, terminals []string, now time.Time) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(alert_id, terminal_id, state, updated_at) VALUES(?, ?, ?, ?)`)
+	var alert int64
+	if err := tx.QueryRowContext(ctx, `SELECT num FROM alert_nums WHERE id = ?`, alertID).Scan(&alert); err != nil {
+		return fmt.Errorf("number of alert %s: %w", alertID, err)
+	}
+	number, err := tx.PrepareContext(ctx, `INSERT INTO terminal_nums(id) VALUES(?) ON CONFLICT(id) DO NOTHING`)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
+	defer number.Close()
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(key, alert_num, terminal_num, state, updated_at)
+		SELECT (?1 << 32) | num, ?1, num, ?2, ?3 FROM terminal_nums WHERE id = ?4`)
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
 	for _, id := range terminals {
-		if _, err := stmt.ExecContext(ctx, alertID, id, protocol.DeliveryQueued, ms(now)); err != nil {
+		if _, err := number.ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("save delivery of %s to %s: %w", alertID, id, err)
+		}
+		if _, err := insert.ExecContext(ctx, alert, protocol.DeliveryQueued, ms(now), id); err != nil {
 			return fmt.Errorf("save delivery of %s to %s: %w", alertID, id, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"sync"
 )
 
 // A batch writes its rows in multi-row statements of batchSizes rows,
@@ -17,7 +18,7 @@ const rowsPerStatement = 128
 var batchSizes = []int{1, 8, 32, rowsPerStatement}
 
 // batchStatements are the multi-row statements, by rows.
-var batchStatements = []func(rows int) string{insertReportsSQL, readAckedSQL, raiseAckedSQL, raiseAckedAllSQL}
+var batchStatements = []func(rows int) string{readTerminalNumsSQL, insertReportsSQL, readAckedSQL, raiseAckedSQL, raiseAckedAllSQL}
 
 // hotStatements are the one-row statements run for each row of a batch,
 // or for each of its multi-row statements.
@@ -74,16 +75,20 @@ func shapes(build func(rows int) string) func(rows int) string {
 // stmtCache runs a transaction's statements prepared once on the writer
 // connection (preparing a multi-row statement costs more than running it),
 // and remembers which alert each command belongs to (a batch of receipts
-// is mostly about one alert).
+// is mostly about one alert) and the numbers of the alerts and terminals
+// it has met (migrations/0009_delivery_numbers.sql).
 type stmtCache struct {
-	s      *Store
-	tx     *sql.Tx
-	stmts  map[string]*sql.Stmt
-	alerts map[string]string // command id → alert id
+	s         *Store
+	tx        *sql.Tx
+	stmts     map[string]*sql.Stmt
+	alerts    map[string]string // command id → alert id
+	alertNums map[string]int64  // alert id → number
+	termNums  map[string]int64  // terminal id → number, 0 for none
 }
 
 func newStmtCache(s *Store, tx *sql.Tx) *stmtCache {
-	return &stmtCache{s: s, tx: tx, stmts: map[string]*sql.Stmt{}, alerts: map[string]string{}}
+	return &stmtCache{s: s, tx: tx, stmts: map[string]*sql.Stmt{}, alerts: map[string]string{},
+		alertNums: map[string]int64{}, termNums: map[string]int64{}}
 }
 
 // alertOf returns the id of the alert whose command is cmdID, or
@@ -93,11 +98,78 @@ func (c *stmtCache) alertOf(ctx context.Context, cmdID string) (string, error) {
 		return id, nil
 	}
 	var id string
-	if err := c.QueryRowContext(ctx, `SELECT id FROM alerts WHERE command_id = ?`, cmdID).Scan(&id); err != nil {
+	var num int64
+	err := c.QueryRowContext(ctx, `SELECT a.id, n.num FROM alerts a JOIN alert_nums n ON n.id = a.id WHERE a.command_id = ?`, cmdID).Scan(&id, &num)
+	if err != nil {
 		return "", err
 	}
-	c.alerts[cmdID] = id
+	c.alerts[cmdID], c.alertNums[id] = id, num
 	return id, nil
+}
+
+// alertNum returns alert id's number, or sql.ErrNoRows.
+func (c *stmtCache) alertNum(ctx context.Context, id string) (int64, error) {
+	if num, ok := c.alertNums[id]; ok {
+		return num, nil
+	}
+	var num int64
+	if err := c.QueryRowContext(ctx, `SELECT num FROM alert_nums WHERE id = ?`, id).Scan(&num); err != nil {
+		return 0, err
+	}
+	c.alertNums[id] = num
+	return num, nil
+}
+
+var readTerminalNumsSQL = shapes(func(rows int) string {
+	return `SELECT id, num FROM terminal_nums WHERE id IN (?` + strings.Repeat(", ?", rows-1) + `)`
+})
+
+// readTerminalNums reads the numbers of the terminals ids that it has not
+// read yet, rowsPerStatement at a time; terminalNum then has them.
+func (c *stmtCache) readTerminalNums(ctx context.Context, ids []string) error {
+	var args []any
+	c.s.nums.mu.Lock()
+	for _, id := range ids {
+		if _, ok := c.termNums[id]; ok {
+			continue
+		}
+		if n, ok := c.s.nums.m[id]; ok {
+			c.termNums[id] = n
+			continue
+		}
+		c.termNums[id] = 0 // none, unless read below
+		args = append(args, id)
+	}
+	c.s.nums.mu.Unlock()
+	for lo := 0; lo < len(args); lo += rowsPerStatement {
+		hi := min(lo+rowsPerStatement, len(args))
+		chunk, size := padRows(args[lo:hi:hi], 1)
+		rows, err := c.QueryContext(ctx, readTerminalNumsSQL(size), chunk...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var num int64
+			if err := rows.Scan(&id, &num); err != nil {
+				rows.Close()
+				return err
+			}
+			c.termNums[id] = num
+			c.s.nums.put(id, num)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// terminalNum returns terminal id's number, read by readTerminalNums, and
+// false if it has none.
+func (c *stmtCache) terminalNum(id string) (int64, bool) {
+	num := c.termNums[id]
+	return num, num != 0
 }
 
 func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -145,4 +217,20 @@ func (c *stmtCache) close() {
 	for _, st := range c.stmts {
 		st.Close()
 	}
+}
+
+// terminalNums remembers the terminals' numbers once read: a number never
+// changes once given (terminal_nums rows are never deleted).
+type terminalNums struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (t *terminalNums) put(id string, n int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[string]int64{}
+	}
+	t.m[id] = n
 }

@@ -22,8 +22,9 @@ type Delivery struct {
 
 // Deliveries lists an alert's deliveries by terminal id.
 func (s *Store) Deliveries(ctx context.Context, alertID string) ([]Delivery, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT alert_id, terminal_id, state, reason, detail, updated_at FROM deliveries
-		WHERE alert_id = ? ORDER BY terminal_id`, alertID)
+	rows, err := s.r.QueryContext(ctx, `SELECT a.id, t.id, d.state, d.reason, d.detail, d.updated_at
+		FROM alert_nums a JOIN deliveries d ON `+alertsDeliveries+` JOIN terminal_nums t ON t.num = d.terminal_num
+		WHERE a.id = ? ORDER BY t.id`, alertID)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,10 @@ func (s *Store) Deliveries(ctx context.Context, alertID string) ([]Delivery, err
 func (s *Store) SetDelivery(ctx context.Context, d Delivery) (bool, error) {
 	var changed bool
 	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
-		changed, err = setDelivery(ctx, tx, d)
+		st := newStmtCache(s, tx)
+		defer st.close()
+		moved, err := moveDeliveries(ctx, st, []deliveryMove{{0, d}})
+		changed = len(moved) > 0
 		return err
 	})
 	return changed, err
@@ -85,18 +89,42 @@ func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, e
 	return changed, nil
 }
 
-func setDelivery(ctx context.Context, tx sqlRunner, d Delivery) (bool, error) {
+// setDelivery moves d's delivery to d.State if that is a forward move,
+// and reports whether it did. The terminal's number has been read
+// (stmtCache.readTerminalNums).
+func setDelivery(ctx context.Context, st *stmtCache, d Delivery) (bool, error) {
 	q, ok := advanceDeliverySQL[d.State]
 	if !ok {
 		return false, nil // no state moves forward to d.State
 	}
-	res, err := tx.ExecContext(ctx, q, d.Reason, d.Detail, ms(d.UpdatedAt), d.AlertID, d.TerminalID)
+	terminal, ok := st.terminalNum(d.TerminalID)
+	if !ok {
+		return false, nil // a terminal without a number has no delivery
+	}
+	alert, err := st.alertNum(ctx, d.AlertID)
+	if err == sql.ErrNoRows {
+		return false, nil // nor has an alert that does not exist
+	}
+	if err != nil {
+		return false, err
+	}
+	res, err := st.ExecContext(ctx, q, d.Reason, d.Detail, ms(d.UpdatedAt), deliveryKey(alert, terminal))
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
+
+// deliveryKey is the key of alert's delivery to terminal (their numbers;
+// migrations/0009_delivery_numbers.sql).
+func deliveryKey(alert, terminal int64) int64 {
+	return alert<<32 | terminal
+}
+
+// alertsDeliveries joins alert_nums a to its deliveries d: one range of
+// keys.
+const alertsDeliveries = `d.key BETWEEN a.num << 32 AND (a.num << 32) | 0xFFFFFFFF`
 
 // advanceDeliverySQL is, by the state it moves to, the one statement that
 // moves a delivery forward: it updates the row only from a state that
@@ -118,7 +146,7 @@ func advanceStatements() map[string]string {
 		}
 		if from != "" {
 			qs[to] = `UPDATE deliveries SET state = '` + to + `', reason = ?, detail = ?, updated_at = ?` + closes(to) + `
-		WHERE alert_id = ? AND terminal_id = ? AND CASE state` + from + ` ELSE 0 END`
+		WHERE key = ? AND CASE state` + from + ` ELSE 0 END`
 		}
 	}
 	return qs
@@ -151,12 +179,17 @@ var allDeliveryStates = []string{protocol.DeliveryQueued, protocol.DeliveryOffli
 	protocol.DeliveryCancelled, protocol.DeliveryExpired}
 
 func setDeliveriesWhere(ctx context.Context, tx *sql.Tx, alertID string, from []string, to, reason, detail string, now time.Time) ([]Delivery, error) {
-	args := []any{to, reason, detail, ms(now), alertID}
+	var alert int64
+	if err := tx.QueryRowContext(ctx, `SELECT num FROM alert_nums WHERE id = ?`, alertID).Scan(&alert); err != nil {
+		return nil, fmt.Errorf("number of alert %s: %w", alertID, err)
+	}
+	args := []any{to, reason, detail, ms(now), deliveryKey(alert, 0), deliveryKey(alert, 0xFFFFFFFF)}
 	for _, f := range from {
 		args = append(args, f)
 	}
 	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET state = ?, reason = ?, detail = ?, updated_at = ?`+closes(to)+`
-		WHERE alert_id = ? AND state IN (?`+strings.Repeat(", ?", len(from)-1)+`) RETURNING terminal_id`, args...)
+		WHERE key BETWEEN ? AND ? AND state IN (?`+strings.Repeat(", ?", len(from)-1)+`)
+		RETURNING (SELECT id FROM terminal_nums WHERE num = terminal_num)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("update deliveries of %s: %w", alertID, err)
 	}
@@ -183,8 +216,8 @@ type Outstanding struct {
 // has not yet accepted, and cancels of alerts it accepted but not finished.
 func (s *Store) OutstandingFor(ctx context.Context, id string, now time.Time) ([]Outstanding, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT a.id, d.state, CASE WHEN a.status = 'cancelled' THEN a.cancel_signed ELSE a.signed END
-		FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-		WHERE d.terminal_id = ? AND d.open = 1 AND a.expires > ? AND (
+		FROM terminal_nums t JOIN deliveries d ON d.terminal_num = t.num JOIN alert_nums n ON n.num = d.alert_num JOIN alerts a ON a.id = n.id
+		WHERE t.id = ? AND d.open = 1 AND a.expires > ? AND (
 			(a.status = 'active' AND d.state IN ('queued', 'offline', 'sent')) OR
 			(a.status = 'cancelled' AND d.state IN ('sent', 'accepted', 'fetching', 'playing')))
 		ORDER BY a.created_at`, id, ms(now))
@@ -205,7 +238,8 @@ func (s *Store) OutstandingFor(ctx context.Context, id string, now time.Time) ([
 
 // Counts tallies an alert's deliveries by state.
 func (s *Store) Counts(ctx context.Context, alertID string) (map[string]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM deliveries WHERE alert_id = ? GROUP BY state`, alertID)
+	rows, err := s.r.QueryContext(ctx, `SELECT d.state, COUNT(*) FROM alert_nums a JOIN deliveries d ON `+alertsDeliveries+`
+		WHERE a.id = ? GROUP BY d.state`, alertID)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +269,13 @@ type deliveryMove struct {
 // so a delivery moved twice in a batch goes through both steps. It
 // returns the moves that took effect.
 func moveDeliveries(ctx context.Context, st *stmtCache, moves []deliveryMove) ([]deliveryMove, error) {
+	ids := make([]string, len(moves))
+	for i, m := range moves {
+		ids[i] = m.d.TerminalID
+	}
+	if err := st.readTerminalNums(ctx, ids); err != nil {
+		return nil, err
+	}
 	var moved []deliveryMove
 	for _, m := range moves {
 		ok, err := setDelivery(ctx, st, m.d)

@@ -138,13 +138,16 @@ func applyReports(ctx context.Context, st *stmtCache, reports []ReportIn, now ti
 			// A replay is the terminal refusing a second copy of what it
 			// has; anything else means this delivery will not play.
 			var alertID string
-			err := st.QueryRowContext(ctx, `SELECT id FROM alerts WHERE payload_sha = ? AND payload_sha != ''`, r.Rejection.PayloadSHA).Scan(&alertID)
+			var num int64
+			err := st.QueryRowContext(ctx, `SELECT a.id, n.num FROM alerts a JOIN alert_nums n ON n.id = a.id
+				WHERE a.payload_sha = ? AND a.payload_sha != ''`, r.Rejection.PayloadSHA).Scan(&alertID, &num)
 			if err == sql.ErrNoRows {
 				continue // not a command of ours: forged, tampered, or from elsewhere
 			}
 			if err != nil {
 				return nil, err
 			}
+			st.alertNums[alertID] = num
 			moves = append(moves, deliveryMove{i, Delivery{AlertID: alertID, TerminalID: in.TerminalID, State: protocol.DeliveryRejected,
 				Reason: r.Rejection.Reason, Detail: r.Rejection.Detail, UpdatedAt: now}})
 		case r.Occurrence != nil:

@@ -360,7 +360,7 @@ func TestMoveDeliveries(t *testing.T) {
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("moves that took effect:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT alert_id, terminal_id, state, open FROM deliveries`)
+		rows, err := s.r.QueryContext(ctx, `SELECT a.id, t.id, d.state, d.open FROM deliveries d JOIN alert_nums a ON a.num = d.alert_num JOIN terminal_nums t ON t.num = d.terminal_num`)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,6 +34,7 @@ type Store struct {
 	prepared map[string]*sql.Stmt // batch statements prepared on w; read-only after Open
 	durable  sync.Mutex           // held while w runs with synchronous=FULL
 	points   lastPoints           // each terminal's last heartbeat history point (heartbeat.go)
+	nums     terminalNums         // the terminals' numbers, once read (batch.go)
 	statuses statuses             // each terminal's status row as last written, and what is newer (terminals.go)
 }
 
