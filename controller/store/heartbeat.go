@@ -164,7 +164,7 @@ func (s *Store) applyHeartbeats(ctx context.Context, hbs []HeartbeatIn) (wrote [
 	wrote, errs = make([]bool, len(hbs)), make([]error, len(hbs))
 	// Each terminal's row as it will be once hbs are recorded, and as
 	// hbs[i] writes it (known: it does).
-	rows := map[string]statusRow{}
+	rows := make(map[string]statusRow, len(hbs))
 	writes := make([]statusRow, len(hbs))
 	for i, h := range hbs {
 		r, ok := rows[h.TerminalID]
@@ -342,7 +342,7 @@ func (s *Store) EndHeartbeatHistory(ctx context.Context) error {
 			}
 			defer st.Close()
 			for id, r := range rows {
-				if _, err := st.ExecContext(ctx, ms(r.seen), r.hb, id); err != nil {
+				if _, err := st.ExecContext(ctx, r.seen, orNull(r.hb, r.hbOK), id); err != nil {
 					return err
 				}
 				rows[id] = r.flushed()

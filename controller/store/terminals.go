@@ -382,7 +382,8 @@ const setStatusSQL = `UPDATE terminals SET state = ?, last_seen = ?, volume = CO
 // the row keeps) and returns the rows it changed: none for an unknown
 // terminal.
 func setStatus(ctx context.Context, tx sqlRunner, id string, r statusRow) (int64, error) {
-	res, err := tx.ExecContext(ctx, setStatusSQL, r.state, ms(r.seen), r.volume, r.firmware, r.firmware, r.relayOK, r.audioOK, r.hb, id)
+	res, err := tx.ExecContext(ctx, setStatusSQL, r.state, r.seen, orNull(r.volume, r.volumeOK), r.firmware, r.firmware,
+		orNull(r.relayOK, r.relayKnown), orNull(r.audioOK, r.audioKnown), orNull(r.hb, r.hbOK), id)
 	if err != nil {
 		return 0, err
 	}
@@ -420,40 +421,43 @@ type statuses struct {
 	m     map[string]statusRow
 }
 
-// statusRow is what the store knows of a terminal's status row. A field
-// not known (null, "") is the row's.
+// statusRow is what the store knows of a terminal's status row, small
+// and with few pointers: the store keeps one for every terminal, and the
+// garbage collector reads them all. A field not known is the row's.
 type statusRow struct {
-	known    bool      // nothing is, until this process writes the row
-	state    string    // as last written
-	at       time.Time // when: the last_seen last written
-	volume   sql.NullInt64
-	firmware string
-	relayOK  sql.NullBool
-	audioOK  sql.NullBool
-	seen     time.Time      // the newest last_seen
-	hb       sql.NullString // the newest raw heartbeat
-	dirty    bool           // seen or hb is newer than the row's
+	state, firmware string // as last written; firmware "": not known
+	hb              string // the newest raw heartbeat, if hbOK
+	at, seen        int64  // milliseconds: the last_seen last written (when), the newest
+	volume          int64
+	volumeOK        bool
+	relayOK         bool
+	relayKnown      bool
+	audioOK         bool
+	audioKnown      bool
+	hbOK            bool
+	known           bool // nothing is, until this process writes the row
+	dirty           bool // seen or hb is newer than the row's
 }
 
 // skips reports whether st need not be written over r: it says what r
 // does, and r's last write is younger than HeartbeatSample.
 func (r statusRow) skips(st Status) bool {
-	same := func(v *int, was sql.NullInt64) bool { return v == nil || (was.Valid && int64(*v) == was.Int64) }
-	sameBool := func(v *bool, was sql.NullBool) bool { return v == nil || (was.Valid && *v == was.Bool) }
-	if !r.known || st.State != r.state || !same(st.Volume, r.volume) || (st.Firmware != "" && st.Firmware != r.firmware) ||
-		!sameBool(st.RelayOK, r.relayOK) || !sameBool(st.AudioOK, r.audioOK) {
+	sameBool := func(v *bool, was, known bool) bool { return v == nil || (known && *v == was) }
+	if !r.known || st.State != r.state || (st.Volume != nil && (!r.volumeOK || int64(*st.Volume) != r.volume)) ||
+		(st.Firmware != "" && st.Firmware != r.firmware) ||
+		!sameBool(st.RelayOK, r.relayOK, r.relayKnown) || !sameBool(st.AudioOK, r.audioOK, r.audioKnown) {
 		return false
 	}
-	age := fromMS(ms(st.LastSeen)).Sub(r.at)
-	return age >= 0 && age < HeartbeatSample // before: the clock stepped back
+	age := ms(st.LastSeen) - r.at
+	return age >= 0 && age < HeartbeatSample.Milliseconds() // before: the clock stepped back
 }
 
 // skipped is r once st is skipped: with st's last_seen and heartbeat, not
 // written.
 func (r statusRow) skipped(st Status) statusRow {
-	r.seen, r.dirty = fromMS(ms(st.LastSeen)), true // as the row would hold it
+	r.seen, r.dirty = ms(st.LastSeen), true
 	if st.Heartbeat != nil {
-		r.hb = sql.NullString{String: string(st.Heartbeat), Valid: true}
+		r.hb, r.hbOK = string(st.Heartbeat), true
 	}
 	return r
 }
@@ -462,22 +466,22 @@ func (r statusRow) skipped(st Status) statusRow {
 // it, and the newest heartbeat is written if st has none.
 func (r statusRow) written(st Status) statusRow {
 	r.known, r.state, r.dirty = true, st.State, false
-	r.at = fromMS(ms(st.LastSeen))
+	r.at = ms(st.LastSeen)
 	r.seen = r.at
 	if st.Volume != nil {
-		r.volume = sql.NullInt64{Int64: int64(*st.Volume), Valid: true}
+		r.volume, r.volumeOK = int64(*st.Volume), true
 	}
 	if st.Firmware != "" {
 		r.firmware = st.Firmware
 	}
 	if st.RelayOK != nil {
-		r.relayOK = sql.NullBool{Bool: *st.RelayOK, Valid: true}
+		r.relayOK, r.relayKnown = *st.RelayOK, true
 	}
 	if st.AudioOK != nil {
-		r.audioOK = sql.NullBool{Bool: *st.AudioOK, Valid: true}
+		r.audioOK, r.audioKnown = *st.AudioOK, true
 	}
 	if st.Heartbeat != nil {
-		r.hb = sql.NullString{String: string(st.Heartbeat), Valid: true}
+		r.hb, r.hbOK = string(st.Heartbeat), true
 	}
 	return r
 }
@@ -486,6 +490,14 @@ func (r statusRow) written(st Status) statusRow {
 func (r statusRow) flushed() statusRow {
 	r.at, r.dirty = r.seen, false
 	return r
+}
+
+// orNull is v, or SQL's null when not ok.
+func orNull[T any](v T, ok bool) any {
+	if !ok {
+		return nil
+	}
+	return v
 }
 
 func (c *statuses) get(id string) (statusRow, bool) {
@@ -547,7 +559,7 @@ func (c *statuses) overlay(t *Terminal) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r, ok := c.m[t.ID]; ok {
-		t.LastSeen = r.seen
+		t.LastSeen = fromMS(r.seen) // as the row would hold it
 	}
 }
 
@@ -556,5 +568,5 @@ func (c *statuses) heartbeat(id string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.m[id]
-	return r.hb.String, r.hb.Valid
+	return r.hb, r.hbOK
 }
