@@ -342,7 +342,7 @@ func (s *Store) EndHeartbeatHistory(ctx context.Context) error {
 			}
 			defer st.Close()
 			for id, r := range rows {
-				if _, err := st.ExecContext(ctx, r.seen, orNull(r.hb, r.hbOK), id); err != nil {
+				if _, err := st.ExecContext(ctx, r.seen, orNull(r.hb, r.hbKnown), id); err != nil {
 					return err
 				}
 				rows[id] = r.flushed()

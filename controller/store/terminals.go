@@ -382,8 +382,8 @@ const setStatusSQL = `UPDATE terminals SET state = ?, last_seen = ?, volume = CO
 // the row keeps) and returns the rows it changed: none for an unknown
 // terminal.
 func setStatus(ctx context.Context, tx sqlRunner, id string, r statusRow) (int64, error) {
-	res, err := tx.ExecContext(ctx, setStatusSQL, r.state, r.seen, orNull(r.volume, r.volumeOK), r.firmware, r.firmware,
-		orNull(r.relayOK, r.relayKnown), orNull(r.audioOK, r.audioKnown), orNull(r.hb, r.hbOK), id)
+	res, err := tx.ExecContext(ctx, setStatusSQL, r.state, r.seen, orNull(r.volume, r.volumeKnown), r.firmware, r.firmware,
+		orNull(r.relayOK, r.relayKnown), orNull(r.audioOK, r.audioKnown), orNull(r.hb, r.hbKnown), id)
 	if err != nil {
 		return 0, err
 	}
@@ -411,10 +411,10 @@ func (s *Store) MarkAllOffline(ctx context.Context) error {
 // the entries it decides by until it has updated them, so that two
 // writers' decisions and updates never interleave; readers take only mu.
 //
-// What is not written is lost if the process ends without writing it
-// (a crash; a clean shutdown records every terminal offline, which
-// writes it): the row's last_seen and heartbeat may then be up to
-// HeartbeatSample old.
+// What is not written is lost if the process ends without writing it (a
+// crash; at a clean shutdown each session records its terminal offline,
+// which writes it): the row's last_seen and heartbeat may then be up to
+// HeartbeatSample old, and so may EndHeartbeatHistory's offline point.
 type statuses struct {
 	write sync.Mutex // held by a writer of status rows, see above
 	mu    sync.Mutex // guards m
@@ -426,15 +426,15 @@ type statuses struct {
 // garbage collector reads them all. A field not known is the row's.
 type statusRow struct {
 	state, firmware string // as last written; firmware "": not known
-	hb              string // the newest raw heartbeat, if hbOK
+	hb              string // the newest raw heartbeat, if hbKnown
 	at, seen        int64  // milliseconds: the last_seen last written (when), the newest
 	volume          int64
-	volumeOK        bool
+	volumeKnown     bool
 	relayOK         bool
 	relayKnown      bool
 	audioOK         bool
 	audioKnown      bool
-	hbOK            bool
+	hbKnown         bool
 	known           bool // nothing is, until this process writes the row
 	dirty           bool // seen or hb is newer than the row's
 }
@@ -443,7 +443,7 @@ type statusRow struct {
 // does, and r's last write is younger than HeartbeatSample.
 func (r statusRow) skips(st Status) bool {
 	sameBool := func(v *bool, was, known bool) bool { return v == nil || (known && *v == was) }
-	if !r.known || st.State != r.state || (st.Volume != nil && (!r.volumeOK || int64(*st.Volume) != r.volume)) ||
+	if !r.known || st.State != r.state || (st.Volume != nil && (!r.volumeKnown || int64(*st.Volume) != r.volume)) ||
 		(st.Firmware != "" && st.Firmware != r.firmware) ||
 		!sameBool(st.RelayOK, r.relayOK, r.relayKnown) || !sameBool(st.AudioOK, r.audioOK, r.audioKnown) {
 		return false
@@ -457,7 +457,7 @@ func (r statusRow) skips(st Status) bool {
 func (r statusRow) skipped(st Status) statusRow {
 	r.seen, r.dirty = ms(st.LastSeen), true
 	if st.Heartbeat != nil {
-		r.hb, r.hbOK = string(st.Heartbeat), true
+		r.hb, r.hbKnown = string(st.Heartbeat), true
 	}
 	return r
 }
@@ -469,7 +469,7 @@ func (r statusRow) written(st Status) statusRow {
 	r.at = ms(st.LastSeen)
 	r.seen = r.at
 	if st.Volume != nil {
-		r.volume, r.volumeOK = int64(*st.Volume), true
+		r.volume, r.volumeKnown = int64(*st.Volume), true
 	}
 	if st.Firmware != "" {
 		r.firmware = st.Firmware
@@ -481,7 +481,7 @@ func (r statusRow) written(st Status) statusRow {
 		r.audioOK, r.audioKnown = *st.AudioOK, true
 	}
 	if st.Heartbeat != nil {
-		r.hb, r.hbOK = string(st.Heartbeat), true
+		r.hb, r.hbKnown = string(st.Heartbeat), true
 	}
 	return r
 }
@@ -568,5 +568,5 @@ func (c *statuses) heartbeat(id string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.m[id]
-	return r.hb, r.hbOK
+	return r.hb, r.hbKnown
 }
