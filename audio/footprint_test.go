@@ -150,8 +150,10 @@ const playChildEnv = "DALABA_PLAY_BENCH_CHILD"
 // server and reports the processor time of this process while it plays,
 // as a percent of one core in real time (cpu-%): "pcm" decoded beforehand
 // (the output alone), "mp3" decoded as it plays (the whole audio path of a
-// terminal). Each play runs in a child process (oto allows one output per
-// process; see package pulsetest).
+// terminal), "pulse-pcm" the same PCM through PulseSink (its own client,
+// s16le, 100 ms), and "oto-idle" 20 s with the oto output open and nothing
+// playing (a waiting terminal's output). Each play runs in a child process
+// (oto allows one output per process; see package pulsetest).
 //
 //	go test -run '^$' -bench Play -benchtime 3x ./audio
 func BenchmarkPlay(b *testing.B) {
@@ -160,7 +162,7 @@ func BenchmarkPlay(b *testing.B) {
 		return
 	}
 	pulse := pulsetest.Start(b)
-	for _, mode := range []string{"pcm", "mp3"} {
+	for _, mode := range []string{"pcm", "mp3", "pulse-pcm", "oto-idle"} {
 		b.Run(mode, func(b *testing.B) {
 			var cpus []float64
 			for range b.N {
@@ -184,16 +186,32 @@ func BenchmarkPlay(b *testing.B) {
 // playChild is the playing part of BenchmarkPlay.
 func playChild(b *testing.B, mode string) {
 	data := bytes.Repeat(readFixture(b, "tone1k_mono_44k1_notag.mp3"), 20)
-	sink, err := NewOtoSink(48000)
+	var sink Sink
+	var err error
+	if mode == "pulse-pcm" {
+		sink, err = NewPulseSink(48000)
+	} else {
+		sink, err = NewOtoSink(48000)
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer sink.Close()
+	if mode == "oto-idle" {
+		// As in a terminal: the output has played and stays open.
+		if err := sink.Play(context.Background(), bytes.NewReader(make([]byte, 4800*frameBytes))); err != nil {
+			b.Fatal(err)
+		}
+		cpu0, start := cpuTime(b), time.Now()
+		time.Sleep(20 * time.Second)
+		fmt.Printf("play-cpu-%% %.3f\n", float64(cpuTime(b)-cpu0)/float64(time.Since(start))*100)
+		return
+	}
 	pcm, err := Decode(bytes.NewReader(data), "mp3", 48000, 80)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if mode == "pcm" {
+	if mode != "mp3" {
 		all, err := io.ReadAll(pcm)
 		if err != nil {
 			b.Fatal(err)
