@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -151,9 +152,11 @@ const playChildEnv = "DALABA_PLAY_BENCH_CHILD"
 // as a percent of one core in real time (cpu-%): "pcm" decoded beforehand
 // (the output alone), "mp3" decoded as it plays (the whole audio path of a
 // terminal), "pulse-pcm" the same PCM through PulseSink (its own client,
-// s16le, 100 ms), and "oto-idle" 20 s with the oto output open and nothing
-// playing (a waiting terminal's output). Each play runs in a child process
-// (oto allows one output per process; see package pulsetest).
+// s16le, 100 ms); and 20 s with nothing playing after a short play:
+// "oto-idle" with the oto sink suspended (a waiting terminal's output),
+// "oto-awake" with it left awake, "pulse-idle" with a PulseSink open. Each
+// play runs in a child process (oto allows one output per process; see
+// package pulsetest).
 //
 //	go test -run '^$' -bench Play -benchtime 3x ./audio
 func BenchmarkPlay(b *testing.B) {
@@ -162,7 +165,7 @@ func BenchmarkPlay(b *testing.B) {
 		return
 	}
 	pulse := pulsetest.Start(b)
-	for _, mode := range []string{"pcm", "mp3", "pulse-pcm", "oto-idle"} {
+	for _, mode := range []string{"pcm", "mp3", "pulse-pcm", "oto-idle", "oto-awake", "pulse-idle"} {
 		b.Run(mode, func(b *testing.B) {
 			var cpus []float64
 			for range b.N {
@@ -188,7 +191,7 @@ func playChild(b *testing.B, mode string) {
 	data := bytes.Repeat(readFixture(b, "tone1k_mono_44k1_notag.mp3"), 20)
 	var sink Sink
 	var err error
-	if mode == "pulse-pcm" {
+	if strings.HasPrefix(mode, "pulse-") {
 		sink, err = NewPulseSink(48000)
 	} else {
 		sink, err = NewOtoSink(48000)
@@ -197,10 +200,15 @@ func playChild(b *testing.B, mode string) {
 		b.Fatal(err)
 	}
 	defer sink.Close()
-	if mode == "oto-idle" {
+	if strings.HasSuffix(mode, "-idle") || mode == "oto-awake" {
 		// As in a terminal: the output has played and stays open.
 		if err := sink.Play(context.Background(), bytes.NewReader(make([]byte, 4800*frameBytes))); err != nil {
 			b.Fatal(err)
+		}
+		if o, ok := sink.(*OtoSink); ok && mode == "oto-idle" {
+			if err := o.Suspend(); err != nil {
+				b.Fatal(err)
+			}
 		}
 		cpu0, start := cpuTime(b), time.Now()
 		time.Sleep(20 * time.Second)

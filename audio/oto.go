@@ -43,13 +43,69 @@ func (e *deviceError) Unwrap() error { return ErrNoDevice }
 
 // otoShared is the process's single oto context: oto allows one per process,
 // and only one attempt to create it.
-var otoShared struct {
-	mu     sync.Mutex
-	ctx    *oto.Context
-	rate   int
-	err    error // the failure of the one attempt, returned again on later calls
-	sinks  int   // open sinks; the context is suspended when none is open
-	broken bool  // the context stopped playing (its audio server went away)
+//
+// A running context costs processor time even in silence: the audio server
+// asks it for audio about 170 times a second at the 50 ms device buffer,
+// about 2% of a core (docs/benchmarks.md, "Terminal footprint"). So it runs
+// only while something holds it: an OtoSink that is open and awake (not
+// Suspended), or a Play in progress; with no hold it is suspended.
+var otoShared otoState
+
+// otoState is the shared oto context and its bookkeeping.
+type otoState struct {
+	mu        sync.Mutex
+	ctx       *oto.Context
+	rate      int
+	err       error // the failure of the one attempt, returned again on later calls
+	holds     int   // awake open sinks plus Plays in progress
+	suspended bool  // the context is suspended (no holds)
+	broken    bool  // the context stopped playing (its audio server went away)
+}
+
+// otoHold takes a hold on the shared context, resuming it if it was
+// suspended.
+func otoHold() error {
+	o := &otoShared
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.holdLocked()
+}
+
+// holdLocked is otoHold for callers that hold otoShared.mu.
+func (o *otoState) holdLocked() error {
+	if o.suspended {
+		if err := o.ctx.Resume(); err != nil {
+			o.broken = true
+			return otoDeviceError("cannot resume the audio device", err)
+		}
+		o.suspended = false
+	}
+	o.holds++
+	return nil
+}
+
+// otoRelease gives a hold back, suspending the context when it was the last.
+func otoRelease() error {
+	o := &otoShared
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.holds--; o.holds > 0 {
+		return nil
+	}
+	o.suspended = true // even if oto fails: the next hold tries to resume it
+	if err := o.ctx.Suspend(); err != nil {
+		o.broken = true
+		return otoDeviceError("cannot suspend the audio device", err)
+	}
+	return nil
+}
+
+// otoSuspended reports whether the shared context is suspended.
+func otoSuspended() bool {
+	o := &otoShared
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.suspended
 }
 
 // OpenSystemOutput opens the system audio output at rate: oto (PulseAudio,
@@ -87,12 +143,21 @@ func OpenSystemOutput(rate int) (Sink, error) {
 // OtoSink plays through the system audio (PulseAudio, else ALSA) with oto.
 // Play calls on one OtoSink run one at a time; several OtoSinks share the
 // process's one output and are mixed.
+//
+// A sink opens awake. While nothing is to play, Suspend it: the output is
+// suspended once no open sink is awake and no Play runs, and then costs no
+// processor time (awake and silent, it costs about 2% of a core). Resume it
+// a little before the next Play: a resumed output first sends the audio
+// server a whole device buffer (50 ms) of what it has, silence, before a
+// new Play's audio. A Play on a suspended sink resumes the output itself,
+// for its duration, so its first sample may sound that much later.
 type OtoSink struct {
-	rate   int
-	ctx    *oto.Context
-	turn   chan struct{} // holds a token while a Play runs
-	mu     sync.Mutex
-	closed bool
+	rate    int
+	ctx     *oto.Context
+	turn    chan struct{} // holds a token while a Play runs
+	mu      sync.Mutex
+	closed  bool
+	resting bool // Suspended: this sink holds no hold on the output
 }
 
 // NewOtoSink opens the system audio output at rate (normally 48000), stereo
@@ -127,12 +192,10 @@ func NewOtoSink(rate int) (*OtoSink, error) {
 		o.ctx, o.rate = ctx, rate
 	} else if rate != o.rate {
 		return nil, fmt.Errorf("audio: the audio device is already open at %d Hz in this process; cannot also open it at %d Hz", o.rate, rate)
-	} else if o.sinks == 0 {
-		if err := o.ctx.Resume(); err != nil {
-			return nil, &deviceError{"audio: cannot resume the audio device: " + err.Error()}
-		}
 	}
-	o.sinks++
+	if err := o.holdLocked(); err != nil {
+		return nil, err
+	}
 	return &OtoSink{rate: rate, ctx: o.ctx, turn: make(chan struct{}, 1)}, nil
 }
 
@@ -169,7 +232,7 @@ func otoDeviceError(what string, err error) error {
 // Rate returns the sample rate of the PCM the sink expects.
 func (s *OtoSink) Rate() int { return s.rate }
 
-// Close releases the sink; when no OtoSink is open any more the output is
+// Close releases the sink; when no OtoSink is awake any more the output is
 // suspended. Close waits for a Play in progress to end: cancel it first.
 func (s *OtoSink) Close() error {
 	s.turn <- struct{}{}
@@ -180,14 +243,42 @@ func (s *OtoSink) Close() error {
 		return nil
 	}
 	s.closed = true
-	o := &otoShared
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.sinks--; o.sinks == 0 {
-		if err := o.ctx.Suspend(); err != nil {
-			return otoDeviceError("cannot suspend the audio device", err)
-		}
+	if s.resting {
+		return nil
 	}
+	return otoRelease()
+}
+
+// Suspend lets the output rest: once no other OtoSink is awake and no Play
+// runs, the audio server stops asking this process for audio. A Play in
+// progress plays on to its end. Suspending a suspended or closed sink does
+// nothing.
+func (s *OtoSink) Suspend() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.resting {
+		return nil
+	}
+	s.resting = true
+	return otoRelease()
+}
+
+// Resume wakes the output for the Plays to come, if it was suspended.
+// Resume it at least a device buffer (50 ms) before the next Play's first
+// sample is due: the audio server is sent a buffer of silence first.
+func (s *OtoSink) Resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("audio: resume a closed sink")
+	}
+	if !s.resting {
+		return nil
+	}
+	if err := otoHold(); err != nil {
+		return err
+	}
+	s.resting = false
 	return nil
 }
 
@@ -211,6 +302,11 @@ func (s *OtoSink) Play(ctx context.Context, pcm io.Reader) error {
 	if closed {
 		return errors.New("audio: play on a closed sink")
 	}
+	// The output runs while a Play does, even on a suspended sink.
+	if err := otoHold(); err != nil {
+		return err
+	}
+	defer otoRelease() // a failure to suspend marks the output broken; this Play played
 
 	src := &readTracker{r: pcm}
 	p := s.ctx.NewPlayer(src)

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -140,6 +142,124 @@ func otoChild(t *testing.T) {
 		t.Fatalf("Play after reopening: %v", err)
 	}
 	time.Sleep(200 * time.Millisecond)
+}
+
+// TestOtoSinkSuspendsWhenIdle: the process's oto output runs only while a
+// sink is awake or a Play runs (an awake output costs about 2% of a core in
+// silence; BenchmarkPlay's oto-idle and oto-awake), and a suspended output
+// plays in full once resumed, whether by Resume or by a Play itself.
+func TestOtoSinkSuspendsWhenIdle(t *testing.T) {
+	if pulsetest.InChild() {
+		suspendChild(t)
+		return
+	}
+	srv := pulsetest.Start(t)
+	rec := srv.StartRecording(t, filepath.Join(t.TempDir(), "cap.wav"))
+	marks := srv.RunInChild(t, "TestOtoSinkSuspendsWhenIdle")
+	rec.Stop()
+	data, err := os.ReadFile(rec.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, rate, err := ReadWAV(data)
+	if err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	for _, c := range []struct {
+		freq float64
+		mark string
+	}{{1000, "play-suspended"}, {1500, "play-resumed"}} {
+		segs := ToneSegments(samples, rate, c.freq)
+		if len(segs) != 1 {
+			t.Fatalf("%v Hz tone heard as %v, want one segment", c.freq, segs)
+		}
+		got := segs[0].End - segs[0].Start
+		t.Logf("%s: %v Hz heard for %v, %v after Play was called", c.mark, c.freq, got, rec.Time(segs[0].Start).Sub(marks[c.mark]))
+		if absDur(got-300*time.Millisecond) > 60*time.Millisecond {
+			t.Errorf("%s: the %v Hz tone lasted %v, want 300 ms ±60 ms", c.mark, c.freq, got)
+		}
+	}
+}
+
+// suspendChild is the playing part of TestOtoSinkSuspendsWhenIdle.
+func suspendChild(t *testing.T) {
+	t.Setenv("PULSE_SERVER", os.Getenv("PULSE_SERVER"))
+	state := func(step string, want bool) {
+		t.Helper()
+		if got := otoSuspended(); got != want {
+			t.Fatalf("%s: output suspended = %v, want %v", step, got, want)
+		}
+	}
+	a, err := NewOtoSink(48000)
+	if err != nil {
+		t.Fatalf("NewOtoSink: %v", err)
+	}
+	state("a sink just opened", false)
+	for range 2 { // twice: the second does nothing
+		if err := a.Suspend(); err != nil {
+			t.Fatalf("Suspend: %v", err)
+		}
+		state("its only sink suspended", true)
+	}
+
+	b, err := NewOtoSink(48000)
+	if err != nil {
+		t.Fatalf("NewOtoSink: %v", err)
+	}
+	state("another sink opened, awake", false)
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	state("the awake sink closed", true)
+
+	// A Play on a suspended sink runs the output while it plays.
+	var reads, suspended atomic.Int32 // read by oto's goroutine
+	pcm := &readHook{r: tonePCM(t, 1000, 300*time.Millisecond), hook: func() {
+		reads.Add(1)
+		if otoSuspended() {
+			suspended.Add(1)
+		}
+	}}
+	pulsetest.Mark("play-suspended")
+	if err := a.Play(context.Background(), pcm); err != nil {
+		t.Fatalf("Play on a suspended sink: %v", err)
+	}
+	if reads.Load() == 0 || suspended.Load() > 0 {
+		t.Errorf("while a suspended sink played, the output was suspended at %d of %d reads", suspended.Load(), reads.Load())
+	}
+	state("a suspended sink's Play ended", true)
+	time.Sleep(200 * time.Millisecond)
+
+	// Resumed, the output stays up across Plays until suspended.
+	if err := a.Resume(); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	state("resumed", false)
+	time.Sleep(100 * time.Millisecond) // as a terminal does: resume, then the relay's warm-up
+	pulsetest.Mark("play-resumed")
+	if err := a.Play(context.Background(), tonePCM(t, 1500, 300*time.Millisecond)); err != nil {
+		t.Fatalf("Play on a resumed sink: %v", err)
+	}
+	state("a resumed sink's Play ended", false)
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	state("the last sink closed", true)
+	if err := a.Resume(); err == nil {
+		t.Error("Resume of a closed sink succeeded")
+	}
+	state("a closed sink resumed", true)
+}
+
+// readHook calls hook before each read of r.
+type readHook struct {
+	r    io.Reader
+	hook func()
+}
+
+func (h *readHook) Read(p []byte) (int, error) {
+	h.hook()
+	return h.r.Read(p)
 }
 
 // TestOtoSinkStall freezes the audio server during Play: Play must give up
