@@ -240,7 +240,7 @@ func (p *player) performLive(ctx context.Context, tk *task, prev string, ls *liv
 		return &playError{protocol.FaultAudio, err}
 	}
 	if err := p.power(); err != nil {
-		return &playError{protocol.FaultRelay, err}
+		return err
 	}
 	p.mu.Lock()
 	start := p.warmUntil

@@ -59,7 +59,7 @@ func (p *player) perform(ctx context.Context, tk *task, prev string) error {
 		return &playError{protocol.FaultAudio, err}
 	}
 	if err := p.power(); err != nil {
-		return &playError{protocol.FaultRelay, err}
+		return err
 	}
 	p.mu.Lock()
 	start, resumed := p.warmUntil, tk.sounded
@@ -91,7 +91,10 @@ type playRun struct {
 }
 
 // power switches the relay ON unless it is; a relay that fails is sent OFF
-// too, in case it switched without answering.
+// too, in case it switched without answering. The audio output is woken
+// first, so that it has settled (its first request is a whole device
+// buffer of silence) well before the warm-up ends; it rests again once the
+// relay is OFF (run). It returns a *playError.
 func (p *player) power() error {
 	p.mu.Lock()
 	on := p.powered
@@ -99,9 +102,13 @@ func (p *player) power() error {
 	if on {
 		return nil
 	}
+	if err := p.t.speaker.wake(); err != nil {
+		return &playError{protocol.FaultAudio, err}
+	}
 	if err := p.t.amp.switchOn(); err != nil {
 		p.t.amp.switchOff()
-		return err
+		p.t.speaker.rest()
+		return &playError{protocol.FaultRelay, err}
 	}
 	p.mu.Lock()
 	p.powered, p.warmUntil = true, p.t.now().Add(ms(p.t.cfg.WarmupMS))

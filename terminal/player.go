@@ -84,6 +84,7 @@ func (p *player) run(ctx context.Context) {
 		wait, off := p.step()
 		if off {
 			p.switchOff()
+			p.t.speaker.rest() // nothing plays until the relay is ON again
 			continue
 		}
 		var timer <-chan time.Time
