@@ -104,7 +104,35 @@ func (s *session) readable() {
 	}
 	s.reading = true
 	s.mu.Unlock()
-	go s.readFrames(true)
+	select {
+	case wokenReaders <- s: // a reader waits for work
+	default:
+		go readWoken(s)
+	}
+}
+
+// wokenReaders hands a woken session to a reader goroutine that waits for
+// one. The readers outlive the sessions they read: a goroutine started for
+// each wake-up grew its stack anew each time to decode and act on the
+// frame, a tenth of an idle fleet's CPU (docs/benchmarks.md, "Idle
+// fleet"). Each stays readerLinger after its last session, so their number
+// follows the rate of wake-ups.
+var wokenReaders = make(chan *session)
+
+const readerLinger = 10 * time.Second
+
+func readWoken(s *session) {
+	linger := time.NewTimer(readerLinger)
+	defer linger.Stop()
+	for {
+		s.readFrames(true)
+		linger.Reset(readerLinger)
+		select {
+		case s = <-wokenReaders:
+		case <-linger.C:
+			return
+		}
+	}
 }
 
 // handleLoop decodes and acts on the inbox's frames in order, and ends
