@@ -121,13 +121,21 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, s := range []string{`{"type":""}`, `{"type":"command","body":null}`, `[]`, `null`, `{"type":"command","body":{"kid":1}}`} {
+	for _, s := range []string{`{"type":""}`, `{"type":"command","body":null}`, `[]`, `null`, `{"type":"command","body":{"kid":1}}`,
+		`{"type":"ping","body":{}} `, `{"type":"ping","body":{},"x":1}`, `{"type":"ping","body":1}`, `{"type":"Ping","body":{}}`,
+		`{"type":"ping","body":"\u003c"}`, `{"type":"ping","body":}`, `{"type":"ping","body":{}}}`} {
 		f.Add([]byte(s))
 	}
 	ring := vectorRing(v)
 	nonce := bytes.Repeat([]byte{9}, 32)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		fr, err := Decode(msg)
+		if len(msg) <= MaxFrameBytes { // split by hand or not, as JSON decodes it
+			want, werr := decodeJSON(msg)
+			if (err == nil) != (werr == nil) || err == nil && (fr.Type != want.Type || !bytes.Equal(fr.Body, want.Body)) {
+				t.Fatalf("Decode(%q) = %q %q, %v; as JSON %q %q, %v", msg, fr.Type, fr.Body, err, want.Type, want.Body, werr)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -259,4 +267,29 @@ func FuzzMediaChunk(f *testing.F) {
 			t.Fatalf("re-encoded chunk differs: % x, want % x", back, msg)
 		}
 	})
+}
+
+// Encode writes the envelope itself; it must write what json.Marshal of a
+// Frame does, byte for byte.
+func TestEncodeAsMarshal(t *testing.T) {
+	for _, c := range []struct {
+		t    Type
+		body any
+	}{
+		{TypePong, Pong{TerminalTime: t0, ServerTime: t0}},
+		{TypeHeartbeat, Heartbeat{State: StateIdle, Firmware: "<b>&'\u2028 大喇叭"}},
+		{TypeAck, nil},
+		{TypeMediaErr, map[string]any{"a": []int{1, 2}, "b": "x\ny"}},
+		{Type("odd\"<type>"), "body"},
+	} {
+		got, err := Encode(c.t, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(c.body)
+		want, _ := json.Marshal(Frame{Type: c.t, Body: b})
+		if !bytes.Equal(got, want) {
+			t.Errorf("Encode(%q) = %s, want %s", c.t, got, want)
+		}
+	}
 }
