@@ -25,6 +25,7 @@ type hub struct {
 	conns    atomic.Int64   // terminal connections open, in the handshake or online
 	maxConns int64          // above it a terminal is asked to come back later (connLimit)
 	turned   atomic.Uint64  // connections turned away at maxConns
+	closing  atomic.Bool    // the controller is stopping: no terminal comes online any more
 }
 
 // fdReserve is how many of the process's file descriptors are kept from
@@ -54,9 +55,14 @@ func newHub(c *Controller) *hub {
 
 // attach registers s, closing an older session of the same terminal: the
 // newest connection wins, since a terminal that lost its link reconnects
-// before the controller notices the old one is dead.
-func (h *hub) attach(s *session) {
+// before the controller notices the old one is dead. Once the controller
+// is stopping it registers none and reports false.
+func (h *hub) attach(s *session) bool {
 	h.mu.Lock()
+	if h.closing.Load() {
+		h.mu.Unlock()
+		return false
+	}
 	old := h.sessions[s.terminalID]
 	h.sessions[s.terminalID] = s
 	h.mu.Unlock()
@@ -66,6 +72,7 @@ func (h *hub) attach(s *session) {
 			"old_addr", old.remote, "new_addr", s.remote)
 		old.close()
 	}
+	return true
 }
 
 // detach removes s if it is still the terminal's current session.
@@ -123,7 +130,9 @@ func (h *hub) closeSilentSince(t time.Time) {
 	}
 }
 
+// closeAll closes every session, and keeps any more from coming online.
 func (h *hub) closeAll() {
+	h.closing.Store(true)
 	h.mu.RLock()
 	all := make([]*session, 0, len(h.sessions))
 	for _, s := range h.sessions {

@@ -77,6 +77,11 @@ const (
 // is online, leaving the connection to the session's reader, so that the
 // HTTP server's goroutine and buffers do not stay with every idle terminal.
 func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
+	if c.hub.closing.Load() {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "the controller is stopping; try again later", http.StatusServiceUnavailable)
+		return
+	}
 	if c.hub.conns.Add(1) > c.hub.maxConns {
 		c.hub.conns.Add(-1)
 		if c.hub.turned.Add(1)%1000 == 1 {
@@ -99,6 +104,13 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1}
 	s.wake.L = &s.mu
 	t, err := s.handshake(s.ctx)
+	if err == nil {
+		s.terminalID, s.areaCode = t.ID, t.AreaCode
+		s.log = s.log.With("terminal", t.ID)
+		if !c.hub.attach(s) {
+			err = errors.New("the controller is stopping") // the terminal comes back to the next start
+		}
+	}
 	if err != nil {
 		s.log.Info("terminal refused", "err", err)
 		conn.Close()
@@ -106,9 +118,6 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 		c.hub.running.Done()
 		return
 	}
-	s.terminalID, s.areaCode = t.ID, t.AreaCode
-	s.log = s.log.With("terminal", t.ID)
-	c.hub.attach(s)
 	s.online(s.ctx, t)
 	s.startReading()
 }

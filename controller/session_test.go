@@ -125,3 +125,27 @@ func TestHeartbeatIsAPing(t *testing.T) {
 	rt.write(t, protocol.TypePing, protocol.Ping{TerminalTime: ping})
 	pong(ping) // the next frame: the plain heartbeat was not answered
 }
+
+// A stopping controller closes its sessions and takes no terminal online
+// again: a new connection is answered 503 with Retry-After, so the
+// terminal backs off and comes to the next start, and nothing is written
+// to a store that is about to close.
+func TestStoppingTakesNoTerminal(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	_, id := h.enrolledTerminal(t, villageA, "停机")
+	h.c.hub.closeAll()
+	h.waitOffline(t, id)
+	resp, err := http.Get(strings.Replace(h.ws, "ws://", "http://", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a connection to a stopping controller got %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	s := &session{c: h.c, terminalID: id}
+	if h.c.hub.attach(s) || h.c.hub.online() != 0 {
+		t.Fatalf("a stopping controller registered a session (%d online)", h.c.hub.online())
+	}
+}
