@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -104,34 +106,61 @@ func (s *session) readable() {
 	}
 	s.reading = true
 	s.mu.Unlock()
-	select {
-	case wokenReaders <- s: // a reader waits for work
-	default:
-		go readWoken(s)
-	}
+	readers.take(s)
 }
 
-// wokenReaders hands a woken session to a reader goroutine that waits for
-// one. The readers outlive the sessions they read: a goroutine started for
-// each wake-up grew its stack anew each time to decode and act on the
-// frame, a tenth of an idle fleet's CPU (docs/benchmarks.md, "Idle
-// fleet"). Each stays readerLinger after its last session, so their number
-// follows the rate of wake-ups.
-var wokenReaders = make(chan *session)
+// readers read woken sessions. A reader outlives the sessions it reads: a
+// goroutine started for each wake-up grew its stack anew each time to
+// decode and act on the frame, a tenth of an idle fleet's CPU
+// (docs/benchmarks.md, "Idle fleet"). The reader that went idle last is
+// given the next session, so that as many stay as the wake-ups keep busy;
+// the others end readerLinger after their last session.
+var readers readerPool
 
 const readerLinger = 10 * time.Second
 
-func readWoken(s *session) {
+type readerPool struct {
+	mu   sync.Mutex
+	idle []chan *session // each idle reader's, the latest idle last
+}
+
+// take gives s to the reader that went idle last, or to a new one.
+func (p *readerPool) take(s *session) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		next := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		next <- s // buffered: never waits
+		return
+	}
+	p.mu.Unlock()
+	go p.read(s)
+}
+
+func (p *readerPool) read(s *session) {
+	next := make(chan *session, 1)
 	linger := time.NewTimer(readerLinger)
 	defer linger.Stop()
 	for {
 		s.readFrames(true)
+		p.mu.Lock()
+		p.idle = append(p.idle, next)
+		p.mu.Unlock()
 		linger.Reset(readerLinger)
 		select {
-		case s = <-wokenReaders:
+		case s = <-next:
+			continue
 		case <-linger.C:
+		}
+		p.mu.Lock()
+		if i := slices.Index(p.idle, next); i >= 0 { // not taken meanwhile: end
+			p.idle = slices.Delete(p.idle, i, i+1)
+			p.mu.Unlock()
 			return
 		}
+		p.mu.Unlock()
+		s = <-next // taken as the timer fired: its session is on its way
 	}
 }
 
