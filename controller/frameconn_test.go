@@ -191,6 +191,24 @@ func TestIdleSessionParks(t *testing.T) {
 	pong(t3)
 	waitFor(t, "the session parked again", func() bool { return parked(s) })
 
+	// A wake-up the poller missed (here: the socket taken off its list)
+	// is made good by the hub's nudge of sessions quiet for a heartbeat
+	// and a half.
+	lost := rts[2]
+	ls := h.c.hub.get(lost.id)
+	waitFor(t, "the session parked", func() bool { return parked(ls) })
+	idlePoller().remove(ls.fd, ls)
+	t4 := time.Unix(4, 0).UTC()
+	if _, err := lost.ws.NetConn().Write(ping(t4)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	h.c.hub.nudgeQuietSince(time.Now().Add(time.Hour))
+	var p protocol.Pong
+	if f := lost.read(t); f.Type != protocol.TypePong || protocol.DecodeBody(f, &p) != nil || !p.TerminalTime.Equal(t4) {
+		t.Fatalf("got %s %s after the nudge, want the pong for %s", f.Type, f.Body, t4)
+	}
+
 	rt.ws.Close() // hung up while parked
 	h.waitOffline(t, rt.id)
 

@@ -110,6 +110,32 @@ func (h *hub) closeSilent(ctx context.Context, grace time.Duration) {
 			return
 		case now := <-t.C:
 			h.closeSilentSince(now.Add(-grace))
+			h.nudgeQuietSince(now.Add(-grace / 2))
+		}
+	}
+}
+
+// nudgeQuietSince wakes the parked sessions that have read nothing since
+// t, a heartbeat and a half ago: a reader looks at the socket without
+// waiting. It should find nothing (the terminal sends every heartbeat,
+// and its frames wake the session); what it finds is logged, so that a
+// missed wake-up costs at most this delay and is seen.
+func (h *hub) nudgeQuietSince(t time.Time) {
+	var quiet []*session
+	h.mu.RLock()
+	for _, s := range h.sessions {
+		if s.lastRead.Load() < t.UnixNano() {
+			quiet = append(quiet, s)
+		}
+	}
+	h.mu.RUnlock()
+	for _, s := range quiet {
+		s.mu.Lock()
+		parked := !s.reading && !s.closed
+		s.nudged = parked
+		s.mu.Unlock()
+		if parked {
+			s.readable()
 		}
 	}
 }

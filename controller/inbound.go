@@ -30,9 +30,19 @@ import (
 // waiting: the news may be of bytes taken already, and then it parks
 // again at once.
 func (s *session) readFrames(woken bool) {
-	if woken && !s.fc.prime(s.raw) {
-		s.park()
-		return
+	if woken {
+		ready := s.fc.prime(s.raw)
+		s.mu.Lock()
+		nudged := s.nudged
+		s.nudged = false
+		s.mu.Unlock()
+		if nudged && ready {
+			s.log.Warn("a parked session had data that woke no reader; read now")
+		}
+		if !ready {
+			s.park()
+			return
+		}
 	}
 	grace := time.Duration(3*s.c.cfg.HeartbeatSeconds) * time.Second
 	for {

@@ -59,6 +59,7 @@ type session struct {
 	persisting bool             // persistLoop is running
 	reading    bool             // a reader runs (readFrames or the handshake); false while parked
 	pending    bool             // the idle poller had news while a reader ran
+	nudged     bool             // woken by the hub, not the poller (nudgeQuietSince)
 	fd         int              // the socket, while the idle poller watches it; else -1
 	raw        syscall.RawConn  // the socket, for a read that does not wait
 	once       sync.Once
