@@ -115,21 +115,26 @@ func (h *hub) closeSilent(ctx context.Context, grace time.Duration) {
 	}
 }
 
+// quietSince lists the sessions that have read nothing since t.
+func (h *hub) quietSince(t time.Time) []*session {
+	var quiet []*session
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, s := range h.sessions {
+		if s.lastRead.Load() < t.UnixNano() {
+			quiet = append(quiet, s)
+		}
+	}
+	return quiet
+}
+
 // nudgeQuietSince wakes the parked sessions that have read nothing since
 // t, a heartbeat and a half ago: a reader looks at the socket without
 // waiting. It should find nothing (the terminal sends every heartbeat,
 // and its frames wake the session); what it finds is logged, so that a
 // missed wake-up costs at most this delay and is seen.
 func (h *hub) nudgeQuietSince(t time.Time) {
-	var quiet []*session
-	h.mu.RLock()
-	for _, s := range h.sessions {
-		if s.lastRead.Load() < t.UnixNano() {
-			quiet = append(quiet, s)
-		}
-	}
-	h.mu.RUnlock()
-	for _, s := range quiet {
+	for _, s := range h.quietSince(t) {
 		s.mu.Lock()
 		parked := !s.reading && !s.closed
 		s.nudged = parked
@@ -142,15 +147,7 @@ func (h *hub) nudgeQuietSince(t time.Time) {
 
 // closeSilentSince closes the sessions that have read nothing since t.
 func (h *hub) closeSilentSince(t time.Time) {
-	var silent []*session
-	h.mu.RLock()
-	for _, s := range h.sessions {
-		if s.lastRead.Load() < t.UnixNano() {
-			silent = append(silent, s)
-		}
-	}
-	h.mu.RUnlock()
-	for _, s := range silent {
+	for _, s := range h.quietSince(t) {
 		s.log.Info("terminal silent; closing its connection", "since", t)
 		s.close()
 	}

@@ -65,14 +65,7 @@ func TestConnectionLimit(t *testing.T) {
 	h.c.hub.maxConns = 1
 	first, firstID := h.enrolledTerminal(t, villageA, "一号")
 
-	resp, err := http.Get(strings.Replace(h.ws, "ws://", "http://", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("a connection over the limit got %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
+	comeBackLater(t, h, "a connection over the limit")
 
 	var res EnrollResult
 	h.mustCall(t, http.StatusCreated, "POST", "/api/v1/terminals", EnrollRequest{AreaCode: villageB, Name: "二号"}, &res)
@@ -136,16 +129,23 @@ func TestStoppingTakesNoTerminal(t *testing.T) {
 	_, id := h.enrolledTerminal(t, villageA, "停机")
 	h.c.hub.closeAll()
 	h.waitOffline(t, id)
+	comeBackLater(t, h, "a connection to a stopping controller")
+	s := &session{c: h.c, terminalID: id}
+	if h.c.hub.attach(s) || h.c.hub.online() != 0 {
+		t.Fatalf("a stopping controller registered a session (%d online)", h.c.hub.online())
+	}
+}
+
+// comeBackLater checks that a terminal connecting now is told 503 with
+// Retry-After, before the WebSocket upgrade.
+func comeBackLater(t *testing.T, h *testController, what string) {
+	t.Helper()
 	resp, err := http.Get(strings.Replace(h.ws, "ws://", "http://", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("a connection to a stopping controller got %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
-	s := &session{c: h.c, terminalID: id}
-	if h.c.hub.attach(s) || h.c.hub.online() != 0 {
-		t.Fatalf("a stopping controller registered a session (%d online)", h.c.hub.online())
+		t.Fatalf("%s got %d (Retry-After %q), want 503 with Retry-After", what, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
