@@ -50,6 +50,7 @@ func BenchmarkIdleSessions(b *testing.B) {
 	if err := os.WriteFile(list, []byte(strings.Join(codes, "\n")), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	time.Sleep(readerLinger + time.Second) // an earlier run's readers end
 	before := inUse()
 
 	child := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkIdleSessions$", "-test.benchtime=1x")
@@ -79,6 +80,9 @@ func BenchmarkIdleSessions(b *testing.B) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Idle means after the burst: the readers that woke the sessions wait
+	// readerLinger for more work before they end.
+	time.Sleep(readerLinger + time.Second)
 	b.ResetTimer()
 	var after usage
 	for range b.N {
