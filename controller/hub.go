@@ -148,8 +148,13 @@ func (h *hub) nudgeQuietSince(t time.Time) {
 // closeSilentSince closes the sessions that have read nothing since t.
 func (h *hub) closeSilentSince(t time.Time) {
 	for _, s := range h.quietSince(t) {
-		s.log.Info("terminal silent; closing its connection", "since", t)
-		s.close()
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if !closed {
+			s.log.Info("terminal silent; closing its connection", "since", t)
+			s.close()
+		}
 	}
 }
 

@@ -104,6 +104,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
 		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1}
 	s.wake.L = &s.mu
+	s.lastRead.Store(time.Now().UnixNano()) // not silent while it handshakes and comes online
 	t, err := s.handshake(s.ctx)
 	if err == nil {
 		s.terminalID, s.areaCode = t.ID, t.AreaCode
