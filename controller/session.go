@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,7 @@ type session struct {
 	log        *slog.Logger
 	kids       []string // issuing keys the terminal said it trusts
 	fc         *frameConn
-	lastRead   atomic.Int64 // when a frame last came, Unix nanoseconds
+	lastRead   atomic.Int64 // when a frame last came, Unix nanoseconds; the far future until the session reads
 
 	mu         sync.Mutex
 	wake       sync.Cond        // on mu: a queue has room, persisting ended, or the session ended
@@ -104,7 +105,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
 		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1}
 	s.wake.L = &s.mu
-	s.lastRead.Store(time.Now().UnixNano()) // not silent while it handshakes and comes online
+	s.lastRead.Store(math.MaxInt64) // not silent while it handshakes and comes online, however long that takes
 	t, err := s.handshake(s.ctx)
 	if err == nil {
 		s.terminalID, s.areaCode = t.ID, t.AreaCode

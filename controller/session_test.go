@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"database/sql"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,49 @@ func comeBackLater(t *testing.T, h *testController, what string) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("%s got %d (Retry-After %q), want 503 with Retry-After", what, resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// A session still coming online is not silent, however long the database
+// keeps it waiting: the hub's sweep of silent sessions once closed every
+// session of a reconnect storm that waited its turn at the database, and
+// the storm took minutes instead of seconds (docs/benchmarks.md,
+// "Reconnect storm").
+func TestComingOnlineIsNotSilent(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	rt, code := h.newRawTerminal(t, villageA, "排队")
+	rt.connect(t, code) // the enrolment, which writes in the handshake
+	rt.ws.Close()
+	h.waitOffline(t, rt.id)
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(h.dir, DatabaseFile)+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hold, err := db.Begin() // the write lock: online() waits for it
+	if err != nil {
+		t.Fatal(err)
+	}
+	swept := time.Now()
+	rt.connect(t, "")
+	var s *session
+	waitFor(t, "the session attached", func() bool { s = h.c.hub.get(rt.id); return s != nil })
+	h.c.hub.closeSilentSince(swept) // the session began after this, and reads nothing until it is online
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	hold.Rollback()
+	if closed {
+		t.Fatal("the sweep closed a session still coming online")
+	}
+	waitFor(t, "the session parked", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return !s.reading && s.fd >= 0
+	})
+	if row := h.terminalRow(t, rt.id); row.State != protocol.StateIdle {
+		t.Fatalf("terminal is %q after coming online, want %q", row.State, protocol.StateIdle)
 	}
 }
