@@ -30,19 +30,7 @@ func TestOtoSinkPulseAudio(t *testing.T) {
 		otoChild(t)
 		return
 	}
-	srv := pulsetest.Start(t)
-	rec := srv.StartRecording(t, filepath.Join(t.TempDir(), "cap.wav"))
-	marks := srv.RunInChild(t, "TestOtoSinkPulseAudio")
-	rec.Stop()
-
-	data, err := os.ReadFile(rec.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	samples, rate, err := ReadWAV(data)
-	if err != nil {
-		t.Fatalf("recording: %v", err)
-	}
+	rec, samples, rate, marks := playInChild(t, "TestOtoSinkPulseAudio")
 	type span struct{ start, end time.Time }
 	heard := map[float64]span{}
 	for _, c := range []struct {
@@ -85,6 +73,25 @@ func TestOtoSinkPulseAudio(t *testing.T) {
 	if d := stopped.end.Sub(marks["cancel"]); d > 100*time.Millisecond+clockSlack {
 		t.Errorf("the sound stopped %v after the cancel, want within 100 ms", d)
 	}
+}
+
+// playInChild runs the named test's child, which plays, against a fresh
+// PulseAudio server, and returns what the server heard and the child's
+// marks.
+func playInChild(t *testing.T, test string) (rec *pulsetest.Recording, samples []float32, rate int, marks map[string]time.Time) {
+	t.Helper()
+	srv := pulsetest.Start(t)
+	rec = srv.StartRecording(t, filepath.Join(t.TempDir(), "cap.wav"))
+	marks = srv.RunInChild(t, test)
+	rec.Stop()
+	data, err := os.ReadFile(rec.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if samples, rate, err = ReadWAV(data); err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	return rec, samples, rate, marks
 }
 
 // otoChild is the playing part of TestOtoSinkPulseAudio.
@@ -153,18 +160,7 @@ func TestOtoSinkSuspendsWhenIdle(t *testing.T) {
 		suspendChild(t)
 		return
 	}
-	srv := pulsetest.Start(t)
-	rec := srv.StartRecording(t, filepath.Join(t.TempDir(), "cap.wav"))
-	marks := srv.RunInChild(t, "TestOtoSinkSuspendsWhenIdle")
-	rec.Stop()
-	data, err := os.ReadFile(rec.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	samples, rate, err := ReadWAV(data)
-	if err != nil {
-		t.Fatalf("recording: %v", err)
-	}
+	rec, samples, rate, marks := playInChild(t, "TestOtoSinkSuspendsWhenIdle")
 	for _, c := range []struct {
 		freq float64
 		mark string
