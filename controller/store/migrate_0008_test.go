@@ -2,13 +2,8 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,46 +11,12 @@ import (
 	"dalaba/protocol"
 )
 
-// openAtVersion makes a database at path with the migrations up to
-// version, as a controller of that version left it.
-func openAtVersion(t *testing.T, path string, version int) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?_pragma=foreign_keys(ON)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		n, _ := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
-		if n > version {
-			break
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(string(body)); err != nil {
-			t.Fatalf("migration %s: %v", name, err)
-		}
-	}
-	if _, err := db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, version)); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
-
 // TestMigration0008 migrates a database of version 7 holding reports and
 // deliveries in every kind of state, and finds everything readable as
 // before, the acknowledged sequences kept, and the migrated rows working
 // with new reports.
 func TestMigration0008(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dalaba.db")
-	db := openAtVersion(t, path, 7)
+	old := newOldDB(t, 7)
 	const t1, t2 = "64502241020030000000001", "64502241020030000000002"
 	a1, _ := protocol.NewEBMID("44502240000000000000001", t0, 1)
 	a2, _ := protocol.NewEBMID("44502240000000000000001", t0, 2)
@@ -71,29 +32,14 @@ func TestMigration0008(t *testing.T) {
 		return protocol.Report{Kind: protocol.ReportReceipt, Receipt: &protocol.Receipt{CommandID: cmd, State: state}}
 	}
 	fault := protocol.Report{Kind: protocol.ReportFault, Fault: &protocol.Fault{Code: protocol.FaultRelay, Active: true, Message: "no answer"}}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%.50s: %v", q, err)
-		}
-	}
-	exec(`INSERT INTO areas(code, name, parent) VALUES (?, '融安县', NULL), (?, '长安镇', ?), (?, '大巷村', ?)`,
-		county, township, county, villageA, township)
-	for i, id := range []string{t1, t2} {
-		exec(`INSERT INTO terminals(id, area_code, name, status, public_key, created_at, acked_seq) VALUES (?, ?, ?, 'active', ?, ?, ?)`,
-			id, villageA, id, []byte(fmt.Sprintf("%032d", i)), ms(t0), []int{3, 1}[i])
-	}
-	for i, a := range []struct{ id, status string }{{a1, AlertActive}, {a2, AlertCancelled}} {
-		exec(`INSERT INTO alerts(id, command_id, class, msg_type, level, event_type, title, targets, created_at, created_by,
-			not_before, expires, status, signed, cancel_signed) VALUES (?, ?, 'emergency', 1, 2, '11000', '防汛预警', '{}', ?, 'admin', ?, ?, ?, ?, ?)`,
-			a.id, fmt.Sprintf("%032x", i+1), ms(t0.Add(time.Duration(i)*time.Minute)), ms(t0), ms(t0.Add(time.Hour)), a.status,
-			[]byte("signed "+a.id), []byte("cancel "+a.id))
-	}
+	old.terminals(t1, t2)
+	old.exec(`UPDATE terminals SET acked_seq = CASE id WHEN ? THEN 3 ELSE 1 END`, t1)
+	old.alerts([]string{a1, a2}, []string{AlertActive, AlertCancelled})
 	for _, d := range []struct{ alert, terminal, state string }{
 		{a1, t1, protocol.DeliveryDone}, {a1, t2, protocol.DeliverySent},
 		{a2, t1, protocol.DeliveryPlaying}, {a2, t2, protocol.DeliveryCancelled},
 	} {
-		exec(`INSERT INTO deliveries(alert_id, terminal_id, state, reason, detail, updated_at) VALUES (?, ?, ?, 'r', 'd', ?)`,
+		old.exec(`INSERT INTO deliveries(alert_id, terminal_id, state, reason, detail, updated_at) VALUES (?, ?, ?, 'r', 'd', ?)`,
 			d.alert, d.terminal, d.state, ms(t0))
 	}
 	cmd1, cmd2 := fmt.Sprintf("%032x", 1), fmt.Sprintf("%032x", 2)
@@ -106,29 +52,10 @@ func TestMigration0008(t *testing.T) {
 		{t1, report(3, t0.Add(3*time.Second), rcpt(cmd2, protocol.DeliveryPlaying))},
 		{t1, report(2, t0.Add(4*time.Second), rcpt(cmd1, protocol.DeliveryDone))},
 	} {
-		exec(`INSERT INTO reports(terminal_id, seq, at, received_at, kind, body) VALUES (?, ?, ?, ?, ?, ?)`, append([]any{r.terminal}, r.row...)...)
+		old.exec(`INSERT INTO reports(terminal_id, seq, at, received_at, kind, body) VALUES (?, ?, ?, ?, ?, ?)`, append([]any{r.terminal}, r.row...)...)
 	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := old.migrate(8)
 	ctx := context.Background()
-	var version int
-	var check string
-	if err := s.w.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version < 8 {
-		t.Fatalf("user_version %d (%v), want at least 8", version, err)
-	}
-	if err := s.w.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check %q (%v)", check, err)
-	}
-	if rows, err := s.w.Query(`PRAGMA foreign_key_check`); err != nil || rows.Next() {
-		t.Fatalf("foreign_key_check found a broken reference (%v)", err)
-	} else {
-		rows.Close()
-	}
 
 	rs, err := s.Reports(ctx, "", "", 10)
 	if err != nil {

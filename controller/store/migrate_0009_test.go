@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -42,33 +41,17 @@ func deliveryRows(t *testing.T, db *sql.DB, query string) []string {
 // open), the store's readers answering as before, and the migrated rows
 // taking new alerts, terminals and receipts.
 func TestMigration0009(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dalaba.db")
-	db := openAtVersion(t, path, 8)
+	old := newOldDB(t, 8)
 	terminals := []string{"64502241020030000000003", "64502241020030000000001", "64502241020030000000002"}
 	var alerts []string
 	for seq := range 3 {
 		id, _ := protocol.NewEBMID("44502240000000000000001", t0, seq+1)
 		alerts = append(alerts, id)
 	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%.50s: %v", q, err)
-		}
-	}
-	exec(`INSERT INTO areas(code, name, parent) VALUES (?, '融安县', NULL), (?, '长安镇', ?), (?, '大巷村', ?)`,
-		county, township, county, villageA, township)
-	for i, id := range terminals {
-		exec(`INSERT INTO terminals(id, area_code, name, status, public_key, created_at) VALUES (?, ?, ?, 'active', ?, ?)`,
-			id, villageA, id, []byte(fmt.Sprintf("%032d", i)), ms(t0))
-	}
-	exec(`INSERT INTO report_acks(terminal_id, seq) VALUES (?, 7), (?, 2)`, terminals[0], terminals[1])
-	for i, id := range alerts {
-		exec(`INSERT INTO alerts(id, command_id, class, msg_type, level, event_type, title, targets, created_at, created_by,
-			not_before, expires, status, signed, cancel_signed) VALUES (?, ?, 'emergency', 1, 2, '11000', '防汛预警', '{}', ?, 'admin', ?, ?, ?, ?, ?)`,
-			id, fmt.Sprintf("%032x", i+1), ms(t0.Add(time.Duration(i)*time.Minute)), ms(t0), ms(t0.Add(time.Hour)),
-			[]string{AlertActive, AlertCancelled, AlertActive}[i], []byte("signed "+id), []byte("cancel "+id))
-	}
+	old.terminals(terminals...)
+	old.exec(`INSERT INTO report_acks(terminal_id, seq) VALUES (?, 7), (?, 2)`, terminals[0], terminals[1])
+	old.alerts(alerts, []string{AlertActive, AlertCancelled, AlertActive})
+
 	// Every state, each alert with its own mix; the third terminal has
 	// deliveries of only the second alert, the third alert none.
 	states := []string{protocol.DeliveryQueued, protocol.DeliveryOffline, protocol.DeliverySent, protocol.DeliveryAccepted,
@@ -81,7 +64,7 @@ func TestMigration0009(t *testing.T) {
 				continue
 			}
 			st := states[k%len(states)]
-			exec(`INSERT INTO deliveries(alert_id, terminal_id, state, reason, detail, updated_at, open) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			old.exec(`INSERT INTO deliveries(alert_id, terminal_id, state, reason, detail, updated_at, open) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 				alert, terminal, st, fmt.Sprint("reason ", k), fmt.Sprint("detail ", k), ms(t0.Add(time.Duration(k)*time.Second)),
 				!protocol.DeliveryFinal(st))
 			k++
@@ -90,33 +73,15 @@ func TestMigration0009(t *testing.T) {
 	// The states not used above, on more terminals of the first alert.
 	for ; k < len(states); k++ {
 		id := fmt.Sprintf("645022410200300000001%02d", k)
-		exec(`INSERT INTO terminals(id, area_code, name, status, created_at) VALUES (?, ?, ?, 'active', ?)`, id, villageA, id, ms(t0))
-		exec(`INSERT INTO deliveries(alert_id, terminal_id, state, reason, detail, updated_at, open) VALUES (?, ?, ?, '', '', ?, ?)`,
+		old.exec(`INSERT INTO terminals(id, area_code, name, status, created_at) VALUES (?, ?, ?, 'active', ?)`, id, villageA, id, ms(t0))
+		old.exec(`INSERT INTO deliveries(alert_id, terminal_id, state, reason, detail, updated_at, open) VALUES (?, ?, ?, '', '', ?, ?)`,
 			alerts[0], id, states[k], ms(t0), !protocol.DeliveryFinal(states[k]))
 		terminals = append(terminals, id)
 	}
-	before := deliveryRows(t, db, `SELECT alert_id, terminal_id, state, reason, detail, updated_at, open FROM deliveries ORDER BY alert_id, terminal_id`)
+	before := deliveryRows(t, old.db, `SELECT alert_id, terminal_id, state, reason, detail, updated_at, open FROM deliveries ORDER BY alert_id, terminal_id`)
+	s := old.migrate(9)
 	ctx := context.Background()
-	db.Close()
 
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var version int
-	var check string
-	if err := s.w.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version < 9 {
-		t.Fatalf("user_version %d (%v), want at least 9", version, err)
-	}
-	if err := s.w.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check %q (%v)", check, err)
-	}
-	if rows, err := s.w.Query(`PRAGMA foreign_key_check`); err != nil || rows.Next() {
-		t.Fatalf("foreign_key_check found a broken reference (%v)", err)
-	} else {
-		rows.Close()
-	}
 	after := deliveryRows(t, s.w, `SELECT a.id, t.id, d.state, d.reason, d.detail, d.updated_at, d.open
 		FROM deliveries d JOIN alert_nums a ON a.num = d.alert_num JOIN terminal_nums t ON t.num = d.terminal_num ORDER BY a.id, t.id`)
 	if !reflect.DeepEqual(after, before) {

@@ -105,6 +105,20 @@ func beat(id string, at time.Time, state string, vol int, firmware string, uptim
 		Point: HeartbeatPoint{At: at, State: state, Volume: &vol, RelayOK: &yes, AudioOK: &yes}}
 }
 
+// beatenTwice makes a terminal with two idle heartbeats applied, at t0
+// and 30 s later: the first written, the second (unchanged) only
+// remembered.
+func beatenTwice(t *testing.T, s *Store) Terminal {
+	t.Helper()
+	a := activeTerminal(t, s, villageA, "大巷村1号")
+	for i, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
+		if _, errs := s.ApplyHeartbeats(context.Background(), []HeartbeatIn{beat(a.ID, at, "idle", 60, "1.0.0", i)}); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+	}
+	return a
+}
+
 // TestStatusWrittenOnlyWhenNew records the same statuses in two stores:
 // one writes each at once (SetStatus, as every heartbeat was before), the
 // other through ApplyHeartbeats, which writes a status row only when it
@@ -265,12 +279,7 @@ func TestStatusMarkedOffline(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := openStore(t)
-			a := activeTerminal(t, s, villageA, "大巷村1号")
-			for i, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
-				if _, errs := s.ApplyHeartbeats(ctx, []HeartbeatIn{beat(a.ID, at, "idle", 60, "1.0.0", i)}); errs[0] != nil {
-					t.Fatal(errs[0])
-				}
-			}
+			a := beatenTwice(t, s)
 			if err := c.mark(s, a.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -293,12 +302,7 @@ func TestStatusMarkedOffline(t *testing.T) {
 func TestStatusEndHeartbeatHistory(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	a := activeTerminal(t, s, villageA, "大巷村1号")
-	for i, at := range []time.Time{t0, t0.Add(30 * time.Second)} {
-		if _, errs := s.ApplyHeartbeats(ctx, []HeartbeatIn{beat(a.ID, at, "idle", 60, "1.0.0", i)}); errs[0] != nil {
-			t.Fatal(errs[0])
-		}
-	}
+	a := beatenTwice(t, s)
 	if err := s.EndHeartbeatHistory(ctx); err != nil {
 		t.Fatal(err)
 	}
