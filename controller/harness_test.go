@@ -391,24 +391,20 @@ func terminalKey(t *testing.T, cfg terminal.Config) ed25519.PrivateKey {
 // answer (welcome or denied).
 func rawHello(t *testing.T, url string, key ed25519.PrivateKey, code string) (*websocket.Conn, protocol.Frame) {
 	t.Helper()
+	ws := sayHello(t, url, key, code)
+	return ws, readFrame(t, ws)
+}
+
+// sayHello connects to the terminal endpoint as a terminal holding key and
+// answers the challenge.
+func sayHello(t *testing.T, url string, key ed25519.PrivateKey, code string) *websocket.Conn {
+	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	ws.SetReadDeadline(time.Now().Add(waitLimit))
-	read := func() protocol.Frame {
-		_, msg, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatalf("read from controller: %v", err)
-		}
-		f, err := protocol.Decode(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	f := read()
+	f := readFrame(t, ws)
 	var ch protocol.Challenge
 	if f.Type != protocol.TypeChallenge || protocol.DecodeBody(f, &ch) != nil {
 		t.Fatalf("first frame %s, want a challenge", f.Type)
@@ -422,7 +418,22 @@ func rawHello(t *testing.T, url string, key ed25519.PrivateKey, code string) (*w
 	if err := ws.WriteMessage(websocket.TextMessage, hello); err != nil {
 		t.Fatal(err)
 	}
-	return ws, read()
+	return ws
+}
+
+// readFrame reads the controller's next frame.
+func readFrame(t *testing.T, ws *websocket.Conn) protocol.Frame {
+	t.Helper()
+	ws.SetReadDeadline(time.Now().Add(waitLimit))
+	_, msg, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read from controller: %v", err)
+	}
+	f, err := protocol.Decode(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func deniedReason(t *testing.T, f protocol.Frame) string {

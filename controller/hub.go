@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,6 +27,47 @@ type hub struct {
 	maxConns int64          // above it a terminal is asked to come back later (connLimit)
 	turned   atomic.Uint64  // connections turned away at maxConns
 	closing  atomic.Bool    // the controller is stopping: no terminal comes online any more
+
+	joining   chan struct{} // a token for each terminal between its hello and being online (admit)
+	joinQueue atomic.Int64  // terminals that sent their hello and hold a token or wait for one
+	busy      atomic.Uint64 // terminals turned away because too many were coming online
+	joinWait  time.Duration // how long a terminal waits for its turn (joinTimeout; tests shorten it)
+}
+
+// Terminals come online a few at a time. Between its hello and being
+// online a terminal costs the controller its signature check and a few
+// database writes; in a reconnect storm, thousands doing that at once
+// each took longer than the terminal waits for its welcome, so every one
+// gave up, reconnected and started over, and the storm never settled. So
+// at most maxJoining are taken at a time, at most maxJoinQueue wait for
+// their turn, each at most joinTimeout (well within the terminal's 10 s wait
+// for the welcome), and any more connecting are asked to come back later
+// (503 before the upgrade; a close with "try again later" to one that
+// waited too long). A token is taken only after the hello has come: a
+// client that connects and says nothing holds none.
+const (
+	maxJoining   = 32
+	maxJoinQueue = 512
+	joinTimeout  = 5 * time.Second
+)
+
+// errBusy ends a handshake that waited too long for its turn.
+var errBusy = errors.New("too many terminals coming online; asked to come back later")
+
+// admit waits for a turn to come online, and returns what gives it back.
+func (h *hub) admit(ctx context.Context) (func(), error) {
+	h.joinQueue.Add(1)
+	t := time.NewTimer(h.joinWait)
+	defer t.Stop()
+	select {
+	case h.joining <- struct{}{}:
+		return sync.OnceFunc(func() { <-h.joining; h.joinQueue.Add(-1) }), nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	h.joinQueue.Add(-1)
+	h.busy.Add(1)
+	return func() {}, errBusy
 }
 
 // fdReserve is how many of the process's file descriptors are kept from
@@ -50,7 +92,8 @@ func connLimit() int64 {
 func (c *Controller) BytesSent() int64 { return c.hub.sent.Load() }
 
 func newHub(c *Controller) *hub {
-	return &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit()}
+	return &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit(),
+		joining: make(chan struct{}, maxJoining), joinWait: joinTimeout}
 }
 
 // attach registers s, closing an older session of the same terminal: the

@@ -63,6 +63,7 @@ type session struct {
 	nudged     bool             // woken by the hub, not the poller (nudgeQuietSince)
 	fd         int              // the socket, while the idle poller watches it; else -1
 	raw        syscall.RawConn  // the socket, for a read that does not wait
+	admitted   func()           // gives back the session's place among those coming online (hub.admit)
 	once       sync.Once
 }
 
@@ -80,8 +81,15 @@ const (
 // HTTP server's goroutine and buffers do not stay with every idle terminal.
 func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	if c.hub.closing.Load() {
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "the controller is stopping; try again later", http.StatusServiceUnavailable)
+		askLater(w, "the controller is stopping; try again later")
+		return
+	}
+	if c.hub.joinQueue.Load() >= maxJoinQueue {
+		if c.hub.busy.Add(1)%1000 == 1 {
+			c.log.Warn("terminals coming online faster than they can be taken; asking the others to come back later",
+				"queued", maxJoinQueue, "turned_away", c.hub.busy.Load())
+		}
+		askLater(w, "too many terminals coming online at once; try again later")
 		return
 	}
 	if c.hub.conns.Add(1) > c.hub.maxConns {
@@ -90,8 +98,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 			c.log.Warn("terminal connections at the process's limit; asking terminals to come back later",
 				"limit", c.hub.maxConns, "turned_away", c.hub.turned.Load())
 		}
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "too many terminal connections; try again later", http.StatusServiceUnavailable)
+		askLater(w, "too many terminal connections; try again later")
 		return
 	}
 	fw := &frameWriter{ResponseWriter: w}
@@ -103,10 +110,11 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	c.hub.running.Add(1)
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
-		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1}
+		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1, admitted: func() {}}
 	s.wake.L = &s.mu
 	s.lastRead.Store(math.MaxInt64) // not silent while it handshakes and comes online, however long that takes
 	t, err := s.handshake(s.ctx)
+	defer s.admitted() // once online, or refused
 	if err == nil {
 		s.terminalID, s.areaCode = t.ID, t.AreaCode
 		s.log = s.log.With("terminal", t.ID)
@@ -123,6 +131,13 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	}
 	s.online(s.ctx, t)
 	s.startReading()
+}
+
+// askLater answers a terminal's connection 503 with Retry-After,
+// before the WebSocket upgrade: the terminal backs off and tries again.
+func askLater(w http.ResponseWriter, why string) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, why, http.StatusServiceUnavailable)
 }
 
 // startReading hands the connection to the idle poller, if it can watch
@@ -197,6 +212,10 @@ func (s *session) handshake(ctx context.Context) (store.Terminal, error) {
 		return store.Terminal{}, fmt.Errorf("read hello: %w", err)
 	}
 	s.fc.took()
+	if s.admitted, err = s.c.hub.admit(ctx); err != nil {
+		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "busy"), time.Now().Add(time.Second))
+		return store.Terminal{}, err
+	}
 	f, err := protocol.Decode(msg)
 	if err != nil || f.Type != protocol.TypeHello {
 		return store.Terminal{}, fmt.Errorf("expected hello, got %q (%v)", f.Type, err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"dalaba/protocol"
 )
 
@@ -193,5 +195,47 @@ func TestComingOnlineIsNotSilent(t *testing.T) {
 	})
 	if row := h.terminalRow(t, rt.id); row.State != protocol.StateIdle {
 		t.Fatalf("terminal is %q after coming online, want %q", row.State, protocol.StateIdle)
+	}
+}
+
+// Terminals come online a few at a time: one whose hello finds every turn
+// taken waits for one, and is told to try again later if none comes in
+// time; with too many waiting, a connection is answered 503 before the
+// upgrade. A turn is given back once the terminal is online.
+func TestComingOnlineInTurns(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	h.c.hub.joinWait = 300 * time.Millisecond
+	rt, code := h.newRawTerminal(t, villageA, "轮候")
+	for range maxJoining { // every turn taken
+		h.c.hub.joining <- struct{}{}
+	}
+
+	ws := sayHello(t, h.ws, rt.key, code)
+	ws.SetReadDeadline(time.Now().Add(waitLimit))
+	_, _, err := ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Fatalf("a hello that found no turn got %v, want a close with %d (try again later)", err, websocket.CloseTryAgainLater)
+	}
+	ws.Close()
+	if q := h.c.hub.joinQueue.Load(); q != 0 {
+		t.Fatalf("%d terminals still queued after the only one gave up", q)
+	}
+
+	h.c.hub.joinQueue.Store(maxJoinQueue) // as many waiting as may wait
+	comeBackLater(t, h, "a connection with the queue full")
+	h.c.hub.joinQueue.Store(0)
+
+	h.c.hub.joinWait = waitLimit
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		<-h.c.hub.joining // a turn comes free while the terminal waits
+	}()
+	rt.connect(t, code)
+	waitFor(t, "the terminal online and its turn given back", func() bool {
+		return h.c.hub.get(rt.id) != nil && len(h.c.hub.joining) == maxJoining-1 && h.c.hub.joinQueue.Load() == 0
+	})
+	if row := h.terminalRow(t, rt.id); row.State != protocol.StateIdle {
+		t.Fatalf("terminal is %q after its turn, want %q", row.State, protocol.StateIdle)
 	}
 }
