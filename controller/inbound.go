@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -352,7 +353,11 @@ func (c *Controller) reported(ctx context.Context, id string, r protocol.Report,
 		c.events.Publish(events.Event{Kind: events.KindFault, Data: map[string]any{"terminal_id": id, "fault": ap.Fault}})
 	}
 	if r.Rejection != nil {
-		c.log.Warn("terminal rejected a command", "terminal", id, "reason", r.Rejection.Reason, "kid", r.Rejection.KeyID,
+		level := slog.LevelWarn
+		if r.Rejection.Reason == protocol.RejectReplay { // a copy of one it has: resent on reconnecting
+			level = slog.LevelInfo
+		}
+		c.log.Log(context.Background(), level, "terminal rejected a command", "terminal", id, "reason", r.Rejection.Reason, "kid", r.Rejection.KeyID,
 			"controller", r.Rejection.Controller, "detail", r.Rejection.Detail)
 		c.events.Publish(events.Event{Kind: events.KindReport, Data: map[string]any{"terminal_id": id, "report": r}})
 	}
