@@ -149,14 +149,17 @@ const playChildEnv = "DALABA_PLAY_BENCH_CHILD"
 
 // BenchmarkPlay plays a 20 s alert through oto into a private PulseAudio
 // server and reports the processor time of this process while it plays,
-// as a percent of one core in real time (cpu-%): "pcm" decoded beforehand
-// (the output alone), "mp3" decoded as it plays (the whole audio path of a
-// terminal), "pulse-pcm" the same PCM through PulseSink (its own client,
-// s16le, 100 ms); and 20 s with nothing playing after a short play:
-// "oto-idle" with the oto sink suspended (a waiting terminal's output),
-// "oto-awake" with it left awake, "pulse-idle" with a PulseSink open. Each
-// play runs in a child process (oto allows one output per process; see
-// package pulsetest).
+// as a percent of one core in real time (cpu-%), and its context switches
+// per second (switches/s: each a wake-up of one of its threads): "pcm"
+// decoded beforehand (the output alone), "mp3" decoded as it plays (the
+// whole audio path of a terminal), "pulse-pcm" the same PCM through
+// PulseSink (its own client, s16le, 100 ms), "stream-pcm" and "stream-mp3"
+// through PulseStreamSink (50 ms asked for 20 ms at a time); and 20 s with
+// nothing playing after a short play: "oto-idle" with the oto sink
+// suspended (a waiting terminal's output), "oto-awake" with it left awake,
+// "pulse-idle" with a PulseSink open, "stream-idle" with a PulseStreamSink
+// suspended. Each play runs in a child process (oto allows one output per
+// process; see package pulsetest).
 //
 //	go test -run '^$' -bench Play -benchtime 3x ./audio
 func BenchmarkPlay(b *testing.B) {
@@ -165,23 +168,26 @@ func BenchmarkPlay(b *testing.B) {
 		return
 	}
 	pulse := pulsetest.Start(b)
-	for _, mode := range []string{"pcm", "mp3", "pulse-pcm", "oto-idle", "oto-awake", "pulse-idle"} {
+	for _, mode := range []string{"pcm", "mp3", "pulse-pcm", "stream-pcm", "stream-mp3", "oto-idle", "oto-awake", "pulse-idle", "stream-idle"} {
 		b.Run(mode, func(b *testing.B) {
-			var cpus []float64
+			var cpus, switches []float64
 			for range b.N {
 				cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkPlay$", "-test.benchtime=1x")
 				cmd.Env = append(os.Environ(), append(pulse.Env(), playChildEnv+"="+mode)...)
 				out, err := cmd.CombinedOutput()
-				m := regexp.MustCompile(`play-cpu-% ([0-9.]+)`).FindSubmatch(out)
+				m := regexp.MustCompile(`play-cpu-% ([0-9.]+) switches/s ([0-9.]+)`).FindSubmatch(out)
 				if err != nil || m == nil {
 					b.Fatalf("child: %v\n%s", err, out)
 				}
 				cpu, _ := strconv.ParseFloat(string(m[1]), 64)
-				cpus = append(cpus, cpu)
+				sw, _ := strconv.ParseFloat(string(m[2]), 64)
+				cpus, switches = append(cpus, cpu), append(switches, sw)
 			}
 			slices.Sort(cpus)
+			slices.Sort(switches)
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(cpus[len(cpus)/2], "cpu-%")
+			b.ReportMetric(switches[len(switches)/2], "switches/s")
 		})
 	}
 }
@@ -191,9 +197,12 @@ func playChild(b *testing.B, mode string) {
 	data := bytes.Repeat(readFixture(b, "tone1k_mono_44k1_notag.mp3"), 20)
 	var sink Sink
 	var err error
-	if strings.HasPrefix(mode, "pulse-") {
+	switch {
+	case strings.HasPrefix(mode, "pulse-"):
 		sink, err = NewPulseSink(48000)
-	} else {
+	case strings.HasPrefix(mode, "stream-"):
+		sink, err = NewPulseStreamSink(48000)
+	default:
 		sink, err = NewOtoSink(48000)
 	}
 	if err != nil {
@@ -205,14 +214,14 @@ func playChild(b *testing.B, mode string) {
 		if err := sink.Play(context.Background(), bytes.NewReader(make([]byte, 4800*frameBytes))); err != nil {
 			b.Fatal(err)
 		}
-		if o, ok := sink.(*OtoSink); ok && mode == "oto-idle" {
+		if o, ok := sink.(interface{ Suspend() error }); ok && mode != "oto-awake" {
 			if err := o.Suspend(); err != nil {
 				b.Fatal(err)
 			}
 		}
-		cpu0, start := cpuTime(b), time.Now()
+		before := takeUsage(b)
 		time.Sleep(20 * time.Second)
-		fmt.Printf("play-cpu-%% %.3f\n", float64(cpuTime(b)-cpu0)/float64(time.Since(start))*100)
+		before.report(b)
 		return
 	}
 	pcm, err := Decode(bytes.NewReader(data), "mp3", 48000, 80)
@@ -226,9 +235,33 @@ func playChild(b *testing.B, mode string) {
 		}
 		pcm = bytes.NewReader(all)
 	}
-	cpu0, start := cpuTime(b), time.Now()
+	before := takeUsage(b)
 	if err := sink.Play(context.Background(), pcm); err != nil {
 		b.Fatal(err)
 	}
-	fmt.Printf("play-cpu-%% %.3f\n", float64(cpuTime(b)-cpu0)/float64(time.Since(start))*100)
+	before.report(b)
+}
+
+// usage is this process's processor time and context switches (voluntary
+// and not: each is a wake-up of one of its threads) at an instant.
+type usage struct {
+	at       time.Time
+	cpu      time.Duration
+	switches int64
+}
+
+func takeUsage(tb testing.TB) usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return usage{time.Now(), time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw}
+}
+
+// report prints the processor time since u as a percent of one core in
+// real time, and the context switches per second, for BenchmarkPlay.
+func (u usage) report(tb testing.TB) {
+	now := takeUsage(tb)
+	secs := now.at.Sub(u.at).Seconds()
+	fmt.Printf("play-cpu-%% %.3f switches/s %.1f\n", (now.cpu-u.cpu).Seconds()/secs*100, float64(now.switches-u.switches)/secs)
 }
