@@ -5,8 +5,9 @@
 // PCM format every Sink plays: interleaved signed 16-bit little-endian stereo
 // at the sink's rate, with the volume applied.
 //
-// Sinks play in real time: OtoSink through the system audio (PulseAudio or
-// ALSA), WAVFileSink into WAV files for demos without an audio server, and
+// Sinks play in real time: OpenSystemOutput opens the system audio, a
+// PulseStreamSink while a PulseAudio server answers, else an OtoSink (ALSA);
+// WAVFileSink into WAV files for demos without an audio server, and
 // SilentSink, which only keeps time, for simulated terminals.
 //
 // ToneWAV, ReadWAV and ToneSegments make and analyse test tones, so tests and

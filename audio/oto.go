@@ -108,18 +108,22 @@ func otoSuspended() bool {
 	return o.suspended
 }
 
-// OpenSystemOutput opens the system audio output at rate: oto (PulseAudio,
-// else ALSA) while its one context per process works; once that context
-// failed to open or stopped playing (the audio server went away), a
-// connection of its own to PulseAudio each time, so that the output comes
-// back when the server does, without restarting the process. The error,
-// when neither works, names both failures.
+// OpenSystemOutput opens the system audio output at rate: a
+// PulseStreamSink, a connection and stream of its own, while a PulseAudio
+// server answers; else oto, which then plays through ALSA (its one context
+// per process is kept once open). A PulseStreamSink wakes the process about
+// half as often as oto does through PulseAudio at the same latency
+// (docs/benchmarks.md, "Terminal footprint"), and a new one is opened each
+// time, so that the output comes back when a server that went away does,
+// without restarting the process. The error, when neither works, names
+// both failures.
 func OpenSystemOutput(rate int) (Sink, error) {
 	o := &otoShared
 	o.mu.Lock()
-	failed := o.broken || o.err != nil
+	otoOpen := o.ctx != nil && !o.broken
+	otoTried := o.ctx != nil || o.err != nil
 	o.mu.Unlock()
-	if !failed {
+	if otoOpen { // oto got the device when PulseAudio did not answer
 		sink, err := NewOtoSink(rate)
 		if err == nil {
 			return sink, nil
@@ -128,16 +132,25 @@ func OpenSystemOutput(rate int) (Sink, error) {
 			return nil, err
 		}
 	}
-	sink, err := NewPulseSink(rate)
-	if err != nil {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		if o.err != nil {
-			return nil, fmt.Errorf("%w; %w", o.err, err)
-		}
-		return nil, err
+	sink, err := NewPulseStreamSink(rate)
+	if err == nil {
+		return sink, nil
 	}
-	return sink, nil
+	if !otoTried {
+		sink, otoErr := NewOtoSink(rate)
+		if otoErr == nil {
+			return sink, nil
+		}
+		if !errors.Is(otoErr, ErrNoDevice) {
+			return nil, otoErr
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return nil, fmt.Errorf("%w; %w", o.err, err)
+	}
+	return nil, err
 }
 
 // OtoSink plays through the system audio (PulseAudio, else ALSA) with oto.

@@ -20,9 +20,10 @@ const pulseLatency = 100 * time.Millisecond
 
 // PulseSink plays through a PulseAudio server over a connection of its own,
 // one playback stream per Play. Unlike oto's one context per process, a
-// PulseSink can be opened again after the server went away and came back:
-// the system output uses it once oto's context has failed (see
-// OpenSystemOutput).
+// PulseSink can be opened again after the server went away and came back.
+// The system output no longer uses it: PulseStreamSink, its stream kept
+// open between Plays, starts a Play's audio a set latency after the call,
+// which the terminal's start timing relies on, and can rest while idle.
 type PulseSink struct {
 	rate   int
 	client *pulse.Client

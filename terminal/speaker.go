@@ -27,7 +27,8 @@ type speaker struct {
 }
 
 // restingSink is an output that costs processor time while open, even in
-// silence, unless suspended (audio.OtoSink: about 2% of a core).
+// silence, unless suspended (audio.PulseStreamSink and audio.OtoSink, the
+// system outputs: about 1–2% of a core).
 type restingSink interface {
 	Suspend() error
 	Resume() error

@@ -13,7 +13,8 @@ import (
 )
 
 // restingWAV is the rig's WAV output with a suspendable output's Suspend
-// and Resume, as audio.OtoSink has: it notes what happened, and when.
+// and Resume, as the system outputs (audio.PulseStreamSink, audio.OtoSink)
+// have: it notes what happened, and when.
 type restingWAV struct {
 	audio.Sink
 	mu     sync.Mutex
