@@ -222,9 +222,10 @@ func (c *stmtCache) close() {
 // terminalNums remembers the terminals' numbers once read: a number never
 // changes once given (terminal_nums rows are never deleted). Only
 // committed numbers may come in here: rows are added only by
-// insertDeliveries, whose transactions (an alert's creation) read no
-// numbers through readTerminalNums; a transaction that did both could put
-// a number here that its rollback takes back and the next terminal gets.
+// insertTerminal and insertDeliveries, whose transactions (a terminal's or
+// an alert's creation) read no numbers through readTerminalNums; a
+// transaction that did both could put a number here that its rollback
+// takes back and the next terminal gets.
 type terminalNums struct {
 	mu sync.Mutex
 	m  map[string]int64

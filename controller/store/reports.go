@@ -73,20 +73,20 @@ func (s *Store) ApplyReports(ctx context.Context, reports []ReportIn, now time.T
 }
 
 var insertReportsSQL = shapes(func(rows int) string {
-	return `INSERT INTO reports(terminal_id, seq, received_at, kind, body) VALUES ` + valueRows(rows, 5)
+	return `INSERT INTO reports(terminal_num, seq, received_at, kind, body) VALUES ` + valueRows(rows, 5)
 })
 
 var readAckedSQL = shapes(func(rows int) string {
-	return `SELECT terminal_id, seq FROM report_acks WHERE terminal_id IN (?` + strings.Repeat(", ?", rows-1) + `)`
+	return `SELECT terminal_num, seq FROM report_acks WHERE terminal_num IN (?` + strings.Repeat(", ?", rows-1) + `)`
 })
 
 // raiseAckedSQL raises terminals' acknowledged sequences, each only
-// upward, and returns the ids of those it raised. A row repeated (padRows)
-// matches its terminal once.
+// upward, and returns the numbers of those it raised. A row repeated
+// (padRows) matches its terminal once.
 var raiseAckedSQL = shapes(func(rows int) string {
-	return `INSERT INTO report_acks(terminal_id, seq) VALUES ` + valueRows(rows, 2) + `
-		ON CONFLICT(terminal_id) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq
-		RETURNING terminal_id`
+	return `INSERT INTO report_acks(terminal_num, seq) VALUES ` + valueRows(rows, 2) + `
+		ON CONFLICT(terminal_num) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > seq
+		RETURNING terminal_num`
 })
 
 // raiseAckedAllSQL is raiseAckedSQL without its RETURNING, for when every
@@ -104,11 +104,15 @@ var raiseAckedAllSQL = shapes(func(rows int) string {
 func applyReports(ctx context.Context, st *stmtCache, reports []ReportIn, now time.Time) ([]Applied, error) {
 	aps := make([]Applied, len(reports))
 	bodies := encodeReports(reports) // on another core while SQLite works
-	fresh, err := newReports(ctx, st, reports)
+	nums, err := reportingNums(ctx, st, reports)
 	if err != nil {
 		return nil, err
 	}
-	if err := insertReports(ctx, st, reports, fresh, <-bodies, now); err != nil {
+	fresh, err := newReports(ctx, st, reports, nums)
+	if err != nil {
+		return nil, err
+	}
+	if err := insertReports(ctx, st, reports, nums, fresh, <-bodies, now); err != nil {
 		return nil, err
 	}
 	var moves []deliveryMove
@@ -184,74 +188,97 @@ func applyReports(ctx context.Context, st *stmtCache, reports []ReportIn, now ti
 // Most terminals have one report in a batch: one conditional upsert per
 // rowsPerStatement of them raises their sequences and says which rose.
 // Only for the rest (several reports of one terminal, repeats) is the
-// acknowledged sequence read first.
-func newReports(ctx context.Context, st *stmtCache, reports []ReportIn) ([]bool, error) {
-	count := map[string]int{}
-	for _, in := range reports {
-		count[in.TerminalID]++
+// acknowledged sequence read first. nums[i] is the number of reports[i]'s
+// terminal (reportingNums), which keys report_acks
+// (migrations/0010_report_numbers.sql).
+func newReports(ctx context.Context, st *stmtCache, reports []ReportIn, nums []int64) ([]bool, error) {
+	count := map[int64]int{}
+	for _, num := range nums {
+		count[num]++
 	}
 	var args []any
-	for _, in := range reports {
-		if count[in.TerminalID] == 1 {
-			args = append(args, in.TerminalID, in.Report.Seq)
+	for i, in := range reports {
+		if count[nums[i]] == 1 {
+			args = append(args, nums[i], in.Report.Seq)
 		}
 	}
-	raised := map[string]bool{}
-	if err := raiseAcked(ctx, st, reports, args, func(id string) { raised[id] = true }); err != nil {
+	raised := map[int64]bool{}
+	if err := raiseAcked(ctx, st, args, func(num int64) { raised[num] = true }); err != nil {
 		return nil, err
 	}
 	fresh := make([]bool, len(reports))
-	high := map[string]uint64{} // of the terminals not raised yet
-	var ids []any
-	for i, in := range reports {
-		if raised[in.TerminalID] {
+	high := map[int64]uint64{} // of the terminals not raised yet
+	var unraised []any
+	for i, num := range nums {
+		if raised[num] {
 			fresh[i] = true
-		} else if _, ok := high[in.TerminalID]; !ok {
-			high[in.TerminalID] = 0 // no report stored yet, unless read below
-			ids = append(ids, in.TerminalID)
+		} else if _, ok := high[num]; !ok {
+			high[num] = 0 // no report stored yet, unless read below
+			unraised = append(unraised, num)
 		}
 	}
-	if len(ids) == 0 {
+	if len(unraised) == 0 {
 		return fresh, nil
 	}
-	if err := readAcked(ctx, st, ids, high); err != nil {
+	if err := readAcked(ctx, st, unraised, high); err != nil {
 		return nil, err
 	}
-	rose := map[string]bool{}
+	rose := map[int64]bool{}
 	for i, in := range reports {
-		if !raised[in.TerminalID] && in.Report.Seq > high[in.TerminalID] {
+		if num := nums[i]; !raised[num] && in.Report.Seq > high[num] {
 			fresh[i] = true
-			high[in.TerminalID] = in.Report.Seq
-			rose[in.TerminalID] = true
+			high[num] = in.Report.Seq
+			rose[num] = true
 		}
 	}
 	args = args[:0]
-	for _, id := range ids {
-		if rose[id.(string)] {
-			args = append(args, id, high[id.(string)])
+	for _, num := range unraised {
+		if rose[num.(int64)] {
+			args = append(args, num, high[num.(int64)])
 		}
 	}
-	return fresh, raiseAcked(ctx, st, reports, args, func(string) {})
+	return fresh, raiseAcked(ctx, st, args, func(int64) {})
 }
 
-// readAcked reads the acknowledged sequences of the terminals ids into
+// reportingNums returns the number of each report's terminal, or
+// ErrNotFound naming the first reporting terminal that does not exist:
+// every terminal is numbered when it is created.
+func reportingNums(ctx context.Context, st *stmtCache, reports []ReportIn) ([]int64, error) {
+	ids := make([]string, len(reports))
+	for i, in := range reports {
+		ids[i] = in.TerminalID
+	}
+	if err := st.readTerminalNums(ctx, ids); err != nil {
+		return nil, err
+	}
+	nums := make([]int64, len(reports))
+	for i, id := range ids {
+		num, ok := st.terminalNum(id)
+		if !ok {
+			return nil, fmt.Errorf("terminal %s: %w", id, ErrNotFound)
+		}
+		nums[i] = num
+	}
+	return nums, nil
+}
+
+// readAcked reads the acknowledged sequences of the terminals nums into
 // high.
-func readAcked(ctx context.Context, st *stmtCache, ids []any, high map[string]uint64) error {
-	for lo := 0; lo < len(ids); lo += rowsPerStatement {
-		hi := min(lo+rowsPerStatement, len(ids))
-		chunk, size := padRows(ids[lo:hi:hi], 1)
+func readAcked(ctx context.Context, st *stmtCache, nums []any, high map[int64]uint64) error {
+	for lo := 0; lo < len(nums); lo += rowsPerStatement {
+		hi := min(lo+rowsPerStatement, len(nums))
+		chunk, size := padRows(nums[lo:hi:hi], 1)
 		rows, err := st.QueryContext(ctx, readAckedSQL(size), chunk...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var id string
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
+			var num, seq int64
+			if err := rows.Scan(&num, &seq); err != nil {
 				rows.Close()
 				return err
 			}
-			high[id] = uint64(seq)
+			high[num] = uint64(seq)
 		}
 		if err := rows.Close(); err != nil {
 			return err
@@ -260,12 +287,11 @@ func readAcked(ctx context.Context, st *stmtCache, ids []any, high map[string]ui
 	return nil
 }
 
-// raiseAcked raises acknowledged sequences (args: rows of a terminal id
-// and a sequence, each terminal once), rowsPerStatement at a time, and
-// calls raised with the id of each terminal whose sequence rose: all of
-// them if all rose (raiseAll), else those raiseAckedSQL returns. A
-// terminal that does not exist fails it with ErrNotFound.
-func raiseAcked(ctx context.Context, st *stmtCache, reports []ReportIn, args []any, raised func(id string)) error {
+// raiseAcked raises acknowledged sequences (args: rows of a terminal's
+// number and a sequence, each terminal once), rowsPerStatement at a time,
+// and calls raised with the number of each terminal whose sequence rose:
+// all of them if all rose (raiseAll), else those raiseAckedSQL returns.
+func raiseAcked(ctx context.Context, st *stmtCache, args []any, raised func(num int64)) error {
 	for lo := 0; lo < len(args); lo += 2 * rowsPerStatement {
 		hi := min(lo+2*rowsPerStatement, len(args))
 		chunk, size := padRows(args[lo:hi:hi], 2)
@@ -277,13 +303,10 @@ func raiseAcked(ctx context.Context, st *stmtCache, reports []ReportIn, args []a
 			var rows *sql.Rows
 			rows, err = st.QueryContext(ctx, raiseAckedSQL(size), chunk...)
 			if err == nil {
-				err = eachID(rows, raised)
+				err = eachNum(rows, raised)
 			}
 		}
 		if err != nil {
-			if missing := missingTerminal(ctx, st, reports); missing != nil {
-				return missing // report_acks refers to terminals
-			}
 			return err
 		}
 	}
@@ -309,7 +332,7 @@ const (
 // a temporary table and Go a row each: about a tenth of a receipt's
 // instructions (docs/benchmarks.md, "Receipts written per second"). If
 // not every one rose, it undoes the statement and returns errNotAll.
-func raiseAll(ctx context.Context, st *stmtCache, chunk []any, size, n int, raised func(id string)) error {
+func raiseAll(ctx context.Context, st *stmtCache, chunk []any, size, n int, raised func(num int64)) error {
 	if _, err := st.ExecContext(ctx, raiseSavepoint); err != nil {
 		return err
 	}
@@ -330,36 +353,23 @@ func raiseAll(ctx context.Context, st *stmtCache, chunk []any, size, n int, rais
 		return err
 	}
 	for i := 0; i < 2*n; i += 2 {
-		raised(chunk[i].(string))
+		raised(chunk[i].(int64))
 	}
 	return nil
 }
 
-// eachID calls each with the first column of each of rows, and closes
+// eachNum calls each with the first column of each of rows, and closes
 // them.
-func eachID(rows *sql.Rows, each func(string)) error {
+func eachNum(rows *sql.Rows, each func(int64)) error {
 	defer rows.Close()
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var num int64
+		if err := rows.Scan(&num); err != nil {
 			return err
 		}
-		each(id)
+		each(num)
 	}
 	return rows.Close()
-}
-
-// missingTerminal returns ErrNotFound naming the first reporting terminal
-// that does not exist, if one does not.
-func missingTerminal(ctx context.Context, st *stmtCache, reports []ReportIn) error {
-	for _, in := range reports {
-		var one int
-		err := st.QueryRowContext(ctx, `SELECT 1 FROM terminals WHERE id = ?`, in.TerminalID).Scan(&one)
-		if err == sql.ErrNoRows {
-			return fmt.Errorf("terminal %s: %w", in.TerminalID, ErrNotFound)
-		}
-	}
-	return nil
 }
 
 // encodedReports are the reports' bodies, JSON protocol.Report, or why
@@ -389,14 +399,14 @@ func encodeReports(reports []ReportIn) <-chan encodedReports {
 }
 
 // insertReports inserts the rows of the new reports.
-func insertReports(ctx context.Context, st *stmtCache, reports []ReportIn, fresh []bool, e encodedReports, now time.Time) error {
+func insertReports(ctx context.Context, st *stmtCache, reports []ReportIn, nums []int64, fresh []bool, e encodedReports, now time.Time) error {
 	if e.err != nil {
 		return e.err
 	}
 	args := make([]any, 0, 5*len(reports))
 	for i, in := range reports {
 		if fresh[i] {
-			args = append(args, in.TerminalID, in.Report.Seq, ms(now), in.Report.Kind, e.bodies[i])
+			args = append(args, nums[i], in.Report.Seq, ms(now), in.Report.Kind, e.bodies[i])
 		}
 	}
 	for len(args) > 0 {
@@ -418,11 +428,12 @@ type StoredReport struct {
 
 // Reports lists a terminal's reports (all terminals when id is empty) of
 // kind (all kinds when empty), newest first: the table is in arrival
-// order, read backwards until limit are found.
+// order, read backwards until limit are found. A row names its terminal
+// by its number (migrations/0010_report_numbers.sql).
 func (s *Store) Reports(ctx context.Context, terminalID, kind string, limit int) ([]StoredReport, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT terminal_id, received_at, body FROM reports
-		WHERE (? = '' OR terminal_id = ?) AND (? = '' OR kind = ?) ORDER BY rowid DESC LIMIT ?`,
-		terminalID, terminalID, kind, kind, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT (SELECT id FROM terminal_nums WHERE num = r.terminal_num), r.received_at, r.body
+		FROM reports r WHERE (?1 = '' OR r.terminal_num = (SELECT num FROM terminal_nums WHERE id = ?1)) AND (?2 = '' OR r.kind = ?2)
+		ORDER BY r.rowid DESC LIMIT ?3`, terminalID, kind, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ type Terminal struct {
 }
 
 const terminalCols = `id, area_code, name, status, public_key, created_at, enrolled_at, latitude, longitude,
-	last_seen, state, volume, firmware, relay_ok, audio_ok, COALESCE((SELECT seq FROM report_acks WHERE terminal_id = terminals.id), 0),
+	last_seen, state, volume, firmware, relay_ok, audio_ok, COALESCE((SELECT a.seq FROM terminal_nums n JOIN report_acks a ON a.terminal_num = n.num WHERE n.id = terminals.id), 0),
 	COALESCE(enroll_hash, ''), enroll_until`
 
 func scanTerminal(row interface{ Scan(...any) error }) (Terminal, error) {
@@ -173,8 +173,12 @@ func insertTerminal(ctx context.Context, tx *sql.Tx, nt NewTerminal, now time.Ti
 	if nt.Latitude != nil && nt.Longitude != nil {
 		lat, lon = *nt.Latitude, *nt.Longitude
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO terminals(id, area_code, name, status, created_at, latitude, longitude)
-		VALUES(?, ?, ?, ?, ?, ?, ?)`, id, nt.AreaCode, nt.Name, TerminalEnrolling, ms(now), lat, lon)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO terminals(id, area_code, name, status, created_at, latitude, longitude)
+		VALUES(?, ?, ?, ?, ?, ?, ?)`, id, nt.AreaCode, nt.Name, TerminalEnrolling, ms(now), lat, lon); err != nil {
+		return "", err
+	}
+	// Its number, for its reports and deliveries (migrations/0010_report_numbers.sql).
+	_, err := tx.ExecContext(ctx, `INSERT INTO terminal_nums(id) VALUES(?)`, id)
 	return id, err
 }
 
