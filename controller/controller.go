@@ -188,9 +188,20 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.hub.closeAll() // any that connected while the listener was closing
 	done := make(chan struct{})
 	go func() { c.hub.running.Wait(); close(done) }()
-	select { // the sessions record their terminals offline before the store closes
+	select { // the sessions store their last reports before the store closes
 	case <-done:
 	case <-shut.Done():
+	}
+	// Every terminal offline in one statement: one by one, through the
+	// heartbeat batch, 15,000 took longer than a stop may (the next start
+	// does the same, for a controller that could not).
+	final, cancelFinal := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelFinal()
+	if err := c.store.MarkAllOffline(final); err != nil {
+		c.log.Error("record every terminal offline", "err", err)
+	}
+	if err := c.store.EndHeartbeatHistory(final); err != nil {
+		c.log.Error("end heartbeat histories", "err", err)
 	}
 	return nil
 }

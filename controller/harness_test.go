@@ -78,6 +78,7 @@ type testController struct {
 	fp    string // issuing key fingerprint, for enroll tokens
 	clock *testClock
 	admin *client // the admin Init made, by its API token
+	stop  func()  // stops the controller (Run returns); once, and at the test's end
 
 	mu    sync.Mutex
 	users map[string]*client // operators made on demand, by name
@@ -119,7 +120,7 @@ func startController(t *testing.T, tweak func(*Config)) *testController {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -130,6 +131,7 @@ func startController(t *testing.T, tweak func(*Config)) *testController {
 			t.Error("controller did not stop within 10 s")
 		}
 	})
+	t.Cleanup(stop)
 	actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 	defer acancel()
 	addr, err := c.Addr(actx)
@@ -137,7 +139,7 @@ func startController(t *testing.T, tweak func(*Config)) *testController {
 		t.Fatalf("controller never listened: %v", err)
 	}
 	h := &testController{c: c, dir: dir, base: "http://" + addr.String(), ws: "ws://" + addr.String() + "/v1/terminal",
-		token: res.AdminToken, fp: res.Fingerprint, clock: clock, users: map[string]*client{}}
+		token: res.AdminToken, fp: res.Fingerprint, clock: clock, users: map[string]*client{}, stop: stop}
 	h.admin = &client{h: h, name: res.AdminName, hc: apiClient, bearer: res.AdminToken}
 	return h
 }

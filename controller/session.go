@@ -171,7 +171,7 @@ func (s *session) end() {
 		s.wake.Wait()
 	}
 	s.mu.Unlock()
-	if s.c.hub.detach(s) {
+	if s.c.hub.detach(s) && !s.c.hub.closing.Load() { // a stopping controller records them all at once
 		s.c.setOffline(s.terminalID)
 	}
 }

@@ -1,7 +1,9 @@
 package controller
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"dalaba/controller/store"
 	"dalaba/protocol"
 )
 
@@ -132,7 +135,7 @@ func TestStoppingTakesNoTerminal(t *testing.T) {
 	h := startController(t, nil)
 	_, id := h.enrolledTerminal(t, villageA, "停机")
 	h.c.hub.closeAll()
-	h.waitOffline(t, id)
+	waitFor(t, "the session ended", func() bool { return h.c.hub.get(id) == nil }) // recorded offline by Run as it ends
 	comeBackLater(t, h, "a connection to a stopping controller")
 	s := &session{c: h.c, terminalID: id}
 	if h.c.hub.attach(s) || h.c.hub.online() != 0 {
@@ -237,5 +240,46 @@ func TestComingOnlineInTurns(t *testing.T) {
 	})
 	if row := h.terminalRow(t, rt.id); row.State != protocol.StateIdle {
 		t.Fatalf("terminal is %q after its turn, want %q", row.State, protocol.StateIdle)
+	}
+}
+
+// A stopping controller records every connected terminal offline, and
+// ends each one's heartbeat history, before it closes its store: at once,
+// not one by one (15,000 one by one outlasted the stop).
+func TestStopRecordsEveryTerminalOffline(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	var ids []string
+	for i := range 3 {
+		rt, code := h.newRawTerminal(t, villageA, fmt.Sprintf("停%d", i))
+		rt.connect(t, code)
+		rt.write(t, protocol.TypeHeartbeat, protocol.Heartbeat{State: protocol.StateIdle, Volume: 5, RelayOK: true, AudioOK: true})
+		ids = append(ids, rt.id)
+	}
+	for _, id := range ids {
+		waitFor(t, "the terminal's heartbeat in its history", func() bool {
+			pts, err := h.c.Store().Heartbeats(context.Background(), id, time.Time{})
+			return err == nil && len(pts) > 0 && pts[len(pts)-1].State == protocol.StateIdle
+		})
+	}
+	h.stop()
+
+	st, err := store.Open(filepath.Join(h.dir, DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range ids {
+		tr, err := st.Terminal(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts, err := st.Heartbeats(context.Background(), id, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.State != "offline" || len(pts) == 0 || pts[len(pts)-1].State != "offline" {
+			t.Errorf("terminal %s after the stop: state %q, history %+v; want offline, ending offline", id, tr.State, pts)
+		}
 	}
 }
