@@ -386,7 +386,7 @@ func encodeReports(reports []ReportIn) <-chan encodedReports {
 	go func() {
 		e := encodedReports{bodies: make([]string, len(reports))}
 		for i, in := range reports {
-			b, err := json.Marshal(in.Report)
+			b, err := reportBody(in.Report)
 			if err != nil {
 				e.err = fmt.Errorf("encode report %d of terminal %s: %w", in.Report.Seq, in.TerminalID, err)
 				break
