@@ -87,18 +87,13 @@ func (s *Store) CreateAlert(ctx context.Context, a Alert, terminals []string, no
 }
 
 // insertDeliveries stores a queued delivery of alert alertID to each of
-// terminals, numbering the terminals that have no number yet
-// (migrations/0009_delivery_numbers.sql).
+// terminals, by the terminals' numbers, which every terminal has from its
+// creation (migrations/0010_report_numbers.sql).
 func insertDeliveries(ctx context.Context, tx *sql.Tx, alertID string, terminals []string, now time.Time) error {
 	var alert int64
 	if err := tx.QueryRowContext(ctx, `SELECT num FROM alert_nums WHERE id = ?`, alertID).Scan(&alert); err != nil {
 		return fmt.Errorf("number of alert %s: %w", alertID, err)
 	}
-	number, err := tx.PrepareContext(ctx, `INSERT INTO terminal_nums(id) VALUES(?) ON CONFLICT(id) DO NOTHING`)
-	if err != nil {
-		return err
-	}
-	defer number.Close()
 	insert, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(key, alert_num, terminal_num, state, updated_at)
 		SELECT (?1 << 32) | num, ?1, num, ?2, ?3 FROM terminal_nums WHERE id = ?4`)
 	if err != nil {
@@ -106,10 +101,15 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, alertID string, terminals
 	}
 	defer insert.Close()
 	for _, id := range terminals {
-		if _, err := number.ExecContext(ctx, id); err != nil {
-			return fmt.Errorf("save delivery of %s to %s: %w", alertID, id, err)
+		res, err := insert.ExecContext(ctx, alert, protocol.DeliveryQueued, ms(now), id)
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
 		}
-		if _, err := insert.ExecContext(ctx, alert, protocol.DeliveryQueued, ms(now), id); err != nil {
+		if err == nil && n == 0 {
+			err = fmt.Errorf("terminal %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
 			return fmt.Errorf("save delivery of %s to %s: %w", alertID, id, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -546,5 +547,26 @@ func TestOutstandingFor(t *testing.T) {
 	// The other terminal's deliveries stayed queued (or were cancelled).
 	if out, err := s.OutstandingFor(ctx, other.ID, now); err != nil || len(out) != 6 {
 		t.Fatalf("other terminal has %d outstanding (%v), want the 6 active unexpired alerts", len(out), err)
+	}
+}
+
+// An alert to a terminal that does not exist is not stored, nor any of
+// its deliveries.
+func TestCreateAlertUnknownTerminal(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	known := activeTerminal(t, s, villageA, "大巷村1号")
+	const unknown = "64502241020030000000099"
+	id, _ := protocol.NewEBMID("44502240000000000000001", t0, 1)
+	a := Alert{ID: id, CommandID: fmt.Sprintf("%032x", 1), Class: protocol.ClassEmergency, MsgType: 1, Level: 2,
+		EventType: "11000", Title: "防汛预警", CreatedAt: t0, CreatedBy: "admin", NotBefore: t0, Expires: t0.Add(time.Hour)}
+	if err := s.CreateAlert(ctx, a, []string{known.ID, unknown}, t0); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), unknown) {
+		t.Fatalf("alert to an unknown terminal: %v, want ErrNotFound naming %s", err, unknown)
+	}
+	if _, err := s.Alert(ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the alert after its failure: %v, want ErrNotFound", err)
+	}
+	if ds, err := s.Deliveries(ctx, id); err != nil || len(ds) != 0 {
+		t.Fatalf("deliveries after the failure: %v (%v), want none", ds, err)
 	}
 }
