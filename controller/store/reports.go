@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -199,7 +200,7 @@ func newReports(ctx context.Context, st *stmtCache, reports []ReportIn, nums []i
 	var args []any
 	for i, in := range reports {
 		if count[nums[i]] == 1 {
-			args = append(args, nums[i], in.Report.Seq)
+			args = append(args, nums[i], int64(in.Report.Seq)) // storable: reportingNums
 		}
 	}
 	raised := map[int64]bool{}
@@ -234,7 +235,7 @@ func newReports(ctx context.Context, st *stmtCache, reports []ReportIn, nums []i
 	args = args[:0]
 	for _, num := range unraised {
 		if rose[num.(int64)] {
-			args = append(args, num, high[num.(int64)])
+			args = append(args, num, int64(high[num.(int64)]))
 		}
 	}
 	return fresh, raiseAcked(ctx, st, args, func(int64) {})
@@ -242,10 +243,16 @@ func newReports(ctx context.Context, st *stmtCache, reports []ReportIn, nums []i
 
 // reportingNums returns the number of each report's terminal, or
 // ErrNotFound naming the first reporting terminal that does not exist:
-// every terminal is numbered when it is created.
+// every terminal is numbered when it is created. It fails a report whose
+// sequence SQLite cannot store (above 2^63-1), so that the reports'
+// sequences are passed on as int64, which database/sql takes without
+// reflection.
 func reportingNums(ctx context.Context, st *stmtCache, reports []ReportIn) ([]int64, error) {
 	ids := make([]string, len(reports))
 	for i, in := range reports {
+		if in.Report.Seq > math.MaxInt64 {
+			return nil, fmt.Errorf("report %d of terminal %s: sequence above %d", in.Report.Seq, in.TerminalID, int64(math.MaxInt64))
+		}
 		ids[i] = in.TerminalID
 	}
 	if err := st.readTerminalNums(ctx, ids); err != nil {
@@ -404,9 +411,10 @@ func insertReports(ctx context.Context, st *stmtCache, reports []ReportIn, nums 
 		return e.err
 	}
 	args := make([]any, 0, 5*len(reports))
+	at := any(ms(now)) // boxed once
 	for i, in := range reports {
 		if fresh[i] {
-			args = append(args, nums[i], in.Report.Seq, ms(now), in.Report.Kind, e.bodies[i])
+			args = append(args, nums[i], int64(in.Report.Seq), at, in.Report.Kind, e.bodies[i])
 		}
 	}
 	for len(args) > 0 {

@@ -453,3 +453,23 @@ func TestApplyReportsOneRepeated(t *testing.T) {
 		}
 	}
 }
+
+// A report whose sequence SQLite cannot store (above 2^63-1) fails alone;
+// the terminal's next report is stored as usual.
+func TestApplyReportsSequenceTooLarge(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	id := activeTerminal(t, s, villageA, "大巷村1号").ID
+	a := newAlert(t, s, 1, t0, t0.Add(time.Hour), id)
+	aps, errs := s.ApplyReports(ctx, []ReportIn{{id, receipt(1<<63, a.CommandID, protocol.DeliveryAccepted)},
+		{id, receipt(1, a.CommandID, protocol.DeliveryAccepted)}}, t0)
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "9223372036854775808") {
+		t.Fatalf("report 2^63: %+v (%v), want an error naming it", aps[0], errs[0])
+	}
+	if errs[1] != nil || aps[1].Duplicate || aps[1].Delivery == nil {
+		t.Fatalf("report 1: %+v (%v), want it stored, moving the delivery", aps[1], errs[1])
+	}
+	if term, err := s.Terminal(ctx, id); err != nil || term.AckedSeq != 1 {
+		t.Fatalf("acked_seq %d (%v), want 1", term.AckedSeq, err)
+	}
+}
