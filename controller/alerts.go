@@ -166,11 +166,13 @@ func (c *Controller) deliver(ctx context.Context, s *session, id, alertID string
 		return
 	}
 	d := store.Delivery{AlertID: alertID, TerminalID: id, State: next, UpdatedAt: c.now()}
-	if changed, err := c.store.SetDelivery(ctx, d); err != nil {
-		c.log.Error("record delivery", "alert", alertID, "terminal", id, "err", err)
-	} else if changed {
-		c.publishDelivery(d)
-	}
+	c.hub.reports.delivered(ctx, d, func(changed bool, err error) {
+		if err != nil {
+			c.log.Error("record delivery", "alert", alertID, "terminal", id, "err", err)
+		} else if changed {
+			c.publishDelivery(d)
+		}
+	})
 }
 
 // ConfigureTerminal signs a config command for one connected terminal.

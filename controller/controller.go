@@ -183,9 +183,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	shut, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	// The listener closes first: a terminal whose connection closes comes
+	// straight back, and 15,000 of them answered 503 one by one while the
+	// connections closed made a stop outlast its bound. Then no session
+	// attaches any more (closeAll), and those in their handshake end.
+	served := make(chan struct{})
+	go func() { srv.Shutdown(shut); close(served) }()
 	c.hub.closeAll()
-	srv.Shutdown(shut)
-	c.hub.closeAll() // any that connected while the listener was closing
+	<-served
 	done := make(chan struct{})
 	go func() { c.hub.running.Wait(); close(done) }()
 	select { // the sessions store their last reports before the store closes

@@ -366,7 +366,7 @@ func (h *testController) waitOnline(t *testing.T, tt *testTerminal, id string) {
 
 func (h *testController) waitOffline(t *testing.T, id string) {
 	t.Helper()
-	waitFor(t, "terminal "+id+" offline", func() bool { return h.terminalRow(t, id).State == "offline" })
+	waitFor(t, "terminal "+id+" offline", func() bool { return h.c.hub.get(id) == nil && h.terminalRow(t, id).State == "offline" })
 }
 
 func newKey(t *testing.T) ed25519.PrivateKey {

@@ -34,6 +34,33 @@ type reportBatcher struct {
 
 	reports    groupCommit[store.ReportIn, store.Applied]
 	heartbeats groupCommit[store.HeartbeatIn, bool]
+	deliveries groupCommit[store.Delivery, bool]
+}
+
+// delivered queues a delivery's move, as store.SetDelivery makes it, and
+// returns at once; then runs with whether it moved once it is stored.
+func (b *reportBatcher) delivered(ctx context.Context, d store.Delivery, then func(bool, error)) {
+	b.deliveries.submit(ctx, d, 0, b.setDeliveries, then)
+}
+
+func (b *reportBatcher) setDeliveries(ctx context.Context, ds []store.Delivery) ([]bool, []error) {
+	moved, errs := make([]bool, len(ds)), make([]error, len(ds))
+	changed, err := b.c.store.SetDeliveries(ctx, ds)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return moved, errs
+	}
+	type key struct{ alert, terminal string }
+	did := make(map[key]bool, len(changed))
+	for _, d := range changed {
+		did[key{d.AlertID, d.TerminalID}] = true
+	}
+	for i, d := range ds {
+		moved[i] = did[key{d.AlertID, d.TerminalID}]
+	}
+	return moved, errs
 }
 
 // apply stores rs, reports of terminal id in sequence order, as

@@ -377,12 +377,18 @@ func pop[T any](q *[]T) T {
 	return v
 }
 
-// online records the connection and sends what the terminal missed.
+// online records the connection and sends what the terminal missed. What
+// it writes goes through the shared batches (reportBatcher) without
+// waiting: in a reconnect storm, thousands of terminals each waiting for
+// transactions of their own made coming online the storm's bottleneck.
 func (s *session) online(ctx context.Context, t store.Terminal) {
 	now := s.c.now()
-	if err := s.c.store.SetStatus(ctx, t.ID, store.Status{State: protocol.StateIdle, LastSeen: now}); err != nil {
-		s.log.Error("record terminal online", "err", err)
-	}
+	s.c.hub.reports.heartbeat(ctx, t.ID, store.Status{State: protocol.StateIdle, LastSeen: now},
+		store.HeartbeatPoint{}, func(err error) { // the history starts with its first heartbeat
+			if err != nil {
+				s.log.Error("record terminal online", "err", err)
+			}
+		})
 	s.c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": t.ID, "state": protocol.StateIdle, "online": true}})
 	if err := s.c.store.SetTerminalKeys(ctx, t.ID, s.kids); err != nil {
 		s.log.Error("record terminal keys", "err", err)

@@ -196,9 +196,7 @@ func TestComingOnlineIsNotSilent(t *testing.T) {
 		defer s.mu.Unlock()
 		return !s.reading && s.fd >= 0
 	})
-	if row := h.terminalRow(t, rt.id); row.State != protocol.StateIdle {
-		t.Fatalf("terminal is %q after coming online, want %q", row.State, protocol.StateIdle)
-	}
+	waitFor(t, "the terminal recorded online", func() bool { return h.terminalRow(t, rt.id).State == protocol.StateIdle })
 }
 
 // Terminals come online a few at a time: one whose hello finds every turn
@@ -238,9 +236,7 @@ func TestComingOnlineInTurns(t *testing.T) {
 	waitFor(t, "the terminal online and its turn given back", func() bool {
 		return h.c.hub.get(rt.id) != nil && len(h.c.hub.joining) == maxJoining-1 && h.c.hub.joinQueue.Load() == 0
 	})
-	if row := h.terminalRow(t, rt.id); row.State != protocol.StateIdle {
-		t.Fatalf("terminal is %q after its turn, want %q", row.State, protocol.StateIdle)
-	}
+	waitFor(t, "the terminal recorded online", func() bool { return h.terminalRow(t, rt.id).State == protocol.StateIdle })
 }
 
 // A stopping controller records every connected terminal offline, and

@@ -116,7 +116,7 @@ func (l *lastPoints) anyDue(hbs []HeartbeatIn) bool {
 	for _, h := range hbs {
 		p := h.Point
 		p.At = fromMS(ms(p.At)) // as addHeartbeat compares it
-		if last, ok := l.m[h.TerminalID]; !ok || due(last, p) {
+		if last, ok := l.m[h.TerminalID]; p.State != "" && (!ok || due(last, p)) {
 			return true
 		}
 	}
@@ -137,7 +137,7 @@ func (l *lastPoints) set(id string, p HeartbeatPoint) {
 type HeartbeatIn struct {
 	TerminalID string
 	Status     Status
-	Point      HeartbeatPoint
+	Point      HeartbeatPoint // none without a State (a status alone, as when a terminal comes online)
 }
 
 // ApplyHeartbeats records many terminals' heartbeats in one transaction,
@@ -247,6 +247,9 @@ func due(last, p HeartbeatPoint) bool {
 // transaction commits. The last point of an earlier heartbeat in the same
 // transaction is read from the table, which holds it already.
 func addHeartbeat(ctx context.Context, st *stmtCache, id string, p HeartbeatPoint, written map[string]bool) (bool, HeartbeatPoint, error) {
+	if p.State == "" {
+		return false, p, nil // no point
+	}
 	// At the table's precision, so that a remembered point compares with
 	// the next as its row does: two in one millisecond are one instant.
 	p.At = fromMS(ms(p.At))

@@ -163,6 +163,17 @@ func TestApplyHeartbeats(t *testing.T) {
 			t.Errorf("terminal %s: last heartbeat %s (%v), want %s", c.id, raw, err, c.last)
 		}
 	}
+
+	// A status without a point (a terminal coming online) adds none.
+	c := activeTerminal(t, s, villageA, "大巷村3号")
+	if _, errs := s.ApplyHeartbeats(ctx, []HeartbeatIn{{TerminalID: c.ID, Status: Status{State: "idle", LastSeen: t0}}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	ps, err := s.Heartbeats(ctx, c.ID, time.Time{})
+	row, err2 := s.Terminal(ctx, c.ID)
+	if err != nil || err2 != nil || len(ps) != 0 || row.State != "idle" {
+		t.Errorf("a status alone: %d points (%v), state %q (%v); want none and idle", len(ps), err, row.State, err2)
+	}
 }
 
 // BenchmarkApplyHeartbeats measures heartbeats recorded per second (status
