@@ -158,7 +158,9 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	fmt.Fprintf(o.Log, "   fan-out: %+v\n", res) // in case the storm fails
 	if storm {
 		fmt.Fprintf(o.Log, "   reconnect storm: restarting the controller under %d terminals, with an alert for all of them\n", n)
+		stopping := time.Now()
 		ctrl.stop()
+		fmt.Fprintf(o.Log, "   the controller stopped in %s\n", time.Since(stopping).Round(time.Millisecond))
 		begin := time.Now()
 		if err := ctrl.start(ctx); err != nil {
 			return res, err
