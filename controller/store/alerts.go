@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"dalaba/protocol"
@@ -82,36 +83,49 @@ func (s *Store) CreateAlert(ctx context.Context, a Alert, terminals []string, no
 		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_nums(id) VALUES(?)`, a.ID); err != nil {
 			return fmt.Errorf("number alert %s: %w", a.ID, err)
 		}
-		return insertDeliveries(ctx, tx, a.ID, terminals, now)
+		st := newStmtCache(s, tx)
+		defer st.close()
+		return insertDeliveries(ctx, st, a.ID, terminals, now)
 	})
 }
 
+// insertDeliveriesSQL stores queued deliveries, rows of (key, alert
+// number, terminal number, state, time).
+var insertDeliveriesSQL = shapes(func(rows int) string {
+	return `INSERT INTO deliveries(key, alert_num, terminal_num, state, updated_at) VALUES ` + valueRows(rows, 5)
+})
+
 // insertDeliveries stores a queued delivery of alert alertID to each of
-// terminals, by the terminals' numbers, which every terminal has from its
-// creation (migrations/0010_report_numbers.sql).
-func insertDeliveries(ctx context.Context, tx *sql.Tx, alertID string, terminals []string, now time.Time) error {
-	var alert int64
-	if err := tx.QueryRowContext(ctx, `SELECT num FROM alert_nums WHERE id = ?`, alertID).Scan(&alert); err != nil {
+// terminals, rowsPerStatement at a time, by the terminals' numbers, which
+// every terminal has from its creation (migrations/0010_report_numbers.sql).
+func insertDeliveries(ctx context.Context, st *stmtCache, alertID string, terminals []string, now time.Time) error {
+	alert, err := st.alertNum(ctx, alertID)
+	if err != nil {
 		return fmt.Errorf("number of alert %s: %w", alertID, err)
 	}
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO deliveries(key, alert_num, terminal_num, state, updated_at)
-		SELECT (?1 << 32) | num, ?1, num, ?2, ?3 FROM terminal_nums WHERE id = ?4`)
-	if err != nil {
-		return err
+	if err := st.readTerminalNums(ctx, terminals); err != nil {
+		return fmt.Errorf("save deliveries of %s: %w", alertID, err)
 	}
-	defer insert.Close()
-	for _, id := range terminals {
-		res, err := insert.ExecContext(ctx, alert, protocol.DeliveryQueued, ms(now), id)
-		var n int64
-		if err == nil {
-			n, err = res.RowsAffected()
+	nums := make([]int64, len(terminals))
+	for i, id := range terminals {
+		num, ok := st.terminalNum(id)
+		if !ok {
+			return fmt.Errorf("save delivery of %s to %s: terminal %s: %w", alertID, id, id, ErrNotFound)
 		}
-		if err == nil && n == 0 {
-			err = fmt.Errorf("terminal %s: %w", id, ErrNotFound)
+		nums[i] = num
+	}
+	slices.Sort(nums) // the keys in order: appended to the alert's range
+	a, queued, at := any(alert), any(protocol.DeliveryQueued), any(ms(now)) // boxed once
+	args := make([]any, 0, 5*len(nums))
+	for _, num := range nums {
+		args = append(args, deliveryKey(alert, num), a, num, queued, at)
+	}
+	for len(args) > 0 {
+		n := fitRows(len(args) / 5)
+		if _, err := st.ExecContext(ctx, insertDeliveriesSQL(n), args[:5*n]...); err != nil {
+			return fmt.Errorf("save deliveries of %s: %w", alertID, err)
 		}
-		if err != nil {
-			return fmt.Errorf("save delivery of %s to %s: %w", alertID, id, err)
-		}
+		args = args[5*n:]
 	}
 	return nil
 }
@@ -283,7 +297,9 @@ func (s *Store) Decide(ctx context.Context, id, by, comment string, signed []byt
 		if signed == nil {
 			return nil
 		}
-		return insertDeliveries(ctx, tx, id, terminals, now)
+		st := newStmtCache(s, tx)
+		defer st.close()
+		return insertDeliveries(ctx, st, id, terminals, now)
 	})
 }
 

@@ -18,7 +18,8 @@ const rowsPerStatement = 128
 var batchSizes = []int{1, 8, 32, rowsPerStatement}
 
 // batchStatements are the multi-row statements, by rows.
-var batchStatements = []func(rows int) string{readTerminalNumsSQL, insertReportsSQL, readAckedSQL, raiseAckedSQL, raiseAckedAllSQL}
+var batchStatements = []func(rows int) string{readTerminalNumsSQL, insertReportsSQL, readAckedSQL, raiseAckedSQL, raiseAckedAllSQL,
+	insertDeliveriesSQL}
 
 // hotStatements are the one-row statements run for each row of a batch,
 // or for each of its multi-row statements.
@@ -222,10 +223,9 @@ func (c *stmtCache) close() {
 // terminalNums remembers the terminals' numbers once read: a number never
 // changes once given (terminal_nums rows are never deleted). Only
 // committed numbers may come in here: rows are added only by
-// insertTerminal and insertDeliveries, whose transactions (a terminal's or
-// an alert's creation) read no numbers through readTerminalNums; a
-// transaction that did both could put a number here that its rollback
-// takes back and the next terminal gets.
+// insertTerminal, whose transactions (a terminal's creation) read no
+// numbers through readTerminalNums; a transaction that did both could put
+// a number here that its rollback takes back and the next terminal gets.
 type terminalNums struct {
 	mu sync.Mutex
 	m  map[string]int64

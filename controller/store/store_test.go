@@ -570,3 +570,38 @@ func TestCreateAlertUnknownTerminal(t *testing.T) {
 		t.Fatalf("deliveries after the failure: %v (%v), want none", ds, err)
 	}
 }
+
+// An alert to more terminals than one statement holds, named in no
+// particular order, gets one queued delivery on each, and each moves.
+func TestCreateAlertManyTerminals(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	const n = 2*rowsPerStatement + 43 // full statements and every smaller shape
+	nts := make([]NewTerminal, n)
+	hashes := make([]string, n)
+	for i := range nts {
+		nts[i], hashes[i] = NewTerminal{AreaCode: villageA, Name: fmt.Sprint("t", i)}, hashOf(fmt.Sprint(i))
+	}
+	terms, err := s.CreateTerminals(ctx, nts, hashes, t0.Add(time.Hour), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range terms {
+		ids = append(ids, terms[(i*7)%n].ID) // 7 and n share no factor: each once
+	}
+	a := newAlert(t, s, 1, t0, t0.Add(time.Hour), ids...)
+	st := deliveryStates(t, s, a.ID)
+	if len(st) != n {
+		t.Fatalf("%d deliveries, want %d", len(st), n)
+	}
+	for _, id := range ids {
+		if st[id] != protocol.DeliveryQueued {
+			t.Fatalf("delivery to %s: %q, want queued", id, st[id])
+		}
+	}
+	moveTo(t, s, a.ID, ids[n-1], protocol.DeliverySent)
+	if c, err := s.Counts(ctx, a.ID); err != nil || c[protocol.DeliveryQueued] != n-1 || c[protocol.DeliverySent] != 1 {
+		t.Fatalf("counts %v (%v), want %d queued and 1 sent", c, err, n-1)
+	}
+}
