@@ -114,8 +114,10 @@ func insertDeliveries(ctx context.Context, st *stmtCache, alertID string, termin
 		}
 		nums[i] = num
 	}
-	slices.Sort(nums) // the keys in order: appended to the alert's range
-	a, queued, at := any(alert), any(protocol.DeliveryQueued), any(ms(now)) // boxed once
+	// The keys in order, appended to the alert's range; the values every
+	// row shares boxed once.
+	slices.Sort(nums)
+	a, queued, at := any(alert), any(protocol.DeliveryQueued), any(ms(now))
 	args := make([]any, 0, 5*len(nums))
 	for _, num := range nums {
 		args = append(args, deliveryKey(alert, num), a, num, queued, at)
