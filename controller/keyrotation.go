@@ -260,7 +260,5 @@ func (c *Controller) keysConfirmed(ctx context.Context, terminalID string, rc *p
 	if !ok {
 		return
 	}
-	if err := c.store.SetTerminalKeys(ctx, terminalID, kids.([]string)); err != nil {
-		c.log.Error("record terminal keys", "terminal", terminalID, "err", err)
-	}
+	c.hub.reports.trusts(ctx, terminalID, kids.([]string)) // after what it said on connecting
 }

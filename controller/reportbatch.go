@@ -35,6 +35,18 @@ type reportBatcher struct {
 	reports    groupCommit[store.ReportIn, store.Applied]
 	heartbeats groupCommit[store.HeartbeatIn, bool]
 	deliveries groupCommit[store.Delivery, bool]
+	keys       groupCommit[store.TerminalKeys, bool]
+}
+
+// trusts queues the key ids a terminal said it trusts, to be recorded with
+// others' in one transaction (store.SetTerminalKeys) in the order queued,
+// and returns at once.
+func (b *reportBatcher) trusts(ctx context.Context, id string, kids []string) {
+	b.keys.submit(ctx, store.TerminalKeys{TerminalID: id, KeyIDs: kids}, 0, b.c.store.SetTerminalKeys, func(_ bool, err error) {
+		if err != nil {
+			b.c.log.Error("record terminal keys", "terminal", id, "err", err)
+		}
+	})
 }
 
 // delivered queues a delivery's move, as store.SetDelivery makes it, and

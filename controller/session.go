@@ -390,9 +390,7 @@ func (s *session) online(ctx context.Context, t store.Terminal) {
 			}
 		})
 	s.c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": t.ID, "state": protocol.StateIdle, "online": true}})
-	if err := s.c.store.SetTerminalKeys(ctx, t.ID, s.kids); err != nil {
-		s.log.Error("record terminal keys", "err", err)
-	}
+	s.c.hub.reports.trusts(ctx, t.ID, s.kids)
 	if msg := s.c.keysFor(t.ID, s.kids); msg != nil && len(s.kids) > 0 {
 		s.send(msg) // before anything signed by a key it may not trust yet
 	}

@@ -70,10 +70,41 @@ func (s *Store) RetireKey(ctx context.Context, kid string, now time.Time) error 
 	return nil
 }
 
-// SetTerminalKeys records the key ids a terminal said it trusts.
-func (s *Store) SetTerminalKeys(ctx context.Context, id string, kids []string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE terminals SET key_ids = ? WHERE id = ?`, strings.Join(kids, ","), id)
-	return err
+// TerminalKeys is the issuing keys a terminal said it trusts, by key id.
+type TerminalKeys struct {
+	TerminalID string
+	KeyIDs     []string
+}
+
+// SetTerminalKeys records, in one transaction and in order, the key ids
+// each terminal said it trusts, and reports which changed: most terminals
+// name the same keys each time they connect, and those rows are not
+// written.
+func (s *Store) SetTerminalKeys(ctx context.Context, ks []TerminalKeys) ([]bool, []error) {
+	changed, errs := make([]bool, len(ks)), make([]error, len(ks))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `UPDATE terminals SET key_ids = ?1 WHERE id = ?2 AND key_ids IS NOT ?1`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for i, k := range ks {
+			res, err := st.ExecContext(ctx, strings.Join(k.KeyIDs, ","), k.TerminalID)
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			changed[i] = n > 0
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("record terminals' keys: %w", err)
+		}
+		clear(changed)
+	}
+	return changed, errs
 }
 
 // TerminalsLackingKey counts active terminals whose last hello did not
