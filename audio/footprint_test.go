@@ -147,19 +147,19 @@ func TestPlayPollsOftenOnlyAtTheEnd(t *testing.T) {
 // playing, in the mode the variable names.
 const playChildEnv = "DALABA_PLAY_BENCH_CHILD"
 
-// BenchmarkPlay plays a 20 s alert through oto into a private PulseAudio
-// server and reports the processor time of this process while it plays,
-// as a percent of one core in real time (cpu-%), and its context switches
-// per second (switches/s: each a wake-up of one of its threads): "pcm"
+// BenchmarkPlay plays a 20 s alert through oto or a PulseStreamSink into a
+// private PulseAudio server and reports the processor time of this process
+// while it plays, as a percent of one core in real time (cpu-%), and its
+// context switches per second (switches/s: each a wake-up of one of its
+// threads): through oto, "pcm"
 // decoded beforehand (the output alone), "mp3" decoded as it plays (the
-// whole audio path of a terminal), "pulse-pcm" the same PCM through
-// PulseSink (its own client, s16le, 100 ms), "stream-pcm" and "stream-mp3"
+// whole audio path of a terminal), "stream-pcm" and "stream-mp3" the same
 // through PulseStreamSink (50 ms asked for 20 ms at a time); and 20 s with
 // nothing playing after a short play: "oto-idle" with the oto sink
-// suspended (a waiting terminal's output), "oto-awake" with it left awake,
-// "pulse-idle" with a PulseSink open, "stream-idle" with a PulseStreamSink
-// suspended. Each play runs in a child process (oto allows one output per
-// process; see package pulsetest).
+// suspended, "oto-awake" with it left awake, "stream-idle" with a
+// PulseStreamSink suspended (a waiting terminal's output). Each play runs
+// in a child process (oto allows one output per process; see package
+// pulsetest).
 //
 //	go test -run '^$' -bench Play -benchtime 3x ./audio
 func BenchmarkPlay(b *testing.B) {
@@ -168,7 +168,7 @@ func BenchmarkPlay(b *testing.B) {
 		return
 	}
 	pulse := pulsetest.Start(b)
-	for _, mode := range []string{"pcm", "mp3", "pulse-pcm", "stream-pcm", "stream-mp3", "oto-idle", "oto-awake", "pulse-idle", "stream-idle"} {
+	for _, mode := range []string{"pcm", "mp3", "stream-pcm", "stream-mp3", "oto-idle", "oto-awake", "stream-idle"} {
 		b.Run(mode, func(b *testing.B) {
 			var cpus, switches []float64
 			for range b.N {
@@ -198,8 +198,6 @@ func playChild(b *testing.B, mode string) {
 	var sink Sink
 	var err error
 	switch {
-	case strings.HasPrefix(mode, "pulse-"):
-		sink, err = NewPulseSink(48000)
 	case strings.HasPrefix(mode, "stream-"):
 		sink, err = NewPulseStreamSink(48000)
 	default:

@@ -1,11 +1,13 @@
 package audio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,4 +137,78 @@ func readRecording(t *testing.T, rec *pulsetest.Recording) ([]float32, int) {
 		t.Fatalf("recording: %v", err)
 	}
 	return samples, rate
+}
+
+// TestPulseStreamSinkReopens: a PulseStreamSink plays a tone into one
+// server; that server is killed, and opening fails with ErrNoDevice; a new
+// server comes up at the same address and a new PulseStreamSink plays into
+// it, as the system output does once the audio server is back. (Each sink
+// is closed before its server stops, so the client's unsynchronised error
+// on a lost server never happens here.)
+func TestPulseStreamSinkReopens(t *testing.T) {
+	dir, err := os.MkdirTemp("", "pl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	link := filepath.Join(dir, "s")
+	t.Setenv("PULSE_SERVER", "unix:"+link)
+	play := func(srv *pulsetest.Server, hz float64) {
+		t.Helper()
+		os.Remove(link)
+		if err := os.Symlink(srv.Socket, link); err != nil {
+			t.Fatal(err)
+		}
+		rec := srv.StartRecording(t, filepath.Join(t.TempDir(), "rec.wav"))
+		sink, err := NewPulseStreamSink(48000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcm, err := Decode(bytes.NewReader(ToneWAV(hz, time.Second, 48000, 0.5)), "wav", 48000, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Play(context.Background(), pcm); err != nil {
+			t.Fatalf("play: %v", err)
+		}
+		sink.Close()
+		time.Sleep(100 * time.Millisecond)
+		rec.Stop()
+		b, err := os.ReadFile(rec.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples, rate, err := ReadWAV(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A machine starved of CPU may leave a dropout: count what sounded.
+		segs := ToneSegments(samples, rate, hz)
+		var heard time.Duration
+		for _, sg := range segs {
+			heard += sg.End - sg.Start
+		}
+		if len(segs) == 0 || heard < 900*time.Millisecond || segs[len(segs)-1].End-segs[0].Start > 1300*time.Millisecond {
+			t.Fatalf("recording holds %v of the %v Hz tone, want 1 s of it", segs, hz)
+		}
+		if len(segs) > 1 {
+			t.Logf("the %v Hz tone has dropouts (a busy machine): %v", hz, segs)
+		}
+	}
+	first := pulsetest.Start(t)
+	play(first, 1000)
+	syscall.Kill(first.Pid(), syscall.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		sink, err := NewPulseStreamSink(48000)
+		if errors.Is(err, ErrNoDevice) {
+			break
+		}
+		if err == nil {
+			sink.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("NewPulseStreamSink with the server killed: %v, want ErrNoDevice", err)
+		}
+	}
+	play(pulsetest.Start(t), 1400)
 }
