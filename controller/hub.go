@@ -36,7 +36,7 @@ type hub struct {
 
 // Terminals come online a few at a time. Between its hello and being
 // online a terminal costs the controller its signature check and a few
-// database writes; in a reconnect storm, thousands doing that at once
+// database reads; in a reconnect storm, thousands doing that at once
 // each took longer than the terminal waits for its welcome, so every one
 // gave up, reconnected and started over, and the storm never settled. So
 // at most maxJoining are taken at a time, at most maxJoinQueue wait for
