@@ -8,9 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +122,7 @@ func (t *Terminal) connectLoop(ctx context.Context) {
 	dialer := t.ws
 	bo := newBackoff(t.backoffMin, t.backoffMax)
 	for ctx.Err() == nil {
+		var later time.Duration // the longest a busy controller asked for; -1: one failed otherwise
 		for _, url := range t.cfg.Controllers {
 			welcomed, err := t.runSession(ctx, dialer, url)
 			if ctx.Err() != nil {
@@ -126,19 +131,57 @@ func (t *Terminal) connectLoop(ctx context.Context) {
 			if welcomed {
 				bo.reset()
 				log.Warn("controller link lost", "controller", url, "err", err)
+				later = 0
 				break
 			}
 			var denied *deniedError
-			if errors.As(err, &denied) && denied.d.Reason == protocol.DenyPending {
+			var busy *busyError
+			switch {
+			case errors.As(err, &denied) && denied.d.Reason == protocol.DenyPending:
 				log.Info(err.Error(), "controller", url)
-			} else {
+			case errors.As(err, &busy):
+				log.Info(err.Error(), "controller", url)
+				if later >= 0 {
+					later = max(later, busy.after)
+				}
+				continue
+			default:
 				log.Warn("cannot connect to controller", "controller", url, "err", err)
 			}
+			later = -1 // a failure that is not "busy": the usual backoff
 		}
-		if !t.sleep(ctx.Done(), bo.delay()) {
+		wait := bo.delay()
+		if later > 0 { // every controller busy: come back when asked, not later and later
+			wait = later/2 + time.Duration(rand.Float64()*float64(later))
+			bo.reset()
+		}
+		if !t.sleep(ctx.Done(), wait) {
 			return
 		}
 	}
+}
+
+// busyError is a controller asking the terminal to come back later: 503
+// before the upgrade, or a close 1013 ("try again later") instead of a
+// welcome (docs/protocol.md, section 3). It is not a failure of the link,
+// so the terminal comes back about when asked (after, jittered), however
+// many times it is asked, instead of backing off further each time: in a
+// reconnect storm a growing backoff left the controller idle while the last
+// terminals slept a minute.
+type busyError struct{ after time.Duration }
+
+func (e *busyError) Error() string {
+	return fmt.Sprintf("the controller is busy; coming back in about %s", e.after)
+}
+
+// busyAfter is the wait a busy controller asks for: its Retry-After in
+// seconds, within [1 s, backoffMax]; 5 s when it names none.
+func busyAfter(retryAfter string, most time.Duration) time.Duration {
+	secs, err := strconv.Atoi(strings.TrimSpace(retryAfter))
+	if err != nil || secs <= 0 {
+		secs = 5
+	}
+	return min(max(time.Duration(secs)*time.Second, time.Second), most)
 }
 
 // dialer builds the WebSocket dialer, trusting ca_file for wss:// when set.
@@ -166,9 +209,12 @@ func (t *Terminal) dialer() (*websocket.Dialer, error) {
 // it ends. welcomed says whether the controller accepted the terminal.
 func (t *Terminal) runSession(ctx context.Context, d *websocket.Dialer, url string) (welcomed bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, handshakeWait)
-	ws, _, err := d.DialContext(dctx, url, nil)
+	ws, resp, err := d.DialContext(dctx, url, nil)
 	cancel()
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+			return false, &busyError{busyAfter(resp.Header.Get("Retry-After"), t.backoffMax)}
+		}
 		return false, fmt.Errorf("dial: %w", err)
 	}
 	defer ws.Close()
@@ -177,6 +223,9 @@ func (t *Terminal) runSession(ctx context.Context, d *websocket.Dialer, url stri
 	ws.SetReadLimit(readLimit)
 
 	w, err := t.handshake(ws)
+	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) && ce.Code == websocket.CloseTryAgainLater {
+		return false, &busyError{busyAfter("", t.backoffMax)}
+	}
 	if err != nil {
 		return false, err
 	}

@@ -3,10 +3,13 @@ package terminal
 import (
 	"encoding/pem"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,5 +323,45 @@ func TestWSSWithCAFile(t *testing.T) {
 	err := New(r.cfg, nil).Run(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "ca_file") {
 		t.Fatalf("Run = %v, want an error naming ca_file", err)
+	}
+}
+
+// A controller that answers 503 with Retry-After is busy, not down: the
+// terminal comes back about when asked, however many times it is asked,
+// instead of backing off further each time; then a free controller takes
+// it as usual.
+func TestBusyControllerSaysWhenToComeBack(t *testing.T) {
+	var mu sync.Mutex
+	var attempts []time.Time
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		attempts = append(attempts, time.Now())
+		mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many terminals coming online at once; try again later", http.StatusServiceUnavailable)
+	}))
+	defer busy.Close()
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.cfg.Controllers = []string{"ws" + strings.TrimPrefix(busy.URL, "http") + "/v1/terminal"}
+	// A growing backoff from 20 ms would come back after 20, 40, 80 ms…
+	r.startNoWait(func(term *Terminal) { term.backoffMin = 20 * time.Millisecond })
+	eventually(t, "five attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) >= 5 })
+	r.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(attempts); i++ {
+		// … asked for 1 s, it comes back after 0.5–1.5 s every time.
+		if gap := attempts[i].Sub(attempts[i-1]); gap < 450*time.Millisecond || gap > 1700*time.Millisecond {
+			t.Errorf("attempt %d came %v after the one before, want about 1 s (0.5–1.5 s)", i+1, gap)
+		}
+	}
+	for _, c := range []struct {
+		header string
+		want   time.Duration
+	}{{"1", time.Second}, {"5", 5 * time.Second}, {"", 5 * time.Second}, {"soon", 5 * time.Second}, {"0", 5 * time.Second}, {"3600", time.Minute}} {
+		if got := busyAfter(c.header, time.Minute); got != c.want {
+			t.Errorf("Retry-After %q: wait %v, want %v", c.header, got, c.want)
+		}
 	}
 }
