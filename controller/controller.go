@@ -172,6 +172,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.log.Info("controller listening", "addr", ln.Addr().String(), "tls", c.cfg.TLSCert != "")
 	go c.expireLoop(ctx)
 	go c.hub.closeSilent(ctx, time.Duration(3*c.cfg.HeartbeatSeconds)*time.Second)
+	go c.hub.pace(ctx)
 	go c.expiryWarnings(ctx)
 	go c.scheduleLoop(ctx)
 	go c.ebdReportLoop(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +33,49 @@ type hub struct {
 	joinQueue atomic.Int64  // terminals that sent their hello and hold a token or wait for one
 	busy      atomic.Uint64 // terminals turned away because too many were coming online
 	joinWait  time.Duration // how long a terminal waits for its turn (joinTimeout; tests shorten it)
+	joined    atomic.Uint64 // terminals given a turn, ever
+	later     atomic.Int64  // the Retry-After asked of a terminal turned away, in seconds (pace)
+}
+
+// pace sets, every second, how long a terminal turned away is asked to
+// stay away: the terminals still away over the rate at which the
+// controller takes them, so that they come back about as fast as they can
+// be taken (a terminal comes back after ½ to 1½ times what it is asked).
+// Asked too little, thousands come back every few seconds to be turned
+// away again, which costs the controller the time it needs to take them;
+// asked too much, it sits idle while they wait. The rate is measured in
+// the seconds in which some were turned away (the controller was taking
+// all it could); until then it is taken as 200 a second.
+func (h *hub) pace(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	rate, fleet := 200.0, 0
+	var joined, busy uint64
+	for n := 0; ; n++ {
+		if n%10 == 0 {
+			if f, err := h.c.store.Fleet(ctx); err == nil {
+				fleet = f
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		j, b := h.joined.Load(), h.busy.Load()
+		if b > busy { // saturated: what was taken is what can be
+			rate = max(rate/2+float64(j-joined)/2, 10)
+		}
+		joined, busy = j, b
+		h.later.Store(stayAway(fleet-h.online()-int(h.joinQueue.Load()), rate))
+	}
+}
+
+// stayAway is how long, in seconds, to ask a terminal turned away to stay
+// away when away terminals are to be taken at rate a second: at least 1 s,
+// at most a minute.
+func stayAway(away int, rate float64) int64 {
+	return int64(min(max(math.Ceil(float64(away)/rate), 1), 60))
 }
 
 // Terminals come online a few at a time. Between its hello and being
@@ -61,6 +105,7 @@ func (h *hub) admit(ctx context.Context) (func(), error) {
 	defer t.Stop()
 	select {
 	case h.joining <- struct{}{}:
+		h.joined.Add(1)
 		return sync.OnceFunc(func() { <-h.joining; h.joinQueue.Add(-1) }), nil
 	case <-t.C:
 	case <-ctx.Done():
@@ -92,8 +137,10 @@ func connLimit() int64 {
 func (c *Controller) BytesSent() int64 { return c.hub.sent.Load() }
 
 func newHub(c *Controller) *hub {
-	return &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit(),
+	h := &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit(),
 		joining: make(chan struct{}, maxJoining), joinWait: joinTimeout}
+	h.later.Store(5)
+	return h
 }
 
 // attach registers s, closing an older session of the same terminal: the

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,7 +82,7 @@ const (
 // HTTP server's goroutine and buffers do not stay with every idle terminal.
 func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	if c.hub.closing.Load() {
-		askLater(w, "the controller is stopping; try again later")
+		c.hub.askLater(w, "the controller is stopping; try again later")
 		return
 	}
 	if c.hub.joinQueue.Load() >= maxJoinQueue {
@@ -89,7 +90,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 			c.log.Warn("terminals coming online faster than they can be taken; asking the others to come back later",
 				"queued", maxJoinQueue, "turned_away", c.hub.busy.Load())
 		}
-		askLater(w, "too many terminals coming online at once; try again later")
+		c.hub.askLater(w, "too many terminals coming online at once; try again later")
 		return
 	}
 	if c.hub.conns.Add(1) > c.hub.maxConns {
@@ -98,7 +99,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 			c.log.Warn("terminal connections at the process's limit; asking terminals to come back later",
 				"limit", c.hub.maxConns, "turned_away", c.hub.turned.Load())
 		}
-		askLater(w, "too many terminal connections; try again later")
+		c.hub.askLater(w, "too many terminal connections; try again later")
 		return
 	}
 	fw := &frameWriter{ResponseWriter: w}
@@ -133,10 +134,10 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	s.startReading()
 }
 
-// askLater answers a terminal's connection 503 with Retry-After,
-// before the WebSocket upgrade: the terminal backs off and tries again.
-func askLater(w http.ResponseWriter, why string) {
-	w.Header().Set("Retry-After", "5")
+// askLater answers a terminal's connection 503 with Retry-After (hub.pace),
+// before the WebSocket upgrade: the terminal comes back about then.
+func (h *hub) askLater(w http.ResponseWriter, why string) {
+	w.Header().Set("Retry-After", strconv.FormatInt(h.later.Load(), 10))
 	http.Error(w, why, http.StatusServiceUnavailable)
 }
 

@@ -279,3 +279,17 @@ func TestStopRecordsEveryTerminalOffline(t *testing.T) {
 		}
 	}
 }
+
+// A terminal turned away is asked to stay away about as long as the
+// controller needs to take the terminals still away.
+func TestStayAway(t *testing.T) {
+	for _, c := range []struct {
+		away int
+		rate float64
+		want int64
+	}{{15000, 1000, 15}, {15000, 60, 60}, {100, 1000, 1}, {0, 200, 1}, {-3, 200, 1}, {1001, 1000, 2}} {
+		if got := stayAway(c.away, c.rate); got != c.want {
+			t.Errorf("%d away at %.0f a second: stay away %d s, want %d s", c.away, c.rate, got, c.want)
+		}
+	}
+}
