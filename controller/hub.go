@@ -45,11 +45,13 @@ type hub struct {
 // away again, which costs the controller the time it needs to take them;
 // asked too much, it sits idle while they wait. The rate is measured in
 // the seconds in which some were turned away (the controller was taking
-// all it could); until then it is taken as 200 a second.
+// all it could); until then it is taken as 1,000 a second (what a small
+// server took in a 5,000-terminal storm), since guessing low sends the
+// first wave of a storm away for a minute.
 func (h *hub) pace(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	rate, fleet := 200.0, 0
+	rate, fleet := 1000.0, 0
 	var joined, busy uint64
 	for n := 0; ; n++ {
 		if n%10 == 0 {
