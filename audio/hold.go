@@ -26,7 +26,10 @@ func NewHoldSink(rate int) *HoldSink { return &HoldSink{rate: max(rate, 1)} }
 func (s *HoldSink) Rate() int { return s.rate }
 
 // Hold returns after d, or at once with ctx's error when ctx ends first.
-func (s *HoldSink) Hold(ctx context.Context, d time.Duration) error {
+func (s *HoldSink) Hold(ctx context.Context, d time.Duration) error { return wait(ctx, d) }
+
+// wait returns after d, or at once with ctx's error when ctx ends first.
+func wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

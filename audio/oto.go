@@ -354,15 +354,7 @@ func (s *OtoSink) Play(ctx context.Context, pcm io.Reader) error {
 	if err := p.Err(); err != nil {
 		return fmt.Errorf("audio: play: %w", err)
 	}
-	// The last samples are in the device buffer now; wait until they sound.
-	wait := time.NewTimer(otoDeviceBuffer)
-	defer wait.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-wait.C:
-		return nil
-	}
+	return wait(ctx, otoDeviceBuffer) // the last samples are in the device buffer now; until they sound
 }
 
 // stalled returns the error for a device that stopped taking audio, and

@@ -211,15 +211,7 @@ func (s *PulseStreamSink) Play(ctx context.Context, pcm io.Reader) error {
 	if err := f.r.failure(); err != nil {
 		return fmt.Errorf("audio: play: %w", err)
 	}
-	// The last samples are in the server's buffer now; wait until they sound.
-	wait := time.NewTimer(time.Until(f.endedAt().Add(streamTarget)))
-	defer wait.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-wait.C:
-		return nil
-	}
+	return wait(ctx, time.Until(f.endedAt().Add(streamTarget))) // the last samples are in the server's buffer now; until they sound
 }
 
 // failure returns the error for a stream that the server stopped taking
