@@ -243,13 +243,17 @@ func (s *Store) Terminals(ctx context.Context, area string) ([]Terminal, error) 
 // ErrEnrollCode is returned when an enrollment code is wrong or expired.
 var ErrEnrollCode = errors.New("enrollment code is wrong, used or expired")
 
+// enrollLookup finds the terminal a one-time code's hash enrols, through
+// the index of codes waiting (migrations/0011_enroll_index.sql).
+const enrollLookup = `SELECT id, enroll_until FROM terminals WHERE enroll_hash = ? AND status = ?`
+
 // Enroll binds pub to the terminal whose one-time code hashes to codeHash.
 // The code is consumed.
 func (s *Store) Enroll(ctx context.Context, codeHash string, pub ed25519.PublicKey, now time.Time) (Terminal, error) {
 	var id string
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var until int64
-		err := tx.QueryRowContext(ctx, `SELECT id, enroll_until FROM terminals WHERE enroll_hash = ? AND status = ?`, codeHash, TerminalEnrolling).Scan(&id, &until)
+		err := tx.QueryRowContext(ctx, enrollLookup, codeHash, TerminalEnrolling).Scan(&id, &until)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrEnrollCode
 		}
