@@ -282,11 +282,13 @@ func (c *Controller) deliverAll(ctx context.Context, alertID string, signed []by
 			ds[i].State = protocol.DeliverySent
 		}
 	}
-	changed, err := c.store.SetDeliveries(ctx, ds)
-	if err != nil {
-		c.log.Error("record deliveries", "alert", alertID, "err", err)
+	moved, errs := c.store.SetDeliveries(ctx, ds)
+	if len(errs) > 0 && errs[0] != nil { // one transaction: all or none
+		c.log.Error("record deliveries", "alert", alertID, "err", errs[0])
 	}
-	for _, d := range changed {
-		c.publishDelivery(d)
+	for i, d := range ds {
+		if moved[i] {
+			c.publishDelivery(d)
+		}
 	}
 }

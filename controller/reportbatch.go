@@ -52,27 +52,7 @@ func (b *reportBatcher) trusts(ctx context.Context, id string, kids []string) {
 // delivered queues a delivery's move, as store.SetDelivery makes it, and
 // returns at once; then runs with whether it moved once it is stored.
 func (b *reportBatcher) delivered(ctx context.Context, d store.Delivery, then func(bool, error)) {
-	b.deliveries.submit(ctx, d, 0, b.setDeliveries, then)
-}
-
-func (b *reportBatcher) setDeliveries(ctx context.Context, ds []store.Delivery) ([]bool, []error) {
-	moved, errs := make([]bool, len(ds)), make([]error, len(ds))
-	changed, err := b.c.store.SetDeliveries(ctx, ds)
-	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return moved, errs
-	}
-	type key struct{ alert, terminal string }
-	did := make(map[key]bool, len(changed))
-	for _, d := range changed {
-		did[key{d.AlertID, d.TerminalID}] = true
-	}
-	for i, d := range ds {
-		moved[i] = did[key{d.AlertID, d.TerminalID}]
-	}
-	return moved, errs
+	b.deliveries.submit(ctx, d, 0, b.c.store.SetDeliveries, then)
 }
 
 // apply stores rs, reports of terminal id in sequence order, as

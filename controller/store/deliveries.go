@@ -63,10 +63,11 @@ type sqlRunner interface {
 }
 
 // SetDeliveries is SetDelivery for many deliveries in one transaction
-// (an alert sent to thousands of terminals at once). It returns those that
-// changed.
-func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, error) {
-	var changed []Delivery
+// (an alert sent to thousands of terminals at once), in order. It reports,
+// for each, whether it moved, and the error that kept them all from being
+// recorded.
+func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]bool, []error) {
+	moved, errs := make([]bool, len(ds)), make([]error, len(ds))
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		st := newStmtCache(s, tx)
 		defer st.close()
@@ -74,19 +75,22 @@ func (s *Store) SetDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, e
 		for i, d := range ds {
 			moves[i] = deliveryMove{i, d}
 		}
-		moved, err := moveDeliveries(ctx, st, moves)
+		did, err := moveDeliveries(ctx, st, moves)
 		if err != nil {
-			return fmt.Errorf("record deliveries: %w", err)
+			return err
 		}
-		for _, m := range moved {
-			changed = append(changed, m.d)
+		for _, m := range did {
+			moved[m.report] = true
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		for i := range errs {
+			errs[i] = fmt.Errorf("record deliveries: %w", err)
+		}
+		clear(moved)
 	}
-	return changed, nil
+	return moved, errs
 }
 
 // setDelivery moves d's delivery to d.State if that is a forward move,

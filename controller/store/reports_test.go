@@ -349,13 +349,18 @@ func TestMoveDeliveries(t *testing.T) {
 				want = append(want, fmt.Sprint(d.AlertID, " ", d.TerminalID, " ", d.State, " ", d.Reason))
 			}
 		}
-		changed, err := s.SetDeliveries(ctx, batch)
-		if err != nil {
-			t.Fatal(err)
+		moved, errs := s.SetDeliveries(ctx, batch)
+		if len(moved) != len(batch) || len(errs) != len(batch) {
+			t.Fatalf("%d moved flags and %d errors for %d deliveries", len(moved), len(errs), len(batch))
 		}
 		var got []string
-		for _, d := range changed {
-			got = append(got, fmt.Sprint(d.AlertID, " ", d.TerminalID, " ", d.State, " ", d.Reason))
+		for i, d := range batch {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			if moved[i] {
+				got = append(got, fmt.Sprint(d.AlertID, " ", d.TerminalID, " ", d.State, " ", d.Reason))
+			}
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("moves that took effect:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
