@@ -3,11 +3,8 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"math"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"dalaba/controller/store"
@@ -34,104 +31,7 @@ type hub struct {
 	busy      atomic.Uint64 // terminals turned away because too many were coming online
 	joinWait  time.Duration // how long a terminal waits for its turn (joinTimeout; tests shorten it)
 	joined    atomic.Uint64 // terminals given a turn, ever
-	later     atomic.Int64  // the Retry-After asked of a terminal turned away, in seconds (pace)
-}
-
-// pace sets, every second, how long a terminal turned away is asked to
-// stay away: the terminals still away over the rate at which the
-// controller takes them, so that they come back about as fast as they can
-// be taken (a terminal comes back after ½ to 1½ times what it is asked).
-// Asked too little, thousands come back every few seconds to be turned
-// away again, which costs the controller the time it needs to take them;
-// asked too much, it sits idle while they wait. The rate is measured in
-// the seconds in which some were turned away (the controller was taking
-// all it could); until then it is taken as 1,000 a second (what a small
-// server took in a 5,000-terminal storm), since guessing low sends the
-// first wave of a storm away for a minute.
-func (h *hub) pace(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	rate, fleet := 1000.0, 0
-	var joined, busy uint64
-	for n := 0; ; n++ {
-		if n%10 == 0 {
-			if f, err := h.c.store.Fleet(ctx); err == nil {
-				fleet = f
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		j, b := h.joined.Load(), h.busy.Load()
-		if b > busy { // saturated: what was taken is what can be
-			rate = max(rate/2+float64(j-joined)/2, 10)
-		}
-		joined, busy = j, b
-		h.later.Store(stayAway(fleet-h.online()-int(h.joinQueue.Load()), rate))
-	}
-}
-
-// stayAway is how long, in seconds, to ask a terminal turned away to stay
-// away when away terminals are to be taken at rate a second: at least 1 s,
-// at most a minute.
-func stayAway(away int, rate float64) int64 {
-	return int64(min(max(math.Ceil(float64(away)/rate), 1), 60))
-}
-
-// Terminals come online a few at a time. Between its hello and being
-// online a terminal costs the controller its signature check and a few
-// database reads; in a reconnect storm, thousands doing that at once
-// each took longer than the terminal waits for its welcome, so every one
-// gave up, reconnected and started over, and the storm never settled. So
-// at most maxJoining are taken at a time, at most maxJoinQueue wait for
-// their turn, each at most joinTimeout (well within the terminal's 10 s wait
-// for the welcome), and any more connecting are asked to come back later
-// (503 before the upgrade; a close with "try again later" to one that
-// waited too long). A token is taken only after the hello has come: a
-// client that connects and says nothing holds none.
-const (
-	maxJoining   = 32
-	maxJoinQueue = 512
-	joinTimeout  = 5 * time.Second
-)
-
-// errBusy ends a handshake that waited too long for its turn.
-var errBusy = errors.New("too many terminals coming online; asked to come back later")
-
-// admit waits for a turn to come online, and returns what gives it back.
-func (h *hub) admit(ctx context.Context) (func(), error) {
-	h.joinQueue.Add(1)
-	t := time.NewTimer(h.joinWait)
-	defer t.Stop()
-	select {
-	case h.joining <- struct{}{}:
-		h.joined.Add(1)
-		return sync.OnceFunc(func() { <-h.joining; h.joinQueue.Add(-1) }), nil
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	h.joinQueue.Add(-1)
-	h.busy.Add(1)
-	return func() {}, errBusy
-}
-
-// fdReserve is how many of the process's file descriptors are kept from
-// terminal connections: the database's connections, media files, the API's
-// clients and the log. Without it a reconnect storm near the limit left
-// SQLite unable to open its files ("unable to open database file").
-const fdReserve = 1024
-
-// connLimit is how many terminal connections the process can hold: its
-// open-file limit (which Go raises to the hard limit at start) less the
-// reserve, and at least 64.
-func connLimit() int64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<30 {
-		return 1 << 30
-	}
-	return max(int64(l.Cur)-fdReserve, 64)
+	pacer     pacer         // when each terminal turned away is to come back
 }
 
 // BytesSent is how many bytes of messages the controller has written to
@@ -140,8 +40,7 @@ func (c *Controller) BytesSent() int64 { return c.hub.sent.Load() }
 
 func newHub(c *Controller) *hub {
 	h := &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit(),
-		joining: make(chan struct{}, maxJoining), joinWait: joinTimeout}
-	h.later.Store(5)
+		joining: make(chan struct{}, maxJoining), joinWait: joinTimeout, pacer: pacer{rate: firstRate}}
 	return h
 }
 

@@ -134,13 +134,6 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	s.startReading()
 }
 
-// askLater answers a terminal's connection 503 with Retry-After (hub.pace),
-// before the WebSocket upgrade: the terminal comes back about then.
-func (h *hub) askLater(w http.ResponseWriter, why string) {
-	w.Header().Set("Retry-After", strconv.FormatInt(h.later.Load(), 10))
-	http.Error(w, why, http.StatusServiceUnavailable)
-}
-
 // startReading hands the connection to the idle poller, if it can watch
 // it, and starts the session's reader.
 func (s *session) startReading() {
@@ -214,7 +207,9 @@ func (s *session) handshake(ctx context.Context) (store.Terminal, error) {
 	}
 	s.fc.took()
 	if s.admitted, err = s.c.hub.admit(ctx); err != nil {
-		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "busy"), time.Now().Add(time.Second))
+		// The reason is when to come back, in seconds, as a Retry-After.
+		later := strconv.FormatInt(s.c.hub.pacer.comeBack(time.Now()), 10)
+		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, later), time.Now().Add(time.Second))
 		return store.Terminal{}, err
 	}
 	f, err := protocol.Decode(msg)

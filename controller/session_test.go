@@ -3,9 +3,12 @@ package controller
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -152,8 +155,8 @@ func comeBackLater(t *testing.T, h *testController, what string) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("%s got %d (Retry-After %q), want 503 with Retry-After", what, resp.StatusCode, resp.Header.Get("Retry-After"))
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != http.StatusServiceUnavailable || err != nil || secs < 1 {
+		t.Fatalf("%s got %d (Retry-After %q), want 503 with Retry-After in seconds", what, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -215,8 +218,12 @@ func TestComingOnlineInTurns(t *testing.T) {
 	ws := sayHello(t, h.ws, rt.key, code)
 	ws.SetReadDeadline(time.Now().Add(waitLimit))
 	_, _, err := ws.ReadMessage()
-	if !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+	ce := (*websocket.CloseError)(nil)
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseTryAgainLater {
 		t.Fatalf("a hello that found no turn got %v, want a close with %d (try again later)", err, websocket.CloseTryAgainLater)
+	}
+	if secs, err := strconv.Atoi(ce.Text); err != nil || secs < 1 {
+		t.Fatalf("the close asks to come back after %q, want seconds, as a Retry-After", ce.Text)
 	}
 	ws.Close()
 	if q := h.c.hub.joinQueue.Load(); q != 0 {
@@ -280,16 +287,47 @@ func TestStopRecordsEveryTerminalOffline(t *testing.T) {
 	}
 }
 
-// A terminal turned away is asked to stay away about as long as the
-// controller needs to take the terminals still away.
-func TestStayAway(t *testing.T) {
+// Terminals turned away are given slots rate a second apart: those turned
+// away together come back spread out, as fast as they can be taken; none
+// is asked to stay away longer than mostAway, and a slot is never given
+// twice.
+func TestPacer(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	p := pacer{rate: 100}
+	asked := map[int64]int{}
+	for range 250 {
+		asked[p.comeBack(now)]++
+	}
+	if want := map[int64]int{1: 100, 2: 100, 3: 50}; !maps.Equal(asked, want) {
+		t.Errorf("250 turned away at once at 100 a second were asked to stay away %v (seconds: terminals), want %v", asked, want)
+	}
+	// Later turns come after the slots given.
+	if got := p.comeBack(now.Add(time.Second)); got != 2 {
+		t.Errorf("one more a second later: %d s, want 2 (its slot is at 2.51 s)", got)
+	}
+	// Once a minute's slots are given, the rest come back in a minute,
+	// without taking slots.
+	p = pacer{rate: 10}
+	for i := range 700 {
+		got := p.comeBack(now)
+		if want := min(int64(i/10+1), 60); got != want {
+			t.Fatalf("turned away number %d at 10 a second: %d s, want %d", i+1, got, want)
+		}
+	}
+	if got := p.comeBack(now.Add(30 * time.Second)); got != 31 {
+		t.Errorf("one more half a minute later: %d s, want 31 (the slot after the minute's last)", got)
+	}
+	// The rate: what was taken in a second with some turned away; at least
+	// as much as was taken in one without.
+	p = pacer{rate: 700}
 	for _, c := range []struct {
-		away int
-		rate float64
-		want int64
-	}{{15000, 1000, 15}, {15000, 60, 60}, {100, 1000, 1}, {0, 200, 1}, {-3, 200, 1}, {1001, 1000, 2}} {
-		if got := stayAway(c.away, c.rate); got != c.want {
-			t.Errorf("%d away at %.0f a second: stay away %d s, want %d s", c.away, c.rate, got, c.want)
+		taken     uint64
+		saturated bool
+		want      float64
+	}{{300, true, 500}, {900, false, 900}, {100, false, 900}, {0, true, 450}, {0, true, 225}, {0, true, 112.5}, {0, true, 56.25}, {0, true, 28.125}, {0, true, 14.0625}, {0, true, leastRate}} {
+		p.measure(c.taken, c.saturated)
+		if p.rate != c.want {
+			t.Errorf("after %d taken (saturated %v): rate %v, want %v", c.taken, c.saturated, p.rate, c.want)
 		}
 	}
 }

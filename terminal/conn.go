@@ -152,7 +152,7 @@ func (t *Terminal) connectLoop(ctx context.Context) {
 		}
 		wait := bo.delay()
 		if later > 0 { // every controller busy: come back when asked, not later and later
-			wait = later/2 + time.Duration(rand.Float64()*float64(later))
+			wait = busyWait(later)
 			bo.reset()
 		}
 		if !t.sleep(ctx.Done(), wait) {
@@ -174,8 +174,18 @@ func (e *busyError) Error() string {
 	return fmt.Sprintf("the controller is busy; coming back in about %s", e.after)
 }
 
-// busyAfter is the wait a busy controller asks for: its Retry-After in
-// seconds, within [1 s, backoffMax]; 5 s when it names none.
+// busyWait is how long to stay away when asked to for after: after, and
+// up to a quarter more (at least a second more), at random. A controller
+// gives each terminal it turns away its own time, so those turned away in
+// one second come back spread over a second; the jitter spreads those
+// asked the same time by a controller that gives all one.
+func busyWait(after time.Duration) time.Duration {
+	return after + time.Duration(rand.Float64()*float64(max(after/4, time.Second)))
+}
+
+// busyAfter is the wait a busy controller asks for: its Retry-After (or
+// the reason of its close 1013) in seconds, within [1 s, backoffMax]; 5 s
+// when it names none.
 func busyAfter(retryAfter string, most time.Duration) time.Duration {
 	secs, err := strconv.Atoi(strings.TrimSpace(retryAfter))
 	if err != nil || secs <= 0 {
@@ -224,7 +234,7 @@ func (t *Terminal) runSession(ctx context.Context, d *websocket.Dialer, url stri
 
 	w, err := t.handshake(ws)
 	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) && ce.Code == websocket.CloseTryAgainLater {
-		return false, &busyError{busyAfter("", t.backoffMax)}
+		return false, &busyError{busyAfter(ce.Text, t.backoffMax)}
 	}
 	if err != nil {
 		return false, err

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"dalaba/protocol"
 )
 
@@ -336,9 +338,20 @@ func TestBusyControllerSaysWhenToComeBack(t *testing.T) {
 	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		attempts = append(attempts, time.Now())
+		n := len(attempts)
 		mu.Unlock()
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "too many terminals coming online at once; try again later", http.StatusServiceUnavailable)
+		if n%2 == 1 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many terminals coming online at once; try again later", http.StatusServiceUnavailable)
+			return
+		}
+		// Or a close 1013, the reason saying when, after the upgrade.
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "1"), time.Now().Add(time.Second))
+		ws.Close()
 	}))
 	defer busy.Close()
 	ctl := newFakeController(t)
@@ -351,17 +364,23 @@ func TestBusyControllerSaysWhenToComeBack(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 1; i < len(attempts); i++ {
-		// … asked for 1 s, it comes back after 0.5–1.5 s every time.
-		if gap := attempts[i].Sub(attempts[i-1]); gap < 450*time.Millisecond || gap > 1700*time.Millisecond {
-			t.Errorf("attempt %d came %v after the one before, want about 1 s (0.5–1.5 s)", i+1, gap)
+		// … asked for 1 s, it comes back after 1–2 s every time.
+		if gap := attempts[i].Sub(attempts[i-1]); gap < time.Second || gap > 2200*time.Millisecond {
+			t.Errorf("attempt %d came %v after the one before, want 1–2 s", i+1, gap)
 		}
 	}
 	for _, c := range []struct {
 		header string
 		want   time.Duration
-	}{{"1", time.Second}, {"5", 5 * time.Second}, {"", 5 * time.Second}, {"soon", 5 * time.Second}, {"0", 5 * time.Second}, {"3600", time.Minute}} {
+	}{{"1", time.Second}, {"5", 5 * time.Second}, {"", 5 * time.Second}, {"soon", 5 * time.Second}, {"busy", 5 * time.Second}, {"0", 5 * time.Second}, {"3600", time.Minute}} {
 		if got := busyAfter(c.header, time.Minute); got != c.want {
 			t.Errorf("Retry-After %q: wait %v, want %v", c.header, got, c.want)
+		}
+	}
+	// Asked for 20 s, it comes back after 20–25 s.
+	for range 1000 {
+		if got := busyWait(20 * time.Second); got < 20*time.Second || got > 25*time.Second {
+			t.Fatalf("asked for 20 s, it would come back after %v, want 20–25 s", got)
 		}
 	}
 }

@@ -208,14 +208,6 @@ func (s *Store) TerminalByKey(ctx context.Context, pub ed25519.PublicKey) (Termi
 	return t, nil
 }
 
-// Fleet counts the terminals that may connect: active ones and those
-// still to enroll.
-func (s *Store) Fleet(ctx context.Context) (int, error) {
-	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM terminals WHERE status != ?`, TerminalRevoked).Scan(&n)
-	return n, err
-}
-
 // Terminals lists terminals inside area (all when area is empty).
 func (s *Store) Terminals(ctx context.Context, area string) ([]Terminal, error) {
 	q, args := `SELECT `+terminalCols+` FROM terminals`, []any{}
