@@ -290,12 +290,12 @@ func (s *session) storeReports(ctx context.Context, fs []protocol.Frame) error {
 func (s *session) act(ctx context.Context, f protocol.Frame) error {
 	switch f.Type {
 	case protocol.TypeHeartbeat:
-		var hb protocol.Heartbeat
-		if err := protocol.DecodeBody(f, &hb); err != nil {
+		hb, err := protocol.DecodeHeartbeat(f)
+		if err != nil {
 			return err
 		}
 		if hb.TerminalTime != nil { // a ping too: answered before anything else is done
-			s.reply(protocol.TypePong, protocol.Pong{TerminalTime: *hb.TerminalTime, ServerTime: s.c.now()})
+			s.pong(*hb.TerminalTime)
 		}
 		return s.c.heartbeat(ctx, s.terminalID, hb, f.Body)
 	case protocol.TypePing:
@@ -303,7 +303,7 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 		if err := protocol.DecodeBody(f, &p); err != nil {
 			return err
 		}
-		s.reply(protocol.TypePong, protocol.Pong{TerminalTime: p.TerminalTime, ServerTime: s.c.now()})
+		s.pong(p.TerminalTime)
 	case protocol.TypeMediaGet:
 		var g protocol.MediaGet
 		if err := protocol.DecodeBody(f, &g); err != nil {

@@ -299,20 +299,26 @@ func (s *session) queue(msg []byte, start bool) bool {
 	return true
 }
 
-func (s *session) sendFrame(t protocol.Type, body any) bool { return s.queueFrame(t, body, true) }
-
-// reply queues a frame answering one from the terminal (a pong), for
+// pong queues the answer to a ping (or a heartbeat that is one), for
 // handleLoop to write once its inbox is empty if no writer runs then:
 // answering a heartbeat takes no goroutine of its own.
-func (s *session) reply(t protocol.Type, body any) { s.queueFrame(t, body, false) }
+func (s *session) pong(terminalTime time.Time) {
+	msg, err := protocol.EncodePong(protocol.Pong{TerminalTime: terminalTime, ServerTime: s.c.now()})
+	if err != nil {
+		s.log.Error("encode frame", "type", protocol.TypePong, "err", err)
+		return
+	}
+	s.queue(msg, false)
+}
 
-func (s *session) queueFrame(t protocol.Type, body any, start bool) bool {
+// sendFrame encodes and sends a frame (send).
+func (s *session) sendFrame(t protocol.Type, body any) bool {
 	msg, err := protocol.Encode(t, body)
 	if err != nil {
 		s.log.Error("encode frame", "type", t, "err", err)
 		return false
 	}
-	return s.queue(msg, start)
+	return s.send(msg)
 }
 
 // startWriter starts the writer unless it is running; s.mu is held.

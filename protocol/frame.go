@@ -58,6 +58,23 @@ func Encode(t Type, body any) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
+// EncodePong is Encode(TypePong, p), byte for byte, written without
+// reflection: a controller answers every heartbeat with one
+// (docs/benchmarks.md, "Idle fleet").
+func EncodePong(p Pong) ([]byte, error) {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"type":"pong","body":{"terminal_time":"`...)
+	b, err := p.TerminalTime.AppendText(b) // as its MarshalJSON, unquoted: RFC 3339, checked
+	if err == nil {
+		b = append(b, `","server_time":"`...)
+		b, err = p.ServerTime.AppendText(b)
+	}
+	if err != nil {
+		return Encode(TypePong, p) // and its error
+	}
+	return append(b, `"}}`...), nil
+}
+
 // Decode splits a text message into its type and raw body. A frame as
 // Encode writes it is split by hand and its body checked once, without
 // decoding the envelope by reflection (half the work of reading a

@@ -293,3 +293,116 @@ func TestEncodeAsMarshal(t *testing.T) {
 		}
 	}
 }
+
+// EncodePong writes what Encode does, byte for byte, for times in any zone
+// and precision, and fails as it does for the times JSON cannot hold.
+func TestEncodePongAsEncode(t *testing.T) {
+	times := []time.Time{t0, {}, t0.In(time.FixedZone("CST", 8*3600)), t0.Add(123456789 * time.Nanosecond).In(time.FixedZone("", -(3*3600 + 30*60))),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		t0.In(time.FixedZone("", 24*3600)), t0.In(time.FixedZone("", 23*3600+59*60)), time.Now(), time.Now().Round(0)}
+	for _, a := range times {
+		for _, b := range times {
+			p := Pong{TerminalTime: a, ServerTime: b}
+			got, err := EncodePong(p)
+			want, werr := Encode(TypePong, p)
+			if !bytes.Equal(got, want) || (err == nil) != (werr == nil) {
+				t.Errorf("EncodePong(%v, %v) = %s, %v; Encode: %s, %v", a, b, got, err, want, werr)
+			}
+		}
+	}
+}
+
+// FuzzDecodeHeartbeat holds DecodeHeartbeat to json.Unmarshal: whatever
+// it reads by hand, json.Unmarshal reads alike, and whatever it hands on
+// decodes as DecodeBody decodes it.
+func FuzzDecodeHeartbeat(f *testing.F) {
+	at := t0.Add(123456789 * time.Nanosecond).In(time.FixedZone("", 8*3600))
+	for _, hb := range []Heartbeat{
+		{State: StateIdle, Volume: 80, RelayOK: true, AudioOK: true, Firmware: "1.0", UptimeSecs: 86400, CacheBytes: 1 << 40, TerminalTime: &at},
+		{State: StatePlaying, Volume: -1, RelayOn: true, Playing: "10" + strings.Repeat("4", 39), Firmware: "dalaba 1.2.3 (linux/arm)", Pending: 3},
+		{},
+		{State: "<b>", Firmware: "大喇叭 \"1\"\n"},
+	} {
+		b, err := json.Marshal(hb)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{`{"state":"idle","volume":01,"relay_ok":true,"relay_on":false,"audio_ok":true,"firmware":"","uptime_s":0,"cache_bytes":0,"pending_reports":0}`,
+		`{"state":"idle","volume":1e2,"relay_ok":true,"relay_on":false,"audio_ok":true,"firmware":"","uptime_s":0,"cache_bytes":0,"pending_reports":0}`,
+		`{"state":"idle","volume":-0,"relay_ok":true,"relay_on":false,"audio_ok":true,"firmware":"","uptime_s":9223372036854775808,"cache_bytes":0,"pending_reports":0}`,
+		`{"state":"idle","volume":0,"relay_ok":true,"relay_on":false,"audio_ok":true,"firmware":"","uptime_s":0,"cache_bytes":0,"pending_reports":0,"terminal_time":null}`,
+		`{"state":"idle","volume":0,"relay_ok":true,"relay_on":false,"audio_ok":true,"firmware":"","uptime_s":0,"cache_bytes":0,"pending_reports":0,"terminal_time":"2026-13-01T00:00:00Z"}`,
+		`{"state":"idle","volume":0,"relay_ok":true,"relay_on":false,"audio_ok":true,"firmware":"","uptime_s":0,"cache_bytes":0,"pending_reports":0} `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := DecodeHeartbeat(Frame{Type: TypeHeartbeat, Body: body})
+		var want Heartbeat
+		werr := DecodeBody(Frame{Type: TypeHeartbeat, Body: body}, &want)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("DecodeHeartbeat(%q): error %v, DecodeBody: %v", body, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		gt, wt := got.TerminalTime, want.TerminalTime
+		got.TerminalTime, want.TerminalTime = nil, nil
+		if got != want || (gt == nil) != (wt == nil) || gt != nil && (!gt.Equal(*wt) || gt.String() != wt.String()) {
+			t.Fatalf("DecodeHeartbeat(%q) = %+v (time %v), DecodeBody: %+v (time %v)", body, got, gt, want, wt)
+		}
+	})
+}
+
+// A heartbeat as a terminal writes it is read by hand, not handed on.
+func TestHeartbeatReadByHand(t *testing.T) {
+	at := time.Now()
+	for _, hb := range []Heartbeat{
+		{State: StateIdle, Volume: 80, RelayOK: true, AudioOK: true, Firmware: "dalaba 1.2.3", UptimeSecs: 86400, CacheBytes: 1 << 30, TerminalTime: &at},
+		{State: StatePlaying, Volume: 100, RelayOn: true, Playing: "10" + strings.Repeat("4", 39), Pending: 2},
+		{State: StateFault},
+	} {
+		b, _ := json.Marshal(hb)
+		if _, ok := readHeartbeat(b); !ok {
+			t.Errorf("%s is not read by hand", b)
+		}
+	}
+}
+
+// BenchmarkAnswerHeartbeat is what a controller does with each heartbeat
+// before storing it: split the frame, read the body, write the pong; by
+// hand (DecodeHeartbeat, EncodePong) and by reflection (DecodeBody, Encode).
+func BenchmarkAnswerHeartbeat(b *testing.B) {
+	at := time.Now()
+	msg, err := Encode(TypeHeartbeat, Heartbeat{State: StateIdle, Volume: 80, RelayOK: true, AudioOK: true, Firmware: "dalaba 1.2.3 (linux/arm)",
+		UptimeSecs: 86400, CacheBytes: 12 << 20, TerminalTime: &at})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("by hand", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := Decode(msg)
+			hb, err := DecodeHeartbeat(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := EncodePong(Pong{TerminalTime: *hb.TerminalTime, ServerTime: at}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := Decode(msg)
+			var hb Heartbeat
+			if err := DecodeBody(f, &hb); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Encode(TypePong, Pong{TerminalTime: *hb.TerminalTime, ServerTime: at}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
