@@ -27,7 +27,7 @@ import (
 // after the hello has come: a client that connects and says nothing holds
 // none.
 const (
-	maxJoining   = 32
+	maxJoining   = 128
 	maxJoinQueue = 512
 	joinTimeout  = 5 * time.Second
 )
