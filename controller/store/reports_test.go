@@ -76,15 +76,8 @@ func TestApplyReportsBatch(t *testing.T) {
 // second, in batches of 500 as the controller's group commit makes them
 // when many terminals report at once (target ≥ 50,000/s).
 func BenchmarkApplyReports(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "dalaba.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(b)
 	ctx := context.Background()
-	for _, a := range []Area{{Code: county, Name: "融安县"}, {Code: township, Name: "长安镇", Parent: county}, {Code: villageA, Name: "大巷村", Parent: township}} {
-		s.PutArea(ctx, a)
-	}
 	const terminals, batch = 2000, 500
 	var ids []string
 	for i := range terminals {

@@ -27,14 +27,14 @@ const (
 
 var t0 = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
-func openStore(t *testing.T) *Store {
+func openStore(t testing.TB) *Store {
 	t.Helper()
 	return openStoreAt(t, filepath.Join(t.TempDir(), "dalaba.db"))
 }
 
 // openStoreAt opens the store at path, closed at the test's end, with the
 // test's area tree.
-func openStoreAt(t *testing.T, path string) *Store {
+func openStoreAt(t testing.TB, path string) *Store {
 	t.Helper()
 	s, err := Open(path)
 	if err != nil {
@@ -607,8 +607,8 @@ func TestCreateAlertManyTerminals(t *testing.T) {
 }
 
 // An enrolling terminal's code is found through an index, not by reading
-// every terminal: at 15,000 terminals the scan took about 7 ms a terminal,
-// most of the controller's time while a new fleet first came online.
+// every terminal: at 15,000 terminals the scan took 43 % of the
+// controller's CPU while a new fleet first came online.
 func TestEnrollFindsCodeByIndex(t *testing.T) {
 	s := openStore(t)
 	rows, err := s.r.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+enrollLookup, hashOf("x"), TerminalEnrolling)
@@ -630,45 +630,5 @@ func TestEnrollFindsCodeByIndex(t *testing.T) {
 	}
 	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX terminals_enroll_hash") {
 		t.Fatalf("the enrolment's lookup is planned as %q, want a search of terminals_enroll_hash", got)
-	}
-}
-
-// BenchmarkEnroll enrols terminals one after another among 15,000 waiting
-// to enrol, as a new fleet's first connections do.
-func BenchmarkEnroll(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "dalaba.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
-	for _, a := range []Area{{Code: county, Name: "融安县"}, {Code: township, Name: "长安镇", Parent: county}, {Code: villageA, Name: "大巷村", Parent: township}} {
-		if err := s.PutArea(ctx, a); err != nil {
-			b.Fatal(err)
-		}
-	}
-	const waiting = 15000
-	created := 0
-	create := func(n int) {
-		for ; created < n; created++ {
-			code := fmt.Sprint("c", created)
-			if _, err := s.CreateTerminal(ctx, NewTerminal{AreaCode: villageA, Name: code}, hashOf(code), t0.Add(time.Hour), t0); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	create(waiting)
-	b.ResetTimer()
-	for i := range b.N {
-		if i+waiting > created {
-			b.StopTimer()
-			create(i + 2*waiting)
-			b.StartTimer()
-		}
-		pub := make([]byte, 32)
-		copy(pub, fmt.Sprintf("%032d", i))
-		if _, err := s.Enroll(ctx, hashOf(fmt.Sprint("c", i)), pub, t0); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
