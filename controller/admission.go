@@ -1,7 +1,8 @@
 package controller
 
 // Admission: how many terminals the controller takes at once, and when it
-// asks the others to come back (docs/architecture.md, "Coming online").
+// asks the others to come back (docs/architecture.md, "Terminals come
+// online a few at a time").
 
 import (
 	"context"
@@ -67,7 +68,7 @@ func (h *hub) askLater(w http.ResponseWriter, why string) {
 // 2,000–3,000 refusals a second of a new fleet's first minute cut the
 // terminals taken to 10–60 a second, and with a wait sized for the whole
 // fleet the controller then sat idle for a minute while they stayed away
-// (docs/benchmarks.md, "The reconnect storm, again").
+// (docs/benchmarks.md, "The storm's tail, explained").
 type pacer struct {
 	mu   sync.Mutex
 	rate float64   // terminals a second the controller takes, as last measured
