@@ -181,7 +181,10 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		for fl.Online() == n && time.Since(begin) < 30*time.Second && sctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		allBack := make(chan struct{})
+		go stormProgress(o.Log, fl, n, begin, allBack)
 		back := fl.WaitOnline(sctx, n)
+		close(allBack)
 		res.StormBack = time.Since(begin)
 		s.end()
 		res.StormPeakCPU, res.StormPeakRSS = s.max, s.peak.RSS
@@ -217,6 +220,22 @@ func signalAll(sig syscall.Signal, pids ...int) {
 // settle is how long a fleet stays up before anything is measured: the
 // last terminal's first minute, in which it pings every 2 s.
 const settle = 62 * time.Second
+
+// stormProgress says every 10 s how many of the n terminals are back since
+// the restart at begin, until done: the shape of a slow storm (a first half
+// at one pace, a tail at another) shows without a build of its own.
+func stormProgress(w io.Writer, fl *sim.Fleet, n int, begin time.Time, done <-chan struct{}) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			fmt.Fprintf(w, "   storm +%s: %d of %d back\n", time.Since(begin).Round(time.Second), fl.Online(), n)
+		}
+	}
+}
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {
