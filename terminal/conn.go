@@ -174,8 +174,9 @@ func (e *busyError) Error() string {
 	return fmt.Sprintf("the controller is busy; coming back in about %s", e.after)
 }
 
-// busyWait is how long to stay away when asked to for after: after, and
-// up to a quarter more (at least a second more), at random. A controller
+// busyWait is how long to stay away when a busy controller asks for
+// after: after, and up to a quarter more (at least a second more), at
+// random. A controller
 // gives each terminal it turns away its own time, so those turned away in
 // one second come back spread over a second; the jitter spreads those
 // asked the same time by a controller that gives all one.
