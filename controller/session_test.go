@@ -305,17 +305,18 @@ func TestPacer(t *testing.T) {
 	if got := p.comeBack(now.Add(time.Second)); got != 2 {
 		t.Errorf("one more a second later: %d s, want 2 (its slot is at 2.51 s)", got)
 	}
-	// Once a minute's slots are given, the rest come back in a minute,
+	// Once mostAway's slots are given, the rest come back after mostAway,
 	// without taking slots.
 	p = pacer{rate: 10}
-	for i := range 700 {
+	most := int64(mostAway / time.Second)
+	for i := range 10*most + 100 {
 		got := p.comeBack(now)
-		if want := min(int64(i/10+1), 60); got != want {
+		if want := min(int64(i/10+1), most); got != want {
 			t.Fatalf("turned away number %d at 10 a second: %d s, want %d", i+1, got, want)
 		}
 	}
-	if got := p.comeBack(now.Add(30 * time.Second)); got != 31 {
-		t.Errorf("one more half a minute later: %d s, want 31 (the slot after the minute's last)", got)
+	if got := p.comeBack(now.Add(mostAway / 2)); got != most/2+1 {
+		t.Errorf("one more %v later: %d s, want %d (the slot after the last given)", mostAway/2, got, most/2+1)
 	}
 	// The rate: what was taken in a second with some turned away; at least
 	// as much as was taken in one without.
