@@ -174,14 +174,7 @@ func TestPulseStreamSinkReopens(t *testing.T) {
 		sink.Close()
 		time.Sleep(100 * time.Millisecond)
 		rec.Stop()
-		b, err := os.ReadFile(rec.Path())
-		if err != nil {
-			t.Fatal(err)
-		}
-		samples, rate, err := ReadWAV(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		samples, rate := readRecording(t, rec)
 		// A machine starved of CPU may leave a dropout: count what sounded.
 		segs := ToneSegments(samples, rate, hz)
 		var heard time.Duration
