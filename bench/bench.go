@@ -50,6 +50,7 @@ type Result struct {
 	RepeatBytesPerTerm float64
 	IdleRSSPerTerm     float64       // bytes
 	IdleCPU            float64       // share of one core
+	IdleSwitches       float64       // the controller's context switches per second
 	StormBack          time.Duration // restart → every terminal connected again
 	StormResumed       time.Duration // restart → every terminal playing the alert issued during the storm
 	StormPending       int           // deliveries of that alert done
@@ -120,6 +121,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		b, _ := readProc(ctrl.pid())
 		res.IdleRSSPerTerm = float64(b.RSS-before.RSS) / float64(n)
 		res.IdleCPU = (b.CPU - a.CPU).Seconds() / o.Idle.Seconds()
+		res.IdleSwitches = float64(b.Switches-a.Switches) / o.Idle.Seconds()
 	}
 	w0, _ := ctrl.sent()
 	c0, s0 := cpuOf(ctrl.pid()), cpuOf(fl.Pids()...)

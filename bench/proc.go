@@ -11,8 +11,9 @@ import (
 
 // procStat is what /proc tells about one process.
 type procStat struct {
-	RSS int64         // resident bytes
-	CPU time.Duration // user + system time so far
+	RSS      int64         // resident bytes
+	CPU      time.Duration // user + system time so far
+	Switches int64         // context switches of all its threads so far
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
@@ -41,7 +42,30 @@ func readProc(pid int) (procStat, error) {
 		st, _ := strconv.ParseInt(f[12], 10, 64)
 		ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
 	}
+	ps.Switches = switches(pid)
 	return ps, nil
+}
+
+// switches sums the voluntary and involuntary context switches of every
+// thread of the process: a thread woken to do little costs its process
+// two, so they count the wake-ups that an idle fleet's CPU goes to.
+func switches(pid int) int64 {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum int64
+	for _, t := range tasks {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			if k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches" {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				sum += n
+			}
+		}
+	}
+	return sum
 }
 
 // cpuOf is the CPU the processes have used so far.

@@ -66,17 +66,17 @@ func Print(w io.Writer, med []Result, runs int) {
 	fmt.Fprintf(w, "(medians of %d runs; the repeat columns are from the first run; command: the alert verified and accepted;\n"+
 		" CPU: the processes' CPU time from the alert to every delivery done, per terminal)\n\n", runs)
 	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "terminals\tidle RSS/terminal\tidle CPU (one core)\tstorm: all back\tstorm: all playing the pending alert\tstorm: peak CPU\tstorm: peak RSS\tload averages\t\n")
+	fmt.Fprintf(tw, "terminals\tidle RSS/terminal\tidle CPU (one core)\tidle switches/s\tstorm: all back\tstorm: all playing the pending alert\tstorm: peak CPU\tstorm: peak RSS\tload averages\t\n")
 	for _, r := range med {
 		storm := []string{"-", "-", "-", "-"}
 		if r.StormBack > 0 {
 			storm = []string{ms(r.StormBack), ms(r.StormResumed), fmt.Sprintf("%.0f%%", 100*r.StormPeakCPU), fmt.Sprintf("%.0f MB", float64(r.StormPeakRSS)/1e6)}
 		}
-		idle := []string{"-", "-"}
+		idle := []string{"-", "-", "-"}
 		if r.IdleRSSPerTerm != 0 {
-			idle = []string{fmt.Sprintf("%.1f KB", r.IdleRSSPerTerm/1024), fmt.Sprintf("%.1f%%", 100*r.IdleCPU)}
+			idle = []string{fmt.Sprintf("%.1f KB", r.IdleRSSPerTerm/1024), fmt.Sprintf("%.1f%%", 100*r.IdleCPU), fmt.Sprintf("%.0f", r.IdleSwitches)}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.N, idle[0], idle[1], storm[0], storm[1], storm[2], storm[3], r.Load)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.N, idle[0], idle[1], idle[2], storm[0], storm[1], storm[2], storm[3], r.Load)
 	}
 	tw.Flush()
 }
@@ -93,13 +93,13 @@ func WriteCSV(path string, rs []Result) error {
 	w := csv.NewWriter(f)
 	w.Write([]string{"terminals", "load", "ramp_up_ms", "p50_ms", "p99_ms", "max_ms", "floor_p50_ms", "floor_p99_ms", "floor_max_ms",
 		"bytes_ratio", "repeat_fetched", "repeat_bytes_per_terminal", "idle_rss_per_terminal", "idle_cpu", "storm_back_ms", "storm_peak_cpu", "storm_peak_rss",
-		"command_p50_ms", "command_p99_ms", "alert_cpu_controller_ms", "alert_cpu_sim_ms", "storm_resumed_ms", "storm_pending_done"})
+		"command_p50_ms", "command_p99_ms", "alert_cpu_controller_ms", "alert_cpu_sim_ms", "storm_resumed_ms", "storm_pending_done", "idle_switches_per_s"})
 	m := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 	for _, r := range rs {
 		w.Write([]string{fmt.Sprint(r.N), r.Load, m(r.RampUp), m(r.P50), m(r.P99), m(r.Max), m(r.FloorP50), m(r.FloorP99), m(r.FloorMax),
 			fmt.Sprintf("%.4f", r.BytesRatio), fmt.Sprint(r.RepeatFetched), fmt.Sprintf("%.0f", r.RepeatBytesPerTerm),
 			fmt.Sprintf("%.0f", r.IdleRSSPerTerm), fmt.Sprintf("%.4f", r.IdleCPU), m(r.StormBack), fmt.Sprintf("%.2f", r.StormPeakCPU), fmt.Sprint(r.StormPeakRSS),
-			m(r.CmdP50), m(r.CmdP99), m(r.AlertCPUCtrl), m(r.AlertCPUSim), m(r.StormResumed), fmt.Sprint(r.StormPending)})
+			m(r.CmdP50), m(r.CmdP99), m(r.AlertCPUCtrl), m(r.AlertCPUSim), m(r.StormResumed), fmt.Sprint(r.StormPending), fmt.Sprintf("%.0f", r.IdleSwitches)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

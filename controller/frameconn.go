@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -18,12 +19,22 @@ type frameConn struct {
 	net.Conn
 	pos    int64 // bytes read from the socket
 	hdr    [14]byte
-	nhdr   int     // bytes of the current frame's header seen so far
-	skip   int64   // bytes of the current frame's payload not yet seen
-	ends   []int64 // where each message read from the socket, not yet taken, ends
-	broken bool    // a header made no sense: never report drained
-	stash  *[]byte // read by prime, not yet returned; from stashes
-	rest   []byte  // what of stash is left
+	nhdr   int             // bytes of the current frame's header seen so far
+	skip   int64           // bytes of the current frame's payload not yet seen
+	ends   []int64         // where each message read from the socket, not yet taken, ends
+	broken bool            // a header made no sense: never report drained
+	stash  *[]byte         // read by prime, not yet returned; from stashes
+	rest   []byte          // what of stash is left
+	raw    syscall.RawConn // the socket's, nil for a connection that has none
+}
+
+// newFrameConn wraps conn, with its socket when it has one.
+func newFrameConn(conn net.Conn) *frameConn {
+	c := &frameConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	return c
 }
 
 var stashes = sync.Pool{New: func() any { b := make([]byte, 1024); return &b }}
@@ -42,15 +53,46 @@ func (c *frameConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write writes p to the socket with system calls that never wait
+// (nowaitWrite), waiting in Go's poller, as net.Conn does, only while the
+// socket has no room.
+func (c *frameConn) Write(p []byte) (int, error) {
+	if c.raw == nil {
+		return c.Conn.Write(p)
+	}
+	done := 0
+	var errno error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for done < len(p) {
+			n, err := nowaitWrite(fd, p[done:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false // wait for room, or the write deadline
+			case err != nil:
+				errno = err
+				return true
+			}
+			done += n
+		}
+		return true
+	})
+	if err == nil && errno != nil {
+		err = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
+	}
+	return done, err
+}
+
 // prime reads what the socket holds without waiting, for Read to return
 // next. It reports false when the socket holds nothing (the idle poller's
 // news was of bytes a reader has taken already), true when it held data,
 // or an end or error that the next Read will meet again.
-func (c *frameConn) prime(rc syscall.RawConn) bool {
+func (c *frameConn) prime() bool {
 	buf := stashes.Get().(*[]byte)
 	n, errno := 0, error(nil)
-	err := rc.Read(func(fd uintptr) bool {
-		n, errno = syscall.Read(int(fd), *buf)
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, errno = nowaitRead(fd, *buf)
 		return true // never wait
 	})
 	if err != nil || n <= 0 {
@@ -157,6 +199,6 @@ func (w *frameWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.fc = &frameConn{Conn: conn}
+	w.fc = newFrameConn(conn)
 	return w.fc, brw, nil
 }

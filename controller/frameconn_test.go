@@ -3,11 +3,14 @@ package controller
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +219,102 @@ func TestIdleSessionParks(t *testing.T) {
 	h.c.hub.closeSilentSince(time.Now().Add(time.Hour)) // every session is silent since then
 	h.waitOffline(t, quiet.id)
 	waitFor(t, "every silent session closed", func() bool { return h.c.hub.online() == 0 })
+}
+
+// tcpPair returns both ends of a loopback TCP connection, the first
+// wrapped as the controller wraps a terminal's.
+func tcpPair(t *testing.T) (*frameConn, net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		accepted <- c
+	}()
+	far, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := <-accepted
+	if near == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { near.Close(); far.Close() })
+	fc := newFrameConn(near)
+	if fc.raw == nil {
+		t.Fatal("a TCP connection's socket was not found")
+	}
+	return fc, far
+}
+
+// A write larger than the socket's buffers, to a peer that starts reading
+// late and reads slowly, waits for room and delivers every byte in order.
+func TestFrameConnWriteWaitsForRoom(t *testing.T) {
+	fc, far := tcpPair(t)
+	data := make([]byte, 16<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond) // the socket fills first
+		var b bytes.Buffer
+		buf := make([]byte, 4096)
+		for b.Len() < len(data) {
+			n, err := far.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		got <- b.Bytes()
+	}()
+	fc.SetWriteDeadline(time.Now().Add(time.Minute))
+	n, err := fc.Write(data)
+	if err != nil || n != len(data) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(data))
+	}
+	if b := <-got; !bytes.Equal(b, data) {
+		t.Fatalf("the peer read %d bytes, not the %d written in order", len(b), len(data))
+	}
+}
+
+// A write to a peer that never reads ends at the write deadline, as
+// net.Conn's does, having written what fitted.
+func TestFrameConnWriteDeadline(t *testing.T) {
+	fc, _ := tcpPair(t)
+	fc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	data := make([]byte, 64<<20)
+	n, err := fc.Write(data)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write to a peer that never reads = %d, %v; want the deadline exceeded", n, err)
+	}
+	if n <= 0 || n >= len(data) {
+		t.Fatalf("Write wrote %d of %d bytes before its deadline; want some, not all", n, len(data))
+	}
+}
+
+// A write to a peer that has gone fails with the system's error, wrapped
+// as net.Conn wraps it, and never waits.
+func TestFrameConnWriteToClosedPeer(t *testing.T) {
+	fc, far := tcpPair(t)
+	far.(*net.TCPConn).SetLinger(0) // a reset, not an orderly close
+	far.Close()
+	fc.SetWriteDeadline(time.Now().Add(time.Minute))
+	var err error
+	for i := 0; i < 100 && err == nil; i++ { // the first write may still be taken
+		_, err = fc.Write([]byte("pong"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "write" {
+		t.Fatalf("Write to a reset peer = %v; want a *net.OpError of a write", err)
+	}
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Write to a reset peer = %v; want ECONNRESET or EPIPE", err)
+	}
 }

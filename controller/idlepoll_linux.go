@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // idlePoll wakes idle sessions. A session whose reader has returned every
@@ -93,7 +94,7 @@ func (p *idlePoll) wait() {
 		var err error
 		if rerr := p.rc.Read(func(fd uintptr) bool {
 			for {
-				n, err = syscall.EpollWait(int(fd), events, 0)
+				n, err = epollWaitNow(fd, events)
 				if !errors.Is(err, syscall.EINTR) {
 					return n > 0 || err != nil // nothing ready: wait until epfd is readable
 				}
@@ -120,16 +121,53 @@ func (p *idlePoll) wait() {
 }
 
 // socketFD returns the descriptor of a TCP connection, -1 for any other.
-func socketFD(fc *frameConn) (int, syscall.RawConn) {
-	sc, ok := fc.Conn.(syscall.Conn)
-	if !ok {
-		return -1, nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return -1, nil
-	}
+func socketFD(fc *frameConn) int {
 	fd := -1
-	rc.Control(func(f uintptr) { fd = int(f) })
-	return fd, rc
+	if fc.raw != nil {
+		fc.raw.Control(func(f uintptr) { fd = int(f) })
+	}
+	return fd
+}
+
+// The system calls of the heartbeat's path never wait: the idle poller
+// asks epoll with no timeout, and a socket is read and written without
+// blocking (Go's poller waits when it must). They are made as raw system
+// calls, which do not tell Go's scheduler. A call made through
+// syscall.Syscall does, and when the process was idle it also wakes the
+// runtime's monitor thread (sysmon), which then checks every 20 µs until
+// the process is idle again. With 500 heartbeats a second that was 2,300
+// wake-ups a second and about 40 % of an idle fleet's CPU
+// (docs/benchmarks.md, "Idle fleet"; golang.org/issue/18236).
+
+// epollWaitNow is epoll_wait with a zero timeout.
+func epollWaitNow(epfd uintptr, events []syscall.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// nowaitRead is read(2) on a non-blocking descriptor.
+func nowaitRead(fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
+}
+
+// nowaitWrite is write(2) on a non-blocking descriptor.
+func nowaitWrite(fd uintptr, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }

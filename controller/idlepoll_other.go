@@ -14,4 +14,8 @@ func (p *idlePoll) add(fd int, s *session) bool { return false }
 
 func (p *idlePoll) remove(fd int, s *session) {}
 
-func socketFD(fc *frameConn) (int, syscall.RawConn) { return -1, nil }
+func socketFD(fc *frameConn) int { return -1 }
+
+func nowaitRead(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
+
+func nowaitWrite(fd uintptr, p []byte) (int, error) { return syscall.Write(int(fd), p) }

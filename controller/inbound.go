@@ -32,7 +32,7 @@ import (
 // again at once.
 func (s *session) readFrames(woken bool) {
 	if woken {
-		ready := s.fc.prime(s.raw)
+		ready := s.fc.prime()
 		s.mu.Lock()
 		nudged := s.nudged
 		s.nudged = false

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -63,7 +62,6 @@ type session struct {
 	pending    bool             // the idle poller had news while a reader ran
 	nudged     bool             // woken by the hub, not the poller (nudgeQuietSince)
 	fd         int              // the socket, while the idle poller watches it; else -1
-	raw        syscall.RawConn  // the socket, for a read that does not wait
 	admitted   func()           // gives back the session's place among those coming online (hub.admit)
 	once       sync.Once
 }
@@ -139,10 +137,10 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 func (s *session) startReading() {
 	s.lastRead.Store(time.Now().UnixNano())
 	if p := idlePoller(); p != nil {
-		if fd, rc := socketFD(s.fc); fd >= 0 {
+		if fd := socketFD(s.fc); fd >= 0 {
 			s.mu.Lock()
 			if !s.closed && p.add(fd, s) {
-				s.fd, s.raw = fd, rc
+				s.fd = fd
 			}
 			s.mu.Unlock()
 		}
