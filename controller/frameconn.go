@@ -17,15 +17,16 @@ import (
 // needs no goroutine until the socket is readable again (idlepoll).
 type frameConn struct {
 	net.Conn
-	pos    int64 // bytes read from the socket
-	hdr    [14]byte
-	nhdr   int             // bytes of the current frame's header seen so far
-	skip   int64           // bytes of the current frame's payload not yet seen
-	ends   []int64         // where each message read from the socket, not yet taken, ends
-	broken bool            // a header made no sense: never report drained
-	stash  *[]byte         // read by prime, not yet returned; from stashes
-	rest   []byte          // what of stash is left
-	raw    syscall.RawConn // the socket's, nil for a connection that has none
+	pos     int64 // bytes read from the socket
+	hdr     [14]byte
+	nhdr    int             // bytes of the current frame's header seen so far
+	skip    int64           // bytes of the current frame's payload not yet seen
+	ends    []int64         // where each message read from the socket, not yet taken, ends
+	broken  bool            // a header made no sense: never report drained
+	special bool            // a frame the library answers itself is among the bytes read and not yet returned
+	stash   *[]byte         // read by prime, not yet returned; from stashes
+	rest    []byte          // what of stash is left
+	raw     syscall.RawConn // the socket's, nil for a connection that has none
 }
 
 // newFrameConn wraps conn, with its socket when it has one.
@@ -168,6 +169,12 @@ func (c *frameConn) frameEnd() {
 	if c.hdr[0]&0x80 != 0 && c.hdr[0]&0x08 == 0 {
 		c.ends = append(c.ends, c.pos)
 	}
+	// Control frames (a ping, a close) and frames the library takes for a
+	// protocol error (reserved bits or opcodes, no mask) it answers with a
+	// write of its own.
+	if op := c.hdr[0] & 0x0f; op > 2 || c.hdr[0]&0x70 != 0 || c.hdr[1]&0x80 == 0 {
+		c.special = true
+	}
 	c.nhdr = 0
 }
 
@@ -184,7 +191,23 @@ func (c *frameConn) took() bool {
 	} else {
 		c.ends = append(c.ends[:0], c.ends[1:]...)
 	}
-	return end == c.pos
+	if end != c.pos {
+		return false
+	}
+	c.special = false // every byte read is returned, special frames too
+	return true
+}
+
+// whole returns how many messages the library can return from the bytes
+// read and not yet returned, when those are whole data messages and
+// nothing else; 0 when they end inside a message or hold a special frame
+// (one the library answers itself, with a write that may wait). Called
+// once everything before them was taken (took).
+func (c *frameConn) whole() int {
+	if c.broken || c.special || len(c.ends) == 0 || c.ends[len(c.ends)-1] != c.pos {
+		return 0
+	}
+	return len(c.ends)
 }
 
 // frameWriter hands the WebSocket upgrader a frameConn when it hijacks

@@ -10,9 +10,12 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"dalaba/protocol"
 )
@@ -316,5 +319,135 @@ func TestFrameConnWriteToClosedPeer(t *testing.T) {
 	}
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("Write to a reset peer = %v; want ECONNRESET or EPIPE", err)
+	}
+}
+
+// whole counts the messages read and not yet returned only when they are
+// whole data messages: what the idle poller may answer itself.
+func TestFrameConnWhole(t *testing.T) {
+	msg := wsFrame(true, 1, []byte(`{"type":"ping"}`), 0)
+	cases := []struct {
+		name   string
+		stream []byte
+		want   int
+	}{
+		{"one message", msg, 1},
+		{"three messages", bytes.Repeat(msg, 3), 3},
+		{"a message and half a frame", append(slices.Clone(msg), msg[:5]...), 0},
+		{"a header cut short", msg[:1], 0},
+		{"a fragment without its end", wsFrame(false, 1, []byte("x"), 0), 0},
+		{"a fragmented message", append(wsFrame(false, 1, []byte("x"), 0), wsFrame(true, 0, []byte("y"), 0)...), 1},
+		{"a ping frame", wsFrame(true, 9, nil, 0), 0},
+		{"a message and a close frame", append(slices.Clone(msg), wsFrame(true, 8, nil, 0)...), 0},
+		{"a reserved opcode", wsFrame(true, 3, []byte("x"), 0), 0},
+		{"a reserved bit", append([]byte{0x80 | 0x40 | 1}, msg[1:]...), 0},
+		{"no mask", []byte{0x81, 1, 'x'}, 0},
+	}
+	for _, tc := range cases {
+		c := &frameConn{Conn: &readOnly{r: bytes.NewReader(tc.stream), max: len(tc.stream)}}
+		c.Read(make([]byte, 4096))
+		if got := c.whole(); got != tc.want {
+			t.Errorf("%s: whole = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+
+	// Once every byte is taken, a control frame read before no longer
+	// counts against what comes next.
+	stream := append(wsFrame(true, 9, nil, 0), msg...)
+	c := &frameConn{Conn: &readOnly{r: bytes.NewReader(append(stream, msg...)), max: len(stream)}}
+	c.Read(make([]byte, 4096))
+	if c.whole() != 0 || !c.took() {
+		t.Fatal("a ping and a message: want whole 0, and everything taken after the message")
+	}
+	c.Read(make([]byte, 4096))
+	if got := c.whole(); got != 1 {
+		t.Fatalf("the next message alone: whole = %d, want 1", got)
+	}
+}
+
+// A parked session's WebSocket ping (a control frame, answered by the
+// library itself) is answered, and so are its messages after it.
+func TestParkedSessionAnswersControlFrames(t *testing.T) {
+	h := startController(t, nil)
+	rt, code := h.newRawTerminal(t, villageA, "控制帧")
+	rt.connect(t, code)
+	rt.nothingQueued(t)
+	s := h.c.hub.get(rt.id)
+	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.fd >= 0 })
+	ponged := make(chan string, 1)
+	rt.ws.SetPongHandler(func(data string) error { ponged <- data; return nil })
+	if err := rt.ws.WriteControl(websocket.PingMessage, []byte("在吗"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	rt.nothingQueued(t) // reads on: the library hands the pong to the handler on the way
+	select {
+	case data := <-ponged:
+		if data != "在吗" {
+			t.Fatalf("the WebSocket pong carried %q, want the ping's %q", data, "在吗")
+		}
+	default:
+		t.Fatal("a parked session's WebSocket ping got no pong")
+	}
+}
+
+// A terminal that stopped reading has no room left in its socket; the
+// idle poller hands its pong to a writer goroutine rather than wait for
+// room (a write waits up to 10 s), so the other terminals' pongs do not
+// wait for it.
+func TestTerminalThatDoesNotReadHoldsUpNoOne(t *testing.T) {
+	h := startController(t, nil)
+	deaf, code := h.newRawTerminal(t, villageA, "不读")
+	deaf.connect(t, code)
+	deaf.nothingQueued(t)
+	other, code := h.newRawTerminal(t, villageA, "照常")
+	other.connect(t, code)
+	other.nothingQueued(t)
+	ds := h.c.hub.get(deaf.id)
+	parked := func() bool { ds.mu.Lock(); defer ds.mu.Unlock(); return !ds.reading && !ds.writing && ds.fd >= 0 }
+	waitFor(t, "the session parked", parked)
+
+	// Fill the controller's end of the deaf terminal's connection, as
+	// replies it never read would (it reads nothing from here on), until
+	// the acknowledgements of what was taken free no more room.
+	fill := func() (filled int) {
+		ds.fc.raw.Control(func(fd uintptr) {
+			for _, size := range []int{64 << 10, 1} { // to the last byte of room
+				junk := make([]byte, size)
+				for {
+					n, err := nowaitWrite(fd, junk)
+					if err != nil {
+						break
+					}
+					filled += n
+				}
+			}
+		})
+		return filled
+	}
+	stable := func() {
+		for i := 0; fill() > 0; i++ {
+			if i == 100 {
+				t.Fatal("the socket kept taking more")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The kernel may find room for a small pong after all (the receiving
+	// side collapses its queue): ping until a pong waits for room.
+	waiting := func() bool { ds.mu.Lock(); defer ds.mu.Unlock(); return ds.writing && len(ds.ctrl) == 0 }
+	for i := 0; !waiting(); i++ {
+		if i == 50 {
+			t.Fatal("the deaf terminal's pongs kept finding room")
+		}
+		stable()
+		read := ds.lastRead.Load()
+		deaf.write(t, protocol.TypePing, protocol.Ping{TerminalTime: time.Now()})
+		waitFor(t, "the deaf terminal's ping read", func() bool { return ds.lastRead.Load() != read })
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	other.nothingQueued(t) // a ping, and its pong
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("a pong took %s while another terminal's socket was full; want it not to wait for that socket", took)
 	}
 }

@@ -171,3 +171,23 @@ func nowaitWrite(fd uintptr, p []byte) (int, error) {
 	}
 	return int(n), nil
 }
+
+// writable reports whether the socket has room for a write now: poll(2)
+// with no timeout, raw as the writes are.
+func (c *frameConn) writable() bool {
+	if c.raw == nil {
+		return false
+	}
+	const pollOut = 0x4 // POLLOUT
+	room := false
+	c.raw.Control(func(fd uintptr) {
+		pfd := struct {
+			fd              int32
+			events, revents int16
+		}{fd: int32(fd), events: pollOut}
+		var now syscall.Timespec // zero: do not wait
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&now)), 0, 0, 0)
+		room = errno == 0 && n == 1 && pfd.revents&pollOut != 0
+	})
+	return room
+}

@@ -19,3 +19,6 @@ func socketFD(fc *frameConn) int { return -1 }
 func nowaitRead(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }
 
 func nowaitWrite(fd uintptr, p []byte) (int, error) { return syscall.Write(int(fd), p) }
+
+// writable is false: without the idle poller nothing asks.
+func (c *frameConn) writable() bool { return false }

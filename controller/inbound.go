@@ -24,27 +24,11 @@ import (
 // readFrames reads the terminal's frames into the inbox, for handleLoop.
 // Once the WebSocket library has returned every byte read from the
 // socket, the reader parks: it handles the inbox itself and ends, and the
-// idle poller starts another when the terminal sends again (idlepoll). A
-// session that is not polled (TLS, or no epoll) keeps its reader. A full
-// inbox holds the reader back. A read that fails ends the session. A
-// reader the poller woke first reads what the socket holds without
-// waiting: the news may be of bytes taken already, and then it parks
-// again at once.
-func (s *session) readFrames(woken bool) {
-	if woken {
-		ready := s.fc.prime()
-		s.mu.Lock()
-		nudged := s.nudged
-		s.nudged = false
-		s.mu.Unlock()
-		if nudged && ready {
-			s.log.Warn("a parked session had data that woke no reader; read now")
-		}
-		if !ready {
-			s.park()
-			return
-		}
-	}
+// idle poller has the session read again when the terminal sends
+// (idlepoll, wakeRead). A session that is not polled (TLS, or no epoll)
+// keeps its reader. A full inbox holds the reader back. A read that fails
+// ends the session.
+func (s *session) readFrames() {
 	grace := time.Duration(3*s.c.cfg.HeartbeatSeconds) * time.Second
 	for {
 		s.conn.SetReadDeadline(time.Now().Add(grace))
@@ -76,9 +60,9 @@ func (s *session) readFrames(woken bool) {
 		s.mu.Unlock()
 		switch {
 		case park && handle: // on this goroutine, which is ending anyway
-			s.handleLoop(s.ctx)
+			s.handleLoop(s.ctx, true)
 		case handle:
-			go s.handleLoop(s.ctx)
+			go s.handleLoop(s.ctx, true)
 		}
 		if park {
 			s.park()
@@ -87,15 +71,86 @@ func (s *session) readFrames(woken bool) {
 	}
 }
 
+// wakeRead reads what a woken session's socket holds, without waiting, on
+// the caller's goroutine (the idle poller's, or the hub's when it nudges).
+// The news may be of bytes taken already: then the session parks again
+// at once. Whole messages that nothing else of the session is busy with
+// are answered here (answer); otherwise a reader goes on from what was
+// read.
+func (s *session) wakeRead() {
+	ready := s.fc.prime()
+	s.mu.Lock()
+	nudged := s.nudged
+	s.nudged = false
+	s.mu.Unlock()
+	if nudged && ready {
+		s.log.Warn("a parked session had data that woke no reader; read now")
+	}
+	switch {
+	case !ready:
+		s.park()
+	case !s.answer():
+		readers.take(s)
+	}
+}
+
+// answer reads and acts on the messages prime read, on the calling
+// goroutine, when nothing of it can wait: what was read is whole data
+// messages (no control frame, whose handler writes), and no handler or
+// report store of the session runs, so no queue they go to is full.
+// Replies are written here only while the socket has room (writeSome).
+// This is how an idle fleet's heartbeats are answered: by the poller's
+// goroutine, without waking another thread for a reader
+// (docs/benchmarks.md, "Idle CPU: the runtime's monitor"). It reports
+// false, having taken nothing, when a reader must go on instead.
+func (s *session) answer() bool {
+	n := s.fc.whole()
+	if n == 0 || n > inboxQueue {
+		return false
+	}
+	s.mu.Lock()
+	quiet := !s.closed && !s.handling && !s.persisting && len(s.inbox) == 0
+	s.handling = s.handling || quiet
+	s.mu.Unlock()
+	if !quiet {
+		return false
+	}
+	var err error
+	for range n {
+		var kind int
+		var msg []byte
+		kind, msg, err = s.conn.ReadMessage() // from what prime read: it does not wait
+		if err == nil && kind != websocket.TextMessage {
+			s.log.Warn("terminal sent a binary message; closing")
+			err = errors.New("binary message")
+		}
+		if err != nil {
+			break
+		}
+		s.lastRead.Store(time.Now().UnixNano())
+		s.fc.took()
+		s.mu.Lock()
+		s.inbox = append(s.inbox, msg)
+		s.mu.Unlock()
+	}
+	s.handleLoop(s.ctx, false)
+	if err != nil {
+		go s.end()
+	} else {
+		s.park()
+	}
+	return true
+}
+
 // park ends the reader until the idle poller has news; the session ends
 // if it was closed meanwhile. News that came while the reader ran may be
-// of what it read, or of what came after its last read: a reader is woken
-// to see.
+// of what it read, or of what came after its last read: the session reads
+// again to see.
 func (s *session) park() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.end()
+		go s.end() // it waits for the session's handlers; the caller may be the poller
 		return
 	}
 	again := s.pending
@@ -107,7 +162,7 @@ func (s *session) park() {
 }
 
 // readable is the idle poller's news that the socket has data (or was
-// hung up): a parked session gets a reader, and a reading one is told.
+// hung up): a parked session reads (wakeRead), and a reading one is told.
 func (s *session) readable() {
 	s.mu.Lock()
 	if s.reading {
@@ -117,7 +172,7 @@ func (s *session) readable() {
 	}
 	s.reading = true
 	s.mu.Unlock()
-	readers.take(s)
+	s.wakeRead()
 }
 
 // readers read woken sessions. A reader outlives the sessions it reads: a
@@ -154,7 +209,7 @@ func (p *readerPool) read(s *session) {
 	linger := time.NewTimer(readerLinger)
 	defer linger.Stop()
 	for {
-		s.readFrames(true)
+		s.readFrames()
 		p.mu.Lock()
 		p.idle = append(p.idle, next)
 		p.mu.Unlock()
@@ -176,8 +231,10 @@ func (p *readerPool) read(s *session) {
 }
 
 // handleLoop decodes and acts on the inbox's frames in order, and ends
-// when none is left; a bad frame ends the session.
-func (s *session) handleLoop(ctx context.Context) {
+// when none is left; a bad frame ends the session. Then it writes the
+// replies queued, if no writer runs, on this goroutine, which has nothing
+// else to do: all of them if it may wait, else what writeSome writes.
+func (s *session) handleLoop(ctx context.Context, mayWait bool) {
 	for {
 		s.mu.Lock()
 		if s.closed || len(s.inbox) == 0 {
@@ -186,8 +243,11 @@ func (s *session) handleLoop(ctx context.Context) {
 			write := !s.closed && !s.writing && len(s.ctrl) > 0 // replies queued
 			s.writing = s.writing || write
 			s.mu.Unlock()
-			if write {
-				s.writer() // on this goroutine, which has nothing else to do
+			switch {
+			case write && mayWait:
+				s.writer()
+			case write:
+				s.writeSome()
 			}
 			return
 		}

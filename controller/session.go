@@ -148,7 +148,11 @@ func (s *session) startReading() {
 	s.mu.Lock()
 	polled := s.fd >= 0
 	s.mu.Unlock()
-	go s.readFrames(polled) // a polled session parks at once if the terminal has not sent yet
+	if polled {
+		s.wakeRead() // parks at once if the terminal has not sent yet
+	} else {
+		go s.readFrames()
+	}
 }
 
 // end is the session's last act, once its reader has stopped for good:
@@ -343,6 +347,34 @@ func (s *session) writer() {
 		if err := s.conn.WriteMessage(kind, msg); err != nil {
 			s.close()
 			continue // next finds the session closed
+		}
+		s.c.hub.sent.Add(int64(len(msg)))
+	}
+}
+
+// writeSome writes queued control frames (pongs, mostly) while the
+// socket has room for them, for a caller that must not wait: the idle
+// poller's goroutine. Whatever is left goes to a writer goroutine. s.writing
+// is set.
+func (s *session) writeSome() {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.ctrl) == 0 && len(s.live) == 0 && len(s.media) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		if len(s.ctrl) == 0 || !s.fc.writable() {
+			s.mu.Unlock()
+			go s.writer()
+			return
+		}
+		msg := pop(&s.ctrl)
+		s.mu.Unlock()
+		s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := s.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+			s.close()
+			continue // the session is closed
 		}
 		s.c.hub.sent.Add(int64(len(msg)))
 	}
