@@ -65,6 +65,7 @@ func (s *session) readFrames() {
 			go s.handleLoop(s.ctx, true)
 		}
 		if park {
+			s.conn.SetReadDeadline(time.Time{}) // a parked session has none: its timer would wake a thread
 			s.park()
 			return
 		}

@@ -338,18 +338,33 @@ func (s *session) writer() {
 		s.mu.Lock()
 		msg, kind := s.next()
 		if msg == nil {
-			s.writing = false
+			s.stopWriting()
 			s.mu.Unlock()
 			return
 		}
 		s.mu.Unlock()
-		s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-		if err := s.conn.WriteMessage(kind, msg); err != nil {
-			s.close()
-			continue // next finds the session closed
-		}
-		s.c.hub.sent.Add(int64(len(msg)))
+		s.write(kind, msg) // a failed write closes the session, and next finds it closed
 	}
+}
+
+// write writes one frame within writeWait; a failed write closes the
+// session.
+func (s *session) write(kind int, msg []byte) {
+	s.conn.SetWriteDeadline(time.Now().Add(writeWait))
+	if err := s.conn.WriteMessage(kind, msg); err != nil {
+		s.close()
+		return
+	}
+	s.c.hub.sent.Add(int64(len(msg)))
+}
+
+// stopWriting ends a writer's turn; s.mu is held. The socket's write
+// deadline is cleared: left set, its timer would wake a thread of an idle
+// controller writeWait after every pong (docs/benchmarks.md, "Idle CPU:
+// the runtime's monitor").
+func (s *session) stopWriting() {
+	s.fc.SetWriteDeadline(time.Time{})
+	s.writing = false
 }
 
 // writeSome writes queued control frames (pongs, mostly) while the
@@ -360,7 +375,7 @@ func (s *session) writeSome() {
 	for {
 		s.mu.Lock()
 		if s.closed || len(s.ctrl) == 0 && len(s.live) == 0 && len(s.media) == 0 {
-			s.writing = false
+			s.stopWriting()
 			s.mu.Unlock()
 			return
 		}
@@ -371,12 +386,7 @@ func (s *session) writeSome() {
 		}
 		msg := pop(&s.ctrl)
 		s.mu.Unlock()
-		s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-		if err := s.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-			s.close()
-			continue // the session is closed
-		}
-		s.c.hub.sent.Add(int64(len(msg)))
+		s.write(websocket.TextMessage, msg)
 	}
 }
 
