@@ -19,7 +19,8 @@ test-deps:
 vet:
 	$(GO) vet ./...
 
-# go vet, staticcheck and govulncheck (tools installed into bin/tools).
+# go vet, staticcheck and govulncheck (tools installed into bin/tools), and
+# a build of everything for linux/arm64 and linux/arm.
 lint:
 	@sh scripts/lint.sh
 

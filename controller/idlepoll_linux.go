@@ -137,11 +137,12 @@ func socketFD(fc *frameConn) int {
 // runtime's monitor thread (sysmon), which then checks every 20 µs until
 // the process is idle again. With 500 heartbeats a second that was 2,300
 // wake-ups a second and about 40 % of an idle fleet's CPU
-// (docs/benchmarks.md, "Idle fleet"; golang.org/issue/18236).
+// (docs/benchmarks.md, "Idle CPU: the runtime's monitor"; golang.org/issue/18236).
 
-// epollWaitNow is epoll_wait with a zero timeout.
+// epollWaitNow is epoll_wait with a zero timeout (epoll_pwait with no
+// signal mask, which every Linux architecture has).
 func epollWaitNow(epfd uintptr, events []syscall.EpollEvent) (int, error) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_WAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}

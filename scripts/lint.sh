@@ -1,5 +1,6 @@
 #!/bin/sh
-# Static checks: go vet, staticcheck and govulncheck, each over ./...
+# Static checks: go vet, staticcheck and govulncheck, each over ./..., and
+# a build of ./... for linux/arm64 and linux/arm.
 #
 # staticcheck and govulncheck come from the Go module proxy at the versions
 # pinned here, installed into bin/tools (ignored by git) when missing, of
@@ -34,6 +35,13 @@ tool() {
 
 echo "lint: go vet"
 $GO vet ./...
+
+# Everything builds for the boards' ARM (32 and 64 bits) too, without cgo:
+# the terminal runs there, and a county may run the controller on an ARM
+# server. System call numbers differ between architectures.
+echo "lint: build for linux/arm64 and linux/arm (GOARM=7)"
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $GO build ./...
+CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $GO build ./...
 
 tool staticcheck "$STATICCHECK"
 echo "lint: staticcheck"
