@@ -149,24 +149,16 @@ func epollWaitNow(epfd uintptr, events []syscall.EpollEvent) (int, error) {
 	return int(n), nil
 }
 
-// nowaitRead is read(2) on a non-blocking descriptor.
-func nowaitRead(fd uintptr, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(n), nil
-}
+// nowaitRead and nowaitWrite are read(2) and write(2) on a non-blocking
+// descriptor.
+func nowaitRead(fd uintptr, p []byte) (int, error)  { return nowaitIO(syscall.SYS_READ, fd, p) }
+func nowaitWrite(fd uintptr, p []byte) (int, error) { return nowaitIO(syscall.SYS_WRITE, fd, p) }
 
-// nowaitWrite is write(2) on a non-blocking descriptor.
-func nowaitWrite(fd uintptr, p []byte) (int, error) {
+func nowaitIO(trap, fd uintptr, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	if errno != 0 {
 		return 0, errno
 	}
