@@ -65,7 +65,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	for _, n := range o.Sizes {
 		for r := range o.Runs {
 			fmt.Fprintf(o.Log, "== %d terminals, run %d of %d (load %s)\n", n, r+1, o.Runs, loadavg())
-			res, err := runOne(ctx, o, n, r == 0 && o.Idle > 0, r == 0 && o.Storm && n == largest)
+			res, err := runOne(ctx, o, n, o.Idle > 0, r == 0 && o.Storm && n == largest)
 			if err != nil {
 				return out, fmt.Errorf("%d terminals, run %d: %w", n, r+1, err)
 			}

@@ -25,9 +25,17 @@ func Median(rs []Result) []Result {
 	var out []Result
 	for _, n := range sizes {
 		g := by[n]
-		m := g[0] // idle and storm figures come from the first run only
+		m := g[0] // storm figures come from the first run only
 		md := func(f func(Result) time.Duration) time.Duration {
 			v := make([]time.Duration, len(g))
+			for i, r := range g {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		mdf := func(f func(Result) float64) float64 {
+			v := make([]float64, len(g))
 			for i, r := range g {
 				v[i] = f(r)
 			}
@@ -39,7 +47,10 @@ func Median(rs []Result) []Result {
 		m.RampUp = md(func(r Result) time.Duration { return r.RampUp })
 		m.CmdP50, m.CmdP99 = md(func(r Result) time.Duration { return r.CmdP50 }), md(func(r Result) time.Duration { return r.CmdP99 })
 		m.AlertCPUCtrl, m.AlertCPUSim = md(func(r Result) time.Duration { return r.AlertCPUCtrl }), md(func(r Result) time.Duration { return r.AlertCPUSim })
-		m.BytesRatio = float64(md(func(r Result) time.Duration { return time.Duration(r.BytesRatio * 1e6) })) / 1e6
+		m.BytesRatio = mdf(func(r Result) float64 { return r.BytesRatio })
+		m.IdleRSSPerTerm = mdf(func(r Result) float64 { return r.IdleRSSPerTerm })
+		m.IdleCPU = mdf(func(r Result) float64 { return r.IdleCPU })
+		m.IdleSwitches = mdf(func(r Result) float64 { return r.IdleSwitches })
 		var loads []string
 		for _, r := range g {
 			loads = append(loads, r.Load)

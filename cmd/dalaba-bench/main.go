@@ -43,7 +43,7 @@ func run() error {
 	}
 	sizes := flag.String("sizes", "1000,5000,15000", "fleet sizes, comma-separated")
 	runs := flag.Int("runs", 3, "runs per size (medians are reported)")
-	idle := flag.Duration("idle", 30*time.Second, "idle window for RSS and heartbeat CPU, in each size's first run (0: skip)")
+	idle := flag.Duration("idle", 30*time.Second, "idle window for RSS and heartbeat CPU, in every run (0: skip)")
 	storm := flag.Bool("storm", true, "restart the controller under the largest fleet")
 	audioFile := flag.String("audio", "", "the alert's MP3 (default: a 20.9 s MP3 built from audio/testdata)")
 	out := flag.String("out", "bench-results", "folder for results.csv and fanout.svg")
