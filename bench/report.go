@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -26,22 +27,8 @@ func Median(rs []Result) []Result {
 	for _, n := range sizes {
 		g := by[n]
 		m := g[0] // storm figures come from the first run only
-		md := func(f func(Result) time.Duration) time.Duration {
-			v := make([]time.Duration, len(g))
-			for i, r := range g {
-				v[i] = f(r)
-			}
-			slices.Sort(v)
-			return v[len(v)/2]
-		}
-		mdf := func(f func(Result) float64) float64 {
-			v := make([]float64, len(g))
-			for i, r := range g {
-				v[i] = f(r)
-			}
-			slices.Sort(v)
-			return v[len(v)/2]
-		}
+		md := func(f func(Result) time.Duration) time.Duration { return median(g, f) }
+		mdf := func(f func(Result) float64) float64 { return median(g, f) }
 		m.P50, m.P99, m.Max = md(func(r Result) time.Duration { return r.P50 }), md(func(r Result) time.Duration { return r.P99 }), md(func(r Result) time.Duration { return r.Max })
 		m.FloorP50, m.FloorP99, m.FloorMax = md(func(r Result) time.Duration { return r.FloorP50 }), md(func(r Result) time.Duration { return r.FloorP99 }), md(func(r Result) time.Duration { return r.FloorMax })
 		m.RampUp = md(func(r Result) time.Duration { return r.RampUp })
@@ -59,6 +46,16 @@ func Median(rs []Result) []Result {
 		out = append(out, m)
 	}
 	return out
+}
+
+// median is the median of f over rs (the upper one of an even count).
+func median[T cmp.Ordered](rs []Result, f func(Result) T) T {
+	v := make([]T, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
