@@ -176,10 +176,10 @@ func (e *busyError) Error() string {
 
 // busyWait is how long to stay away when a busy controller asks for
 // after: after, and up to a quarter more (at least a second more), at
-// random. A controller
-// gives each terminal it turns away its own time, so those turned away in
-// one second come back spread over a second; the jitter spreads those
-// asked the same time by a controller that gives all one.
+// random. A controller gives each terminal it turns away its own time, so
+// those turned away in one second come back spread over a second; the
+// jitter spreads those asked the same time by a controller that gives all
+// one.
 func busyWait(after time.Duration) time.Duration {
 	return after + time.Duration(rand.Float64()*float64(max(after/4, time.Second)))
 }
