@@ -27,6 +27,27 @@ type frameConn struct {
 	stash   *[]byte         // read by prime, not yet returned; from stashes
 	rest    []byte          // what of stash is left
 	raw     syscall.RawConn // the socket's, nil for a connection that has none
+	rawIO
+}
+
+// rawIO is what a frameConn passes to its RawConn, made once with the
+// connection, and the calls' arguments and results: a closure made for
+// each call escapes to the heap, three allocations per heartbeat. Reads
+// (prime) run one at a time, and so do writes (Write: the WebSocket
+// library writes under its own lock) and polls (writable, by the writer).
+type rawIO struct {
+	readNow func(fd uintptr) bool
+	rbuf    []byte
+	rn      int
+	rerr    error
+
+	writeNow func(fd uintptr) bool
+	wbuf     []byte
+	wn       int
+	werr     error
+
+	pollOut func(fd uintptr)
+	room    bool
 }
 
 // newFrameConn wraps conn, with its socket when it has one.
@@ -34,6 +55,7 @@ func newFrameConn(conn net.Conn) *frameConn {
 	c := &frameConn{Conn: conn}
 	if sc, ok := conn.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
+		c.readNow, c.writeNow, c.pollOut = c.readSome, c.writeAll, c.pollRoom
 	}
 	return c
 }
@@ -61,28 +83,33 @@ func (c *frameConn) Write(p []byte) (int, error) {
 	if c.raw == nil {
 		return c.Conn.Write(p)
 	}
-	done := 0
-	var errno error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for done < len(p) {
-			n, err := nowaitWrite(fd, p[done:])
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				return false // wait for room, or the write deadline
-			case err != nil:
-				errno = err
-				return true
-			}
-			done += n
-		}
-		return true
-	})
+	c.wbuf, c.wn, c.werr = p, 0, nil
+	err := c.raw.Write(c.writeNow)
+	done, errno := c.wn, c.werr
+	c.wbuf, c.werr = nil, nil
 	if err == nil && errno != nil {
 		err = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
 	}
 	return done, err
+}
+
+// writeAll writes wbuf from wn on, for RawConn.Write: false to wait for
+// room (or the write deadline).
+func (c *frameConn) writeAll(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		n, err := nowaitWrite(fd, c.wbuf[c.wn:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			c.werr = err
+			return true
+		}
+		c.wn += n
+	}
+	return true
 }
 
 // prime reads what the socket holds without waiting, for Read to return
@@ -91,17 +118,22 @@ func (c *frameConn) Write(p []byte) (int, error) {
 // or an end or error that the next Read will meet again.
 func (c *frameConn) prime() bool {
 	buf := stashes.Get().(*[]byte)
-	n, errno := 0, error(nil)
-	err := c.raw.Read(func(fd uintptr) bool {
-		n, errno = nowaitRead(fd, *buf)
-		return true // never wait
-	})
+	c.rbuf = *buf
+	err := c.raw.Read(c.readNow)
+	n, errno := c.rn, c.rerr
+	c.rbuf, c.rerr = nil, nil
 	if err != nil || n <= 0 {
 		stashes.Put(buf)
 		return err != nil || errno != syscall.EAGAIN
 	}
 	c.stash, c.rest = buf, (*buf)[:n]
 	c.see(c.rest)
+	return true
+}
+
+// readSome reads into rbuf, for RawConn.Read, never waiting.
+func (c *frameConn) readSome(fd uintptr) bool {
+	c.rn, c.rerr = nowaitRead(fd, c.rbuf)
 	return true
 }
 

@@ -20,6 +20,13 @@ type idlePoll struct {
 	rc   syscall.RawConn // for waiting on epfd without holding a thread
 	mu   sync.Mutex
 	fds  map[int32]*session
+
+	// wait's call of epoll_wait through rc, made once (a closure made for
+	// each call escapes to the heap), its buffer and results.
+	waitNow func(fd uintptr) bool
+	events  []syscall.EpollEvent
+	n       int
+	err     error
 }
 
 var (
@@ -87,27 +94,19 @@ func (p *idlePoll) remove(fd int, s *session) {
 // 20 µs to take it back, a third of an idle fleet's CPU (docs/benchmarks.md,
 // "Idle fleet").
 func (p *idlePoll) wait() {
-	events := make([]syscall.EpollEvent, 256)
-	ready := make([]*session, 0, len(events))
+	p.events = make([]syscall.EpollEvent, 256)
+	p.waitNow = p.ready
+	ready := make([]*session, 0, len(p.events))
 	for {
-		var n int
-		var err error
-		if rerr := p.rc.Read(func(fd uintptr) bool {
-			for {
-				n, err = epollWaitNow(fd, events)
-				if !errors.Is(err, syscall.EINTR) {
-					return n > 0 || err != nil // nothing ready: wait until epfd is readable
-				}
-			}
-		}); rerr != nil {
+		if rerr := p.rc.Read(p.waitNow); rerr != nil {
 			panic("idle poller: wait: " + rerr.Error()) // only once closed, which it never is
 		}
-		if err != nil {
-			panic("idle poller: epoll_wait: " + err.Error()) // only for a bad descriptor: a bug
+		if p.err != nil {
+			panic("idle poller: epoll_wait: " + p.err.Error()) // only for a bad descriptor: a bug
 		}
 		ready = ready[:0]
 		p.mu.Lock()
-		for _, ev := range events[:n] {
+		for _, ev := range p.events[:p.n] {
 			if s := p.fds[ev.Fd]; s != nil {
 				ready = append(ready, s)
 			}
@@ -116,6 +115,17 @@ func (p *idlePoll) wait() {
 		for i, s := range ready {
 			s.readable()
 			ready[i] = nil
+		}
+	}
+}
+
+// ready asks epoll for news without waiting, for RawConn.Read: false when
+// there is none, to wait until epfd is readable.
+func (p *idlePoll) ready(fd uintptr) bool {
+	for {
+		p.n, p.err = epollWaitNow(fd, p.events)
+		if !errors.Is(p.err, syscall.EINTR) {
+			return p.n > 0 || p.err != nil
 		}
 	}
 }
@@ -171,16 +181,19 @@ func (c *frameConn) writable() bool {
 	if c.raw == nil {
 		return false
 	}
+	c.room = false
+	c.raw.Control(c.pollOut)
+	return c.room
+}
+
+// pollRoom sets room, for RawConn.Control.
+func (c *frameConn) pollRoom(fd uintptr) {
 	const pollOut = 0x4 // POLLOUT
-	room := false
-	c.raw.Control(func(fd uintptr) {
-		pfd := struct {
-			fd              int32
-			events, revents int16
-		}{fd: int32(fd), events: pollOut}
-		var now syscall.Timespec // zero: do not wait
-		n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&now)), 0, 0, 0)
-		room = errno == 0 && n == 1 && pfd.revents&pollOut != 0
-	})
-	return room
+	pfd := struct {
+		fd              int32
+		events, revents int16
+	}{fd: int32(fd), events: pollOut}
+	var now syscall.Timespec // zero: do not wait
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&now)), 0, 0, 0)
+	c.room = errno == 0 && n == 1 && pfd.revents&pollOut != 0
 }

@@ -22,3 +22,5 @@ func nowaitWrite(fd uintptr, p []byte) (int, error) { return syscall.Write(int(f
 
 // writable is false: without the idle poller nothing asks.
 func (c *frameConn) writable() bool { return false }
+
+func (c *frameConn) pollRoom(fd uintptr) {}

@@ -387,15 +387,19 @@ func (c *Controller) heartbeat(ctx context.Context, id string, hb protocol.Heart
 	default:
 		return fmt.Errorf("heartbeat state %q is unknown", hb.State)
 	}
-	vol := hb.Volume
-	relay, audio := hb.RelayOK, hb.AudioOK
-	c.hub.reports.heartbeat(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &vol, Firmware: hb.Firmware,
-		RelayOK: &relay, AudioOK: &audio, Heartbeat: raw}, heartbeatPoint(c.now(), &hb), func(err error) {
+	v := &struct { // the status's three pointers, in one allocation
+		volume       int
+		relay, audio bool
+	}{hb.Volume, hb.RelayOK, hb.AudioOK}
+	c.hub.reports.heartbeat(ctx, id, store.Status{State: hb.State, LastSeen: c.now(), Volume: &v.volume, Firmware: hb.Firmware,
+		RelayOK: &v.relay, AudioOK: &v.audio, Heartbeat: raw}, heartbeatPoint(c.now(), &hb), func(_ bool, err error) {
 		if err != nil {
 			c.log.Error("record heartbeat", "terminal", id, "err", err)
 			return
 		}
-		c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
+		if c.events.Listening() { // the event is built only for someone (an idle fleet's every heartbeat)
+			c.events.Publish(events.Event{Kind: events.KindTerminal, Data: map[string]any{"id": id, "state": hb.State, "online": true, "heartbeat": hb}})
+		}
 	})
 	return nil
 }
@@ -430,7 +434,7 @@ func (c *Controller) reported(ctx context.Context, id string, r protocol.Report,
 func (c *Controller) setOffline(id string) {
 	done := make(chan error, 1)
 	c.hub.reports.heartbeat(context.Background(), id, store.Status{State: "offline", LastSeen: c.now()}, heartbeatPoint(c.now(), nil),
-		func(err error) { done <- err })
+		func(_ bool, err error) { done <- err })
 	if err := <-done; err != nil {
 		c.log.Error("record terminal offline", "terminal", id, "err", err)
 	}

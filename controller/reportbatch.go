@@ -69,12 +69,12 @@ func (b *reportBatcher) apply(ctx context.Context, id string, rs []protocol.Repo
 
 // heartbeat queues a terminal's status and a point of its history, to be
 // recorded as store.SetStatus and store.AddHeartbeat do, and returns at
-// once; done runs when they are stored. Heartbeats are stored in the order
-// they are queued, so a terminal's later status (offline among them, see
-// Controller.setOffline) is never overwritten by an earlier one.
-func (b *reportBatcher) heartbeat(ctx context.Context, id string, st store.Status, p store.HeartbeatPoint, done func(error)) {
-	b.heartbeats.submit(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, heartbeatGather, b.c.store.ApplyHeartbeats,
-		func(_ bool, err error) { done(err) })
+// once; done runs when they are stored, with whether the point was
+// written. Heartbeats are stored in the order they are queued, so a
+// terminal's later status (offline among them, see Controller.setOffline)
+// is never overwritten by an earlier one.
+func (b *reportBatcher) heartbeat(ctx context.Context, id string, st store.Status, p store.HeartbeatPoint, done func(wrote bool, err error)) {
+	b.heartbeats.submit(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, heartbeatGather, b.c.store.ApplyHeartbeats, done)
 }
 
 // groupCommit runs the items of concurrent callers through one store
@@ -89,7 +89,7 @@ type queued[In, Out any] struct {
 	in   In
 	out  Out
 	err  error
-	done chan struct{}
+	done chan struct{}    // closed once stored; nil for submit's, which nobody waits on
 	then func(Out, error) // submit's callback, run by the flush
 }
 
@@ -98,7 +98,7 @@ type queued[In, Out any] struct {
 // for others, then stores everything queued.
 func (g *groupCommit[In, Out]) submit(ctx context.Context, in In, gather time.Duration, store func(context.Context, []In) ([]Out, []error), then func(Out, error)) {
 	g.mu.Lock()
-	g.queue = append(g.queue, &queued[In, Out]{in: in, done: make(chan struct{}), then: then})
+	g.queue = append(g.queue, &queued[In, Out]{in: in, then: then})
 	lead := !g.flushing
 	g.flushing = true
 	g.mu.Unlock()
@@ -155,7 +155,9 @@ func (g *groupCommit[In, Out]) flushOnce(ctx context.Context, store func(context
 	outs, errs := store(context.WithoutCancel(ctx), ins)
 	for i, q := range batch {
 		q.out, q.err = outs[i], errs[i]
-		close(q.done)
+		if q.done != nil {
+			close(q.done)
+		}
 		if q.then != nil {
 			q.then(q.out, q.err)
 		}

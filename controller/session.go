@@ -426,7 +426,7 @@ func pop[T any](q *[]T) T {
 func (s *session) online(ctx context.Context, t store.Terminal) {
 	now := s.c.now()
 	s.c.hub.reports.heartbeat(ctx, t.ID, store.Status{State: protocol.StateIdle, LastSeen: now},
-		store.HeartbeatPoint{}, func(err error) { // the history starts with its first heartbeat
+		store.HeartbeatPoint{}, func(_ bool, err error) { // the history starts with its first heartbeat
 			if err != nil {
 				s.log.Error("record terminal online", "err", err)
 			}

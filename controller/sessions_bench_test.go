@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -290,4 +291,80 @@ func idleHello(url, code string) (*websocket.Conn, error) {
 		return ws, fmt.Errorf("controller answered %q (%v), want a welcome", f.Type, err)
 	}
 	return ws, nil
+}
+
+// BenchmarkHeartbeat measures what one idle terminal's heartbeat costs the
+// controller: the session is parked, the idle poller wakes it, it reads the
+// heartbeat (which is also a ping), writes the pong and queues the status
+// (unchanged, so the store writes nothing). The client writes a ready-made
+// frame and reads the pong off the socket itself, so the allocations
+// reported are the controller's (docs/benchmarks.md, "Idle CPU").
+func BenchmarkHeartbeat(b *testing.B) {
+	h := startBenchController(b)
+	ws, err := idleHello(h.ws, h.bulkCodes(b, 1)[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	now := time.Now()
+	body, err := protocol.Encode(protocol.TypeHeartbeat, protocol.Heartbeat{State: protocol.StateIdle, Volume: 5,
+		RelayOK: true, AudioOK: true, Firmware: "bench", TerminalTime: &now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(body) >= 1<<16 {
+		b.Fatalf("heartbeat of %d bytes", len(body))
+	}
+	// A text frame masked with a zero key, its length in 16 bits.
+	frame := append([]byte{0x81, 0x80 | 126, byte(len(body) >> 8), byte(len(body)), 0, 0, 0, 0}, body...)
+	conn := ws.UnderlyingConn()
+	buf := make([]byte, 64<<10)
+	// beat sends the heartbeat and reads frames until its pong.
+	beat := func() {
+		if _, err := conn.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		for have := 0; ; {
+			head, size := frameSize(buf[:have])
+			for size < 0 || have < size {
+				n, err := conn.Read(buf[have:])
+				if err != nil {
+					b.Fatal(err)
+				}
+				have += n
+				head, size = frameSize(buf[:have])
+			}
+			pong := bytes.HasPrefix(buf[head:size], []byte(`{"type":"pong"`))
+			have = copy(buf, buf[size:have])
+			if pong && have == 0 {
+				return
+			}
+		}
+	}
+	for range 20 { // past the clock pings of a new connection, the status first stored
+		beat()
+	}
+	time.Sleep(readerLinger + time.Second) // the handshake's reader ends: the session is parked
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		beat()
+	}
+}
+
+// frameSize returns the header length and whole length of the unmasked
+// WebSocket frame that b starts with, or -1 while b is too short to say.
+func frameSize(b []byte) (head, size int) {
+	if len(b) < 2 {
+		return 0, -1
+	}
+	switch n := int(b[1] & 0x7f); {
+	case n < 126:
+		return 2, 2 + n
+	case n == 126 && len(b) >= 4:
+		return 4, 4 + (int(b[2])<<8 | int(b[3]))
+	case n == 127 && len(b) >= 10:
+		return 10, 10 + int(binary.BigEndian.Uint64(b[2:10]))
+	}
+	return 0, -1
 }

@@ -64,6 +64,14 @@ func (b *Broker) Unsubscribe(s *Sub) {
 	b.mu.Unlock()
 }
 
+// Listening reports whether anyone is subscribed: a publisher may skip
+// building an event nobody would get.
+func (b *Broker) Listening() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs) > 0
+}
+
 // Publish hands e to every interested subscriber without waiting.
 func (b *Broker) Publish(e Event) {
 	if e.At.IsZero() {
