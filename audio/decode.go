@@ -16,6 +16,12 @@ func Gain(volume int) float64 {
 	return v * v
 }
 
+// DecodesAsItComes reports whether Decode yields the start of a file of
+// this format before the rest of it can be read: WAV's does; an MP3 is
+// scanned whole first (every frame checked and counted for the gapless
+// trim), so its sound waits for the whole file.
+func DecodesAsItComes(format string) bool { return format == "wav" }
+
 // Decode returns a stream of PCM for the audio file in r (format "mp3" or
 // "wav"): interleaved signed 16-bit little-endian stereo at outRate, with
 // mono input duplicated to both channels. The audio is resampled by linear

@@ -41,6 +41,8 @@ type Result struct {
 	RampUp             time.Duration
 	P50, P99, Max      time.Duration // accept → playing
 	CmdP50, CmdP99     time.Duration // accept → the command verified and the fetch begun
+	Paused             int           // terminals whose audio paused waiting for its media
+	PausedMax          time.Duration // the longest such pause, in all, of one terminal
 	AlertCPUCtrl       time.Duration // CPU the controller used from sending the alert to every delivery done
 	AlertCPUSim        time.Duration // CPU the simulator's workers used in that time
 	FloorP50, FloorP99 time.Duration // the same file from http.FileServer
@@ -145,6 +147,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	res.P50, res.P99, res.Max = sim.Quantile(a.Playing, 0.5), sim.Quantile(a.Playing, 0.99), sim.Quantile(a.Playing, 1)
 	res.CmdP50, res.CmdP99 = sim.Quantile(a.Fetching, 0.5), sim.Quantile(a.Fetching, 0.99)
 	res.BytesRatio = float64(w1-w0) / float64(n) / float64(len(o.Audio))
+	res.Paused, res.PausedMax = len(a.Paused), sim.Quantile(a.Paused, 1)
 	if len(a.Playing) != n {
 		return res, fmt.Errorf("%d of %d terminals reported playing", len(a.Playing), n)
 	}

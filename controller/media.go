@@ -22,7 +22,8 @@ import (
 // lately as ready-encoded chunk frames: when thousands of terminals fetch
 // an alert's file at once, it is read and framed once, not once each.
 type mediaStore struct {
-	dir string
+	dir   string
+	pacer *mediaPacer
 
 	mu     sync.Mutex
 	frames map[string]framed // sha256 → its description and encoded chunks
@@ -44,7 +45,7 @@ func openMediaStore(dir string) (*mediaStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create media folder: %w", err)
 	}
-	return &mediaStore{dir: dir, frames: map[string]framed{}}, nil
+	return &mediaStore{dir: dir, pacer: newMediaPacer(), frames: map[string]framed{}}, nil
 }
 
 // cached returns the media with this hash and its chunk frames when they

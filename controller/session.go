@@ -446,7 +446,9 @@ func (s *session) online(ctx context.Context, t store.Terminal) {
 	s.c.scheduleOnline(ctx, s) // after any alert: those are urgent, this is days ahead
 }
 
-// sendMedia streams a media file from an offset in chunk-size pieces.
+// sendMedia streams a media file from an offset in chunk-size pieces, the
+// pieces after the first at the pace of the audio when the terminal plays
+// it as it comes and others are starting too (pacing.go).
 func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 	fail := func(reason string) {
 		s.sendFrame(protocol.TypeMediaErr, protocol.MediaErr{SHA256: g.SHA256, Reason: reason})
@@ -475,7 +477,12 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 		return
 	}
 	// The encoded chunks are shared by every terminal fetching the file.
-	for i := g.Offset / int64(m.ChunkSize); i < int64(len(frames)); i++ {
+	first, step := g.Offset/int64(m.ChunkSize), chunkAudio(m)
+	var began time.Time
+	for i := first; i < int64(len(frames)); i++ {
+		if g.Stream && i > first { // pacing.go
+			s.c.media.pacer.wait(began.Add(time.Duration(i-first)*step - step/2))
+		}
 		s.mu.Lock()
 		for len(s.media) >= mediaQueue && !s.closed {
 			s.wake.Wait()
@@ -487,5 +494,9 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 		s.media = append(s.media, frames[i])
 		s.startWriter()
 		s.mu.Unlock()
+		if g.Stream && i == first {
+			began = time.Now()
+			s.c.media.pacer.started()
+		}
 	}
 }

@@ -116,10 +116,13 @@ type Ack struct {
 }
 
 // MediaGet asks for a media file by content hash, from a byte offset that is
-// a multiple of the file's chunk size.
+// a multiple of the file's chunk size. Stream says the terminal plays the
+// file as it arrives: the controller may pace the chunks after the first
+// by the audio they hold (docs/protocol.md §6).
 type MediaGet struct {
 	SHA256 string `json:"sha256"`
 	Offset int64  `json:"offset"`
+	Stream bool   `json:"stream,omitempty"`
 }
 
 // MediaErr says a media file cannot be sent.

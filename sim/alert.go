@@ -22,6 +22,7 @@ type AlertResult struct {
 	Playing  []time.Duration // per terminal, accept → first sound, sorted
 	Fetching []time.Duration // per terminal that fetched, accept → its fetch began (the command verified and accepted), sorted
 	Fetched  int             // terminals that fetched its media (0 when cached)
+	Paused   []time.Duration // per terminal whose audio paused waiting for its media, how long in all, sorted
 	Counts   map[string]int  // the controller's deliveries by state
 	Done     time.Duration   // accept → every delivery done
 }
@@ -75,13 +76,17 @@ func (fl *Fleet) AlertMedia(ctx context.Context, sha string) (*AlertResult, erro
 		case <-time.After(time.Second):
 		}
 	}
-	fetches, plays := fl.f.played(alert.ID)
+	fetches, plays, pauses := fl.f.played(alert.ID)
 	for _, at := range plays {
 		res.Playing = append(res.Playing, at.Sub(res.Accepted))
 	}
 	for _, at := range fetches {
 		res.Fetching = append(res.Fetching, at.Sub(res.Accepted))
 	}
+	for _, d := range pauses {
+		res.Paused = append(res.Paused, d)
+	}
+	slices.Sort(res.Paused)
 	slices.Sort(res.Playing)
 	slices.Sort(res.Fetching)
 	res.Fetched = len(fetches)

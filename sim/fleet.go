@@ -329,8 +329,9 @@ type fleet struct {
 
 	mu      sync.Mutex
 	up      map[int]bool
-	plays   map[string]map[int]time.Time // EBM id → terminal → first sound
-	fetches map[string]map[int]time.Time // EBM id → terminal → its media fetch began
+	plays   map[string]map[int]time.Time     // EBM id → terminal → first sound
+	fetches map[string]map[int]time.Time     // EBM id → terminal → its media fetch began
+	pauses  map[string]map[int]time.Duration // EBM id → terminal → how long its audio waited for media
 	exits   map[int]string
 	changed chan struct{} // closed and replaced on every event
 }
@@ -343,7 +344,7 @@ type proc struct {
 }
 
 func newFleet(o Options) *fleet {
-	return &fleet{o: o, up: map[int]bool{}, plays: map[string]map[int]time.Time{}, fetches: map[string]map[int]time.Time{}, exits: map[int]string{}, changed: make(chan struct{})}
+	return &fleet{o: o, up: map[int]bool{}, plays: map[string]map[int]time.Time{}, fetches: map[string]map[int]time.Time{}, pauses: map[string]map[int]time.Duration{}, exits: map[int]string{}, changed: make(chan struct{})}
 }
 
 // start runs one worker per PerProcess terminals, each dialing from its
@@ -420,6 +421,11 @@ func (f *fleet) read(r io.Reader) {
 			firstTime(f.plays, e)
 		case "fetch":
 			firstTime(f.fetches, e)
+		case "pause":
+			if f.pauses[e.ID] == nil {
+				f.pauses[e.ID] = map[int]time.Duration{}
+			}
+			f.pauses[e.ID][e.Index] += time.Duration(e.At)
 		case "exit":
 			f.exits[e.Index] = e.Err
 		}
@@ -464,11 +470,12 @@ func firstTime(m map[string]map[int]time.Time, e event) {
 }
 
 // played returns, for alert id, when each terminal began to fetch its
-// media and when each first sounded it.
-func (f *fleet) played(id string) (fetches, plays map[int]time.Time) {
+// media, when each first sounded it, and how long the audio of those whose
+// audio paused for its media waited.
+func (f *fleet) played(id string) (fetches, plays map[int]time.Time, pauses map[int]time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return maps.Clone(f.fetches[id]), maps.Clone(f.plays[id])
+	return maps.Clone(f.fetches[id]), maps.Clone(f.plays[id]), maps.Clone(f.pauses[id])
 }
 
 func (f *fleet) failures() []string {

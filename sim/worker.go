@@ -38,10 +38,10 @@ type Member struct {
 // event is one line a worker writes: a terminal's link went up or down, it
 // started playing an alert, or it stopped with an error.
 type event struct {
-	Kind  string `json:"e"`            // up, down, fetch, play, exit, started
+	Kind  string `json:"e"`            // up, down, fetch, play, pause, exit, started
 	Index int    `json:"i"`            // the member's index
 	ID    string `json:"id,omitempty"` // play: the EBM id
-	At    int64  `json:"t,omitempty"`  // play, fetch: Unix nanoseconds
+	At    int64  `json:"t,omitempty"`  // play, fetch: Unix nanoseconds; pause: nanoseconds paused
 	Err   string `json:"err,omitempty"`
 }
 
@@ -142,6 +142,7 @@ func newMember(job Job, m Member, w *eventWriter) (*terminal.Terminal, error) {
 		},
 		Playing:  func(id string) { w.put(event{Kind: "play", Index: m.Index, ID: id, At: time.Now().UnixNano()}) },
 		Fetching: func(id string) { w.put(event{Kind: "fetch", Index: m.Index, ID: id, At: time.Now().UnixNano()}) },
+		Paused:   func(id string, d time.Duration) { w.put(event{Kind: "pause", Index: m.Index, ID: id, At: int64(d)}) },
 	})
 	return t, nil
 }

@@ -239,6 +239,9 @@ func TestFetchResumesAfterReconnect(t *testing.T) {
 	if len(gets) != 2 || gets[0].Offset != 0 || gets[1].Offset != 2*4096 {
 		t.Fatalf("media requests %+v, want offset 0 then %d", gets, 2*4096)
 	}
+	if gets[0].Stream || gets[1].Stream {
+		t.Fatalf("media requests %+v say they stream a file that plays only once whole", gets)
+	}
 }
 
 func TestClockSkewAndPlayAt(t *testing.T) {

@@ -169,7 +169,7 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-cha
 // nil and the caller asks again).
 func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Media, w *mediacache.Writer, chunks <-chan chunkMsg, st *stream) error {
 	off := w.Written()
-	req, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Offset: off})
+	req, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Offset: off, Stream: st.early()})
 	if err != nil {
 		return err
 	}

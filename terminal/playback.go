@@ -181,6 +181,9 @@ func (p *player) playMedia(ctx context.Context, tk *task, pr *playRun) error {
 			return &playError{"media", err}
 		}
 	}
+	if st := p.streamOf(tk); st != nil {
+		st.takePaused() // waits before the sound starts (an MP3 is scanned whole) are no pause
+	}
 	if pr.first {
 		p.sounding(tk, pr)
 		pr.first = false
@@ -188,6 +191,7 @@ func (p *player) playMedia(ctx context.Context, tk *task, pr *playRun) error {
 	cr := &countingReader{r: pcm}
 	begin := time.Now()
 	err = sink.Play(ctx, cr)
+	p.paused(tk, p.streamOf(tk))
 	n := cr.n.Load()
 	if err != nil && ctx.Err() != nil {
 		// The sink reads ahead of the loudspeaker: count what was heard.
@@ -228,9 +232,8 @@ func (p *player) holdMedia(ctx context.Context, tk *task, pr *playRun, h audio.H
 	// the hold, and it is over only once the whole file is verified.
 	hctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	var st *stream
-	if tk.streams != nil {
-		st = tk.streams[tk.pos.media]
+	st := p.streamOf(tk)
+	if st != nil {
 		go func() {
 			select {
 			case <-st.done:
@@ -242,14 +245,19 @@ func (p *player) holdMedia(ctx context.Context, tk *task, pr *playRun, h audio.H
 		}()
 	}
 	begin := time.Now()
-	err := h.Hold(hctx, rest)
-	if err == nil && st != nil {
-		select {
-		case <-st.done:
-		case <-hctx.Done():
+	var err error
+	if st == nil {
+		err = h.Hold(hctx, rest)
+	} else {
+		err = holdStream(hctx, h, st, done, done+rest)
+		if err == nil {
+			select {
+			case <-st.done:
+			case <-hctx.Done():
+			}
 		}
 	}
-	heard := min(time.Since(begin), rest)
+	heard := min(time.Since(begin)-p.paused(tk, st), rest)
 	tk.pos.offset += int64(heard.Seconds()*float64(rate)) * pcmFrame
 	tk.played += heard
 	tk.ended = p.t.now()
@@ -262,6 +270,48 @@ func (p *player) holdMedia(ctx context.Context, tk *task, pr *playRun, h audio.H
 	return err
 }
 
+// holdStream holds for the audio of st from at to end as a decoder would
+// play it: at the audio's pace, and waiting (a pause the listener hears)
+// whenever it reaches bytes not verified yet.
+func holdStream(ctx context.Context, h audio.Holder, st *stream, at, end time.Duration) error {
+	total := time.Duration(st.m.DurationMS) * time.Millisecond
+	for at < end {
+		st.mu.Lock()
+		verified, changed, err := st.verified, st.changed, st.err
+		st.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if ready := min(end, time.Duration(float64(total)*float64(verified)/float64(st.m.Size))); ready > at {
+			if err := h.Hold(ctx, ready-at); err != nil {
+				return err
+			}
+			at = ready
+			continue
+		}
+		if err := st.waitChange(ctx, changed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// paused takes the time tk's audio from st has paused for its media, and
+// when there was any, logs it and tells the hook.
+func (p *player) paused(tk *task, st *stream) time.Duration {
+	if st == nil {
+		return 0
+	}
+	d := st.takePaused()
+	if d > 0 {
+		p.log.Warn("the alert's audio paused, waiting for its media", "task", tk.id, "paused", d.Round(time.Millisecond))
+		if p.t.hooks.Paused != nil {
+			p.t.hooks.Paused(tk.id, d)
+		}
+	}
+	return d
+}
+
 // openMedia opens the media file at tk's position: an alert's through its
 // stream (verified bytes only, waiting for the rest), a program's from the
 // cache.
@@ -272,13 +322,22 @@ func (p *player) openMedia(ctx context.Context, tk *task) (io.ReadSeekCloser, er
 	return p.t.cache.Open(tk.media[tk.pos.media].SHA256)
 }
 
-// streamFailed returns the error that ended the stream of the media file
-// at tk's position, if any.
-func (p *player) streamFailed(tk *task) error {
+// streamOf returns the stream of the media file at tk's position, nil for
+// a program's.
+func (p *player) streamOf(tk *task) *stream {
 	if tk.streams == nil {
 		return nil
 	}
-	return tk.streams[tk.pos.media].failed()
+	return tk.streams[tk.pos.media]
+}
+
+// streamFailed returns the error that ended the stream of the media file
+// at tk's position, if any.
+func (p *player) streamFailed(tk *task) error {
+	if st := p.streamOf(tk); st != nil {
+		return st.failed()
+	}
+	return nil
 }
 
 // pcmFrame is the size of one frame of the sink's PCM (s16le stereo).

@@ -20,11 +20,16 @@ import (
 type stream struct {
 	m    protocol.Media
 	kick func() // wakes the player when the stream can start or ends
+	// decodesAsItComes: the output starts on the bytes it has (WAV, and
+	// the simulator's hold), not only on the whole file (MP3: audio.Decode
+	// scans every frame first).
+	decodesAsItComes bool
 
 	mu       sync.Mutex
-	path     string // the partial file, while fetching
-	verified int64  // bytes checked so far
-	err      error  // the fetch failed: nothing more will come
+	path     string        // the partial file, while fetching
+	verified int64         // bytes checked so far
+	err      error         // the fetch failed: nothing more will come
+	paused   time.Duration // playback waited for bytes not verified yet, since takePaused
 	done     chan struct{}
 	changed  chan struct{} // closed and replaced on every change
 }
@@ -45,6 +50,13 @@ func (s *stream) startBytes() int64 {
 		return s.m.Size
 	}
 	return min(s.m.Size, int64(s.m.ChunkSize))
+}
+
+// early reports whether sound may start before the file is complete: the
+// controller may then pace the rest (media_get's stream). A nil stream is
+// a fetch nothing plays from.
+func (s *stream) early() bool {
+	return s != nil && s.decodesAsItComes && s.startBytes() < s.m.Size
 }
 
 // progress records that the first n bytes of the file at path are verified.
@@ -89,6 +101,33 @@ func (s *stream) canStart() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err == nil && s.verified >= s.startBytes()
+}
+
+// waitChange waits until changed (s.changed when read) is closed, counting
+// the wait as a pause of the playback reading s.
+func (s *stream) waitChange(ctx context.Context, changed <-chan struct{}) error {
+	begin := time.Now()
+	defer func() {
+		s.mu.Lock()
+		s.paused += time.Since(begin)
+		s.mu.Unlock()
+	}()
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// takePaused returns how long playback has waited for bytes since the last
+// call.
+func (s *stream) takePaused() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.paused
+	s.paused = 0
+	return d
 }
 
 // failed returns the error that ended the stream, if it ended.
@@ -150,10 +189,8 @@ func (r *streamReader) Read(b []byte) (int, error) {
 				return 0, rerr
 			}
 		}
-		select {
-		case <-changed:
-		case <-r.ctx.Done():
-			return 0, context.Cause(r.ctx)
+		if err := r.s.waitChange(r.ctx, changed); err != nil {
+			return 0, err
 		}
 	}
 }

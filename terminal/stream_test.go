@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"dalaba/audio"
 	"dalaba/protocol"
 )
 
@@ -87,6 +88,11 @@ func TestStreamingStartAndBadChunkMidFile(t *testing.T) {
 	ctl.send(ctl.sign(cmd))
 
 	ctl.waitState(cmd.ID, protocol.DeliveryPlaying) // with chunks 8.. not yet sent
+	ctl.mu.Lock()
+	if len(ctl.gets) != 1 || !ctl.gets[0].Stream {
+		t.Errorf("media requests %+v, want one that says it streams (plays as the file comes)", ctl.gets)
+	}
+	ctl.mu.Unlock()
 	eventually(t, "relay ON", func() bool { return r.term.Status().RelayOn })
 	eventually(t, "some of the verified audio heard", func() bool { // before the bad chunk can stop it
 		for _, name := range r.wavs() {
@@ -114,5 +120,44 @@ func TestStreamingStartAndBadChunkMidFile(t *testing.T) {
 	verified := time.Duration(bad*4096-44) * time.Second / (2 * 16000)
 	if heard := r.playedTone(toneFreq); heard > verified+20*time.Millisecond {
 		t.Fatalf("heard %s of the tone, more than the %s verified", heard, verified)
+	}
+}
+
+// TestHoldStreamPausesForMissingBytes: the fleet simulator's silent sink
+// plays a streamed file as a decoder would, at the audio's pace, and waits
+// (a pause a listener would hear, counted) when it reaches bytes not yet
+// verified; bytes that come in time make no pause.
+func TestHoldStreamPausesForMissingBytes(t *testing.T) {
+	m := protocol.Media{SHA256: strings.Repeat("0", 64), Size: 1000, ChunkSize: 250, DurationMS: 600}
+	for _, tc := range []struct {
+		name  string
+		late  time.Duration // when the rest of the file is verified
+		pause bool
+	}{{"in time", 50 * time.Millisecond, false}, {"late", 400 * time.Millisecond, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStream(m, nil)
+			st.progress("partial", 250) // the first 150 ms of audio
+			go func() {
+				time.Sleep(tc.late)
+				st.progress("partial", 1000)
+			}()
+			begin := time.Now()
+			if err := holdStream(context.Background(), audio.NewHoldSink(8000), st, 0, 600*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			took, paused := time.Since(begin), st.takePaused()
+			if tc.pause != (paused > 0) {
+				t.Fatalf("the rest verified %s in: paused %s", tc.late, paused)
+			}
+			if min := 600*time.Millisecond + paused; took < min {
+				t.Fatalf("held %s, less than the audio and its pause (%s)", took, min)
+			}
+			if tc.pause && paused < tc.late-150*time.Millisecond-20*time.Millisecond {
+				t.Fatalf("paused %s for bytes that came %s after the first 150 ms of audio", paused, tc.late)
+			}
+			if st.takePaused() != 0 {
+				t.Fatal("takePaused did not reset the count")
+			}
+		})
 	}
 }

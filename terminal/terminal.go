@@ -74,9 +74,10 @@ type Terminal struct {
 // Hooks let a program that embeds terminals (the fleet simulator, sim/)
 // watch them. They are called synchronously and must not block.
 type Hooks struct {
-	Link     func(up bool)      // a connection was welcomed (true) or ended
-	Playing  func(ebmID string) // an alert made its first sound
-	Fetching func(ebmID string) // an alert's media is not in the cache: fetching it
+	Link     func(up bool)                       // a connection was welcomed (true) or ended
+	Playing  func(ebmID string)                  // an alert made its first sound
+	Fetching func(ebmID string)                  // an alert's media is not in the cache: fetching it
+	Paused   func(ebmID string, d time.Duration) // an alert's audio waited d for its media, in one item's playback
 }
 
 // SetHooks installs h; call it before Run.

@@ -1,0 +1,109 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"dalaba/audio"
+	"dalaba/protocol"
+)
+
+// A terminal that plays an alert's file as it arrives gets its first chunk
+// at once and, while other terminals are still starting theirs, each later
+// one half a chunk's audio before its loudspeaker needs it. A fetch that
+// does not stream (a schedule's prefetch) is not held back, and once no
+// terminal is starting, a streamed fetch's chunks all come at once.
+func TestStreamedMediaPaced(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	m := h.upload(t, audio.ToneWAV(1000, 6200*time.Millisecond, 16000, 0.5))
+	n, step := len(m.Chunks), chunkAudio(m.Media)
+	if n < 4 || step < 2*paceQuiet {
+		t.Fatalf("test media of %d chunks of %s each; the test wants 4 or more, longer than %s", n, step, 2*paceQuiet)
+	}
+	a, codeA := h.newRawTerminal(t, villageA, "甲")
+	b, codeB := h.newRawTerminal(t, villageA, "乙")
+	a.connect(t, codeA)
+	b.connect(t, codeB)
+	get := func(stream bool) []byte {
+		msg, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Stream: stream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	// chunks asks for the file and returns when each chunk came, by index,
+	// counted from the first.
+	chunks := func(stream bool) []time.Duration {
+		t.Helper()
+		if err := a.ws.WriteMessage(websocket.TextMessage, get(stream)); err != nil {
+			t.Fatal(err)
+		}
+		at := make([]time.Duration, n)
+		var first time.Time
+		for got := 0; got < n; {
+			a.ws.SetReadDeadline(time.Now().Add(waitLimit))
+			kind, msg, err := a.ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("reading chunks: %v (%d of %d came)", err, got, n)
+			}
+			if kind != websocket.BinaryMessage {
+				continue // a schedule, a pong
+			}
+			_, off, _, err := protocol.DecodeMediaChunk(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == 0 {
+				first = time.Now()
+			}
+			at[off/uint64(m.ChunkSize)] = time.Since(first)
+			got++
+		}
+		return at
+	}
+
+	// Terminal b starts a streamed fetch every 200 ms: the fleet is busy.
+	busy := make(chan struct{})
+	go func() {
+		for {
+			if _, _, err := b.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-busy:
+				return
+			case <-tick.C:
+				if b.ws.WriteMessage(websocket.TextMessage, get(true)) != nil {
+					return
+				}
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	at := chunks(true)
+	for k := 1; k < n; k++ {
+		due := time.Duration(k)*step - step/2
+		if at[k] < due-100*time.Millisecond {
+			t.Errorf("streamed, while others started: chunk %d came %s after the first, before its time %s", k, at[k], due)
+		}
+	}
+	if at := chunks(false); at[n-1] > step/2 {
+		t.Errorf("not streamed, while others started: the last chunk came %s after the first, paced", at[n-1])
+	}
+	close(busy)
+
+	time.Sleep(paceQuiet + 300*time.Millisecond) // nobody is starting
+	at = chunks(true)
+	if last, paced := at[n-1], time.Duration(n-1)*step-step/2; last > paced-step {
+		t.Errorf("streamed, with no one else starting: the last chunk came %s after the first, paced (%s)", last, paced)
+	}
+}
