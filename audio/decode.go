@@ -16,20 +16,16 @@ func Gain(volume int) float64 {
 	return v * v
 }
 
-// DecodesAsItComes reports whether Decode yields the start of a file of
-// this format before the rest of it can be read: WAV's does; an MP3 is
-// scanned whole first (every frame checked and counted for the gapless
-// trim), so its sound waits for the whole file.
-func DecodesAsItComes(format string) bool { return format == "wav" }
-
 // Decode returns a stream of PCM for the audio file in r (format "mp3" or
 // "wav"): interleaved signed 16-bit little-endian stereo at outRate, with
 // mono input duplicated to both channels. The audio is resampled by linear
 // interpolation (which does not low-pass filter, so downsampling from rates
 // above outRate can alias) and scaled by Gain(volume).
 //
-// Decode checks the headers but decodes lazily as the stream is read; call
-// Probe first to reject a damaged file before playing it. A WAV cut short
+// Decode checks the headers but decodes lazily as the stream is read, and
+// reads r no further ahead than it decodes, so a file still arriving plays
+// from its start (an MP3 is checked frame by frame as it goes); call Probe
+// first to reject a damaged file before playing it. A WAV cut short
 // plays what is there. An MP3 with LAME gapless information is trimmed to
 // exactly the source audio.
 func Decode(r io.ReadSeeker, format string, outRate int, volume int) (io.Reader, error) {
@@ -62,19 +58,18 @@ func Decode(r io.ReadSeeker, format string, outRate int, volume int) (io.Reader,
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("decode: seek: %w", err)
 		}
-		l, err := scanMP3(r, size)
+		// Frame by frame as the file is read, so that a file still
+		// arriving plays from its first frames (terminal/stream.go).
+		frames := newMP3Frames(r, size)
+		if err := frames.next(); err != nil { // the first: rate, and the encoder's delay and padding
+			return nil, fmt.Errorf("decode: %w", err)
+		}
+		dec, err := newMP3Decoder(frames)
 		if err != nil {
 			return nil, fmt.Errorf("decode: %w", err)
 		}
-		s, err := newSection(r, l.start, l.end)
-		if err != nil {
-			return nil, fmt.Errorf("decode: MP3: %w", err)
-		}
-		dec, err := newMP3Decoder(newBufferedSeeker(s))
-		if err != nil {
-			return nil, fmt.Errorf("decode: %w", err)
-		}
-		src = &trimReader{r: dec, skip: 4 * l.skip(), keep: 4 * l.samples()}
+		l := frames.l
+		src = &trimReader{r: dec, skip: 4 * l.skip(), tail: 4 * l.tail()}
 		inRate, inChan = l.rate, 2
 	default:
 		return nil, fmt.Errorf("decode: unknown format %q (want \"mp3\" or \"wav\")", format)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -265,9 +266,129 @@ func TestDecodeMP3ReadsInBlocks(t *testing.T) {
 	if _, err := io.Copy(io.Discard, pcm); err != nil {
 		t.Fatal(err)
 	}
-	// The scan reads the file once, the decoder's index once and its
-	// frames once, 4 KB at a time.
-	if max := 3 * (len(data)/4096 + 2); r.reads > max {
+	// The frames are read once, 4 KB at a time.
+	if max := len(data)/4096 + 2; r.reads > max {
 		t.Errorf("%d reads for %d bytes, want at most %d", r.reads, len(data), max)
+	}
+}
+
+// TestDecodeMP3Length: an MP3 decodes to exactly the samples its frames and
+// LAME tag say (the encoder's delay and padding dropped), as Probe counts
+// them, though the decoder no longer reads the whole file first.
+func TestDecodeMP3Length(t *testing.T) {
+	for _, name := range []string{"tone1k_at200ms_mono_22k05.mp3", "tone1k_mono_44k1_notag.mp3", "tone1k_stereo_44k1.mp3",
+		"tone1k_stereo_44k1_128k_notag.mp3", "tone440_mono_44k1.mp3", "varied_mono_48k_64k.mp3", "varied_stereo_22k05_32k_crc.mp3", "varied_stereo_44k1_96k.mp3"} {
+		data := readFixture(t, name)
+		l, err := scanMP3(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r, err := Decode(bytes.NewReader(data), "mp3", l.rate, 100) // at its own rate: no resampling
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pcm, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := int64(len(pcm) / 4); got != l.samples() {
+			t.Errorf("%s: decoded %d samples, its frames and tag say %d", name, got, l.samples())
+		}
+	}
+}
+
+// arriving is a file of which only the first n bytes can be read yet: a
+// read past them waits until more arrive (as terminal/stream.go's reader
+// waits for verified bytes). Seek to the end gives the whole size.
+type arriving struct {
+	data []byte
+	pos  int64
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int64
+}
+
+func newArriving(data []byte, n int64) *arriving {
+	a := &arriving{data: data, n: n}
+	a.cond = sync.NewCond(&a.mu)
+	return a
+}
+
+func (a *arriving) arrive(n int64) {
+	a.mu.Lock()
+	a.n = n
+	a.mu.Unlock()
+	a.cond.Broadcast()
+}
+
+func (a *arriving) Read(p []byte) (int, error) {
+	if a.pos >= int64(len(a.data)) {
+		return 0, io.EOF
+	}
+	a.mu.Lock()
+	for a.pos >= a.n {
+		a.cond.Wait()
+	}
+	n := copy(p, a.data[a.pos:a.n])
+	a.mu.Unlock()
+	a.pos += int64(n)
+	return n, nil
+}
+
+func (a *arriving) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += a.pos
+	case io.SeekEnd:
+		off += int64(len(a.data))
+	}
+	a.pos = off
+	return off, nil
+}
+
+// TestDecodeMP3AsItArrives: an MP3 plays from its first frames while the
+// rest of it is still arriving, and in the end all of it plays.
+func TestDecodeMP3AsItArrives(t *testing.T) {
+	data := readFixture(t, "varied_stereo_44k1_96k.mp3")
+	whole, _ := decodeAll(t, data, "mp3", 100)
+	src := newArriving(data, 8<<10)
+	got := make(chan []byte, 1)
+	fail := make(chan error, 1)
+	go func() {
+		r, err := Decode(src, "mp3", 48000, 100)
+		if err != nil {
+			fail <- err
+			return
+		}
+		head := make([]byte, 48000) // 0.25 s of PCM
+		if _, err := io.ReadFull(r, head); err != nil {
+			fail <- err
+			return
+		}
+		got <- head
+		rest, err := io.ReadAll(r)
+		if err != nil {
+			fail <- err
+			return
+		}
+		got <- rest
+	}()
+	var head []byte
+	select {
+	case head = <-got:
+	case err := <-fail:
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no PCM from the first 8 KB of a %d-byte MP3 while the rest had not arrived", len(data))
+	}
+	src.arrive(int64(len(data)))
+	var rest []byte
+	select {
+	case rest = <-got:
+	case err := <-fail:
+		t.Fatal(err)
+	}
+	if left, _ := splitStereo(append(head, rest...)); len(left) != len(whole) {
+		t.Fatalf("decoded %d samples as it arrived, %d whole", len(left), len(whole))
 	}
 }

@@ -117,6 +117,15 @@ func (l mp3Layout) skip() int64 {
 	return n
 }
 
+// tail returns how many decoded samples follow the last real one: LAME's
+// padding, less the decoder's delay that skip dropped at the start.
+func (l mp3Layout) tail() int64 {
+	if !l.gapless {
+		return 0
+	}
+	return int64(max(l.padding-mp3DecoderDelay, 0))
+}
+
 // samples returns the number of real samples (per channel) in the file.
 func (l mp3Layout) samples() int64 {
 	n := l.frames * int64(l.samplesPerFrame)
@@ -131,94 +140,156 @@ func (l mp3Layout) samples() int64 {
 // that every frame is complete, without decoding audio and without allocating
 // according to sizes declared in the file.
 func scanMP3(r io.Reader, size int64) (mp3Layout, error) {
-	var l mp3Layout
-	br := bufio.NewReaderSize(r, 4096) // larger than any layer III frame (2881 bytes)
-	pos := int64(0)
-	discard := func(n int64) error {
-		for n > 0 { // Discard takes an int; stay in range on 32-bit boards
-			k, err := br.Discard(int(min(n, 1<<20)))
-			n -= int64(k)
-			pos += int64(k)
-			if err != nil {
-				return fmt.Errorf("MP3: read at byte %d: %w", pos, err)
-			}
-		}
-		return nil
-	}
-
-	// Skip leading ID3v2 tags, checking their sizes against the file.
+	f := newMP3Frames(r, size)
 	for {
-		b, _ := br.Peek(10)
+		if err := f.next(); err == io.EOF {
+			return f.l, nil
+		} else if err != nil {
+			return f.l, err
+		}
+		f.cur = nil
+	}
+}
+
+// mp3Frames reads the MPEG frames of an MP3 file, each whole and checked
+// as scanMP3 checks them, from r positioned at the file's start: tags
+// before them are skipped, and the frames end (io.EOF) where what follows
+// is a tag or zero padding. It reads no further ahead than the frame it
+// returns, so a decoder reading through it can start on a file that is
+// still arriving. Its layout is complete at io.EOF; after the first frame
+// it holds everything else (rate, channels, the encoder's delay and
+// padding).
+type mp3Frames struct {
+	br    *bufio.Reader
+	size  int64
+	pos   int64
+	l     mp3Layout
+	first mp3Header
+	begun bool   // the leading tags are skipped
+	buf   []byte // the current frame
+	cur   []byte // what of it Read has not returned
+	err   error  // sticky: io.EOF, or what was wrong
+}
+
+// maxMP3Frame is the longest layer III frame: 320 kbit/s at 32 kHz, padded.
+const maxMP3Frame = 144*320000/32000 + 1
+
+func newMP3Frames(r io.Reader, size int64) *mp3Frames {
+	return &mp3Frames{br: bufio.NewReaderSize(r, 4096), size: size} // larger than any layer III frame
+}
+
+// Read implements io.Reader.
+func (f *mp3Frames) Read(p []byte) (int, error) {
+	if len(f.cur) == 0 {
+		if err := f.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, f.cur)
+	f.cur = f.cur[n:]
+	return n, nil
+}
+
+// next reads the next frame into cur.
+func (f *mp3Frames) next() error {
+	if f.err == nil {
+		f.err = f.frame()
+	}
+	return f.err
+}
+
+func (f *mp3Frames) frame() error {
+	if !f.begun {
+		if err := f.skipTags(); err != nil {
+			return err
+		}
+		f.l.start, f.begun = f.pos, true
+	}
+	l := &f.l
+	l.end = f.pos
+	b, _ := f.br.Peek(4)
+	if len(b) == 0 {
+		return f.ended()
+	}
+	h, ok, err := parseMP3Header(b)
+	if !ok {
+		if l.frames == 0 && !l.infoFrame {
+			return fmt.Errorf("MP3: no MPEG audio frame at byte %d", f.pos)
+		}
+		if err := checkMP3Trailer(f.br, f.pos); err != nil {
+			return err
+		}
+		return f.ended()
+	}
+	if err != nil {
+		return fmt.Errorf("MP3: %w", err)
+	}
+	n := h.frameLen()
+	if f.pos+int64(n) > f.size {
+		return fmt.Errorf("MP3: truncated frame at byte %d (needs %d bytes, %d left)", f.pos, n, f.size-f.pos)
+	}
+	frame, err := f.br.Peek(n)
+	if err != nil {
+		return fmt.Errorf("MP3: read frame at byte %d: %w", f.pos, err)
+	}
+	switch {
+	case l.frames == 0 && !l.infoFrame: // the first frame
+		f.first = h
+		l.rate, l.channels, l.samplesPerFrame = h.rate, h.channels, h.samplesPerFrame()
+		if l.readInfoFrame(h, frame); !l.infoFrame {
+			l.frames = 1
+		}
+	case h.mpeg != f.first.mpeg || h.rate != f.first.rate:
+		return fmt.Errorf("MP3: sample rate changes from %d to %d Hz at byte %d (corrupt or concatenated file)", f.first.rate, h.rate, f.pos)
+	default:
+		l.frames++
+	}
+	if f.buf == nil {
+		f.buf = make([]byte, maxMP3Frame)
+	}
+	f.cur = f.buf[:copy(f.buf, frame)]
+	f.br.Discard(n)
+	f.pos += int64(n)
+	return nil
+}
+
+// ended checks the whole file's frames once they have ended.
+func (f *mp3Frames) ended() error {
+	switch {
+	case f.l.frames == 0:
+		return errors.New("MP3: no audio frames")
+	case f.l.samples() == 0:
+		return errors.New("MP3: no audio samples")
+	}
+	return io.EOF
+}
+
+// skipTags skips leading ID3v2 tags, checking their sizes against the file.
+func (f *mp3Frames) skipTags() error {
+	for {
+		b, _ := f.br.Peek(10)
 		if len(b) < 10 || string(b[:3]) != "ID3" {
-			break
+			return nil
 		}
 		if b[6]|b[7]|b[8]|b[9] >= 0x80 {
-			return l, errors.New("MP3: corrupt ID3v2 tag size")
+			return errors.New("MP3: corrupt ID3v2 tag size")
 		}
 		n := int64(b[6])<<21 | int64(b[7])<<14 | int64(b[8])<<7 | int64(b[9]) + 10
 		if b[5]&0x10 != 0 {
 			n += 10 // footer
 		}
-		if pos+n > size {
-			return l, fmt.Errorf("MP3: truncated ID3v2 tag (declares %d bytes, file has %d)", n, size-pos)
+		if f.pos+n > f.size {
+			return fmt.Errorf("MP3: truncated ID3v2 tag (declares %d bytes, file has %d)", n, f.size-f.pos)
 		}
-		if err := discard(n); err != nil {
-			return l, err
-		}
-	}
-	l.start = pos
-
-	var first mp3Header
-	for {
-		l.end = pos
-		b, _ := br.Peek(4)
-		if len(b) == 0 {
-			break
-		}
-		h, ok, err := parseMP3Header(b)
-		if !ok {
-			if l.frames == 0 && !l.infoFrame {
-				return l, fmt.Errorf("MP3: no MPEG audio frame at byte %d", pos)
-			}
-			if err := checkMP3Trailer(br, pos); err != nil {
-				return l, err
-			}
-			break
-		}
-		if err != nil {
-			return l, fmt.Errorf("MP3: %w", err)
-		}
-		n := h.frameLen()
-		if pos+int64(n) > size {
-			return l, fmt.Errorf("MP3: truncated frame at byte %d (needs %d bytes, %d left)", pos, n, size-pos)
-		}
-		switch {
-		case l.frames == 0 && !l.infoFrame: // the first frame
-			first = h
-			l.rate, l.channels, l.samplesPerFrame = h.rate, h.channels, h.samplesPerFrame()
-			frame, err := br.Peek(n)
+		for n > 0 { // Discard takes an int; stay in range on 32-bit boards
+			k, err := f.br.Discard(int(min(n, 1<<20)))
+			n -= int64(k)
+			f.pos += int64(k)
 			if err != nil {
-				return l, fmt.Errorf("MP3: read frame at byte %d: %w", pos, err)
+				return fmt.Errorf("MP3: read at byte %d: %w", f.pos, err)
 			}
-			if l.readInfoFrame(h, frame); !l.infoFrame {
-				l.frames = 1
-			}
-		case h.mpeg != first.mpeg || h.rate != first.rate:
-			return l, fmt.Errorf("MP3: sample rate changes from %d to %d Hz at byte %d (corrupt or concatenated file)", first.rate, h.rate, pos)
-		default:
-			l.frames++
-		}
-		if err := discard(int64(n)); err != nil {
-			return l, err
 		}
 	}
-	if l.frames == 0 {
-		return l, errors.New("MP3: no audio frames")
-	}
-	if l.samples() == 0 {
-		return l, errors.New("MP3: no audio samples")
-	}
-	return l, nil
 }
 
 // readInfoFrame looks for a Xing/Info or VBRI header in the first frame and

@@ -1,7 +1,6 @@
 package audio
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +24,7 @@ func (e mp3Error) Unwrap() error { return e.err }
 
 // newMP3Decoder starts decoding r, which must hold only MPEG frames (no
 // ID3v2 tag: go-mp3 would allocate the size the tag declares).
-func newMP3Decoder(r io.ReadSeeker) (s *mp3Stream, err error) {
+func newMP3Decoder(r io.Reader) (s *mp3Stream, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s, err = nil, mp3Error{fmt.Errorf("decoder failed: %v", p)}
@@ -52,35 +51,14 @@ func (s *mp3Stream) Read(p []byte) (n int, err error) {
 	return n, err
 }
 
-// bufferedSeeker buffers the reads of a ReadSeeker. The MP3 decoder reads
-// each frame in three or four small pieces (header, CRC, side information,
-// main data), which would each be a system call on a file.
-type bufferedSeeker struct {
-	r  io.ReadSeeker
-	br *bufio.Reader
-}
-
-func newBufferedSeeker(r io.ReadSeeker) *bufferedSeeker {
-	return &bufferedSeeker{r: r, br: bufio.NewReaderSize(r, 4096)}
-}
-
-// Read implements io.Reader.
-func (b *bufferedSeeker) Read(p []byte) (int, error) { return b.br.Read(p) }
-
-// Seek implements io.Seeker. It drops what is buffered.
-func (b *bufferedSeeker) Seek(offset int64, whence int) (int64, error) {
-	if whence == io.SeekCurrent {
-		offset -= int64(b.br.Buffered())
-	}
-	n, err := b.r.Seek(offset, whence)
-	b.br.Reset(b.r)
-	return n, err
-}
-
-// trimReader drops the first skip bytes of r and ends after keep more.
+// trimReader drops the first skip bytes of r and holds back its last tail
+// bytes, which it drops at the end: it never reads further ahead than tail
+// and what it returns.
 type trimReader struct {
 	r          io.Reader
-	skip, keep int64
+	skip, tail int64
+	pend       []byte // read, not returned
+	eof        error  // r's end, once met
 }
 
 // Read implements io.Reader.
@@ -92,15 +70,26 @@ func (t *trimReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if t.keep <= 0 {
-		return 0, io.EOF
+	if t.tail == 0 && len(t.pend) == 0 {
+		return t.r.Read(p)
 	}
-	if int64(len(p)) > t.keep {
-		p = p[:t.keep]
+	for int64(len(t.pend)) <= t.tail && t.eof == nil {
+		if cap(t.pend)-len(t.pend) < 4096 {
+			t.pend = append(make([]byte, 0, 2*cap(t.pend)+int(t.tail)+4096), t.pend...)
+		}
+		n, err := t.r.Read(t.pend[len(t.pend):cap(t.pend)])
+		t.pend = t.pend[:len(t.pend)+n]
+		if err != nil {
+			t.eof = err
+		}
 	}
-	n, err := t.r.Read(p)
-	t.keep -= int64(n)
-	return n, err
+	out := int64(len(t.pend)) - t.tail
+	if out <= 0 {
+		return 0, t.eof
+	}
+	n := copy(p, t.pend[:out])
+	t.pend = t.pend[:copy(t.pend, t.pend[n:])]
+	return n, nil
 }
 
 // section is the byte range [start, start+size) of a ReadSeeker, itself a

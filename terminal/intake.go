@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"dalaba/audio"
 	"dalaba/protocol"
 )
 
@@ -24,7 +23,6 @@ func (p *player) enqueue(tk *task) {
 	for i, m := range tk.media {
 		p.t.cache.Pin(m.SHA256)
 		tk.streams[i] = newStream(m, p.kick)
-		tk.streams[i].decodesAsItComes = p.t.cfg.Audio.Output == "hold" || audio.DecodesAsItComes(m.Format)
 	}
 	p.tasks = append(p.tasks, tk)
 	ctx := p.ctx

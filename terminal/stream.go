@@ -20,10 +20,6 @@ import (
 type stream struct {
 	m    protocol.Media
 	kick func() // wakes the player when the stream can start or ends
-	// decodesAsItComes: the output starts on the bytes it has (WAV, and
-	// the simulator's hold), not only on the whole file (MP3: audio.Decode
-	// scans every frame first).
-	decodesAsItComes bool
 
 	mu       sync.Mutex
 	path     string        // the partial file, while fetching
@@ -56,7 +52,7 @@ func (s *stream) startBytes() int64 {
 // controller may then pace the rest (media_get's stream). A nil stream is
 // a fetch nothing plays from.
 func (s *stream) early() bool {
-	return s != nil && s.decodesAsItComes && s.startBytes() < s.m.Size
+	return s != nil && s.startBytes() < s.m.Size
 }
 
 // progress records that the first n bytes of the file at path are verified.

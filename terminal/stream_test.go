@@ -1,6 +1,7 @@
 package terminal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -159,5 +160,42 @@ func TestHoldStreamPausesForMissingBytes(t *testing.T) {
 				t.Fatal("takePaused did not reset the count")
 			}
 		})
+	}
+}
+
+// TestMP3AlertSoundsBeforeItsFileIsWhole: an alert's MP3 of 5 s or more
+// sounds from its first verified chunks, while the rest has not come: its
+// media request says it streams, "playing" is reported with a later chunk
+// held back, and once that comes the whole alert plays.
+func TestMP3AlertSoundsBeforeItsFileIsWhole(t *testing.T) {
+	one, err := os.ReadFile("../audio/testdata/tone1k_mono_44k1_notag.mp3") // 1.04 s, no tags
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat(one, 6)
+	info, err := audio.Probe(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.start()
+	m := ctl.addMedia(data, 4096)
+	m.Format, m.DurationMS = "mp3", info.Duration.Milliseconds()
+	held := len(m.Chunks) / 2
+	open := make(chan struct{})
+	ctl.set(func(c *fakeController) { c.gate[m.SHA256] = gate{chunk: held, open: open} })
+	cmd := ctl.alert([]protocol.Media{m}, nil)
+	ctl.send(ctl.sign(cmd))
+
+	ctl.waitState(cmd.ID, protocol.DeliveryPlaying) // with chunk held and those after it not yet sent
+	ctl.mu.Lock()
+	if len(ctl.gets) != 1 || !ctl.gets[0].Stream {
+		t.Errorf("media requests %+v, want one that says it streams", ctl.gets)
+	}
+	ctl.mu.Unlock()
+	close(open)
+	if rc := ctl.waitState(cmd.ID, protocol.DeliveryDone); rc.Reason != "" {
+		t.Fatalf("done with reason %q (%s)", rc.Reason, rc.Detail)
 	}
 }
