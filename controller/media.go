@@ -45,7 +45,7 @@ func openMediaStore(dir string) (*mediaStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create media folder: %w", err)
 	}
-	return &mediaStore{dir: dir, pacer: newMediaPacer(), frames: map[string]framed{}}, nil
+	return &mediaStore{dir: dir, pacer: newMediaPacer(paceFanOut), frames: map[string]framed{}}, nil
 }
 
 // cached returns the media with this hash and its chunk frames when they

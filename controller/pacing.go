@@ -10,32 +10,37 @@ import (
 // An alert's media reaches the whole fleet at once, and a terminal plays it
 // as it arrives, from its first verified chunk (docs/protocol.md §6). What
 // decides when the last loudspeaker sounds is how soon every terminal has
-// its first chunk, not its whole file. So while terminals are still asking
-// for first chunks, a streamed fetch's later chunks wait until the terminal
-// will soon need them: chunk k after the first goes (k − ½) chunk-durations
-// of audio after the first went, half a chunk ahead of the loudspeaker.
-// Once no streamed fetch has started for paceQuiet, the rest go at once, so
-// a lone terminal, or the tail of a large fan-out, is not slowed.
+// its first chunk, not its whole file. So during a fan-out (paceFanOut
+// streamed fetches starting within paceQuiet), a streamed fetch's later
+// chunks wait until the terminal will soon need them: chunk k after the
+// first goes (k − ½) chunk-durations of audio after the first went, half a
+// chunk ahead of the loudspeaker. Otherwise, and as soon as the fan-out's
+// starts thin out, they go at once: a terminal alone, or one of a few, has
+// its whole file as soon as its link allows, and a link cut after the
+// first chunk does not leave it pausing mid-alert.
 
-// mediaPacer knows whether streamed fetches are starting.
+// mediaPacer knows whether a fan-out is under way.
 type mediaPacer struct {
-	mu    sync.Mutex
-	last  time.Time     // a streamed fetch's first chunk was last queued
-	quiet chan struct{} // closed while none has been for paceQuiet
-	timer *time.Timer   // pending while quiet is open
+	mu     sync.Mutex
+	fanOut int           // starts within paceQuiet that make a fan-out
+	starts []time.Time   // the last fanOut starts, a ring
+	next   int           // where the next start goes in starts
+	quiet  chan struct{} // closed while no fan-out is under way
+	timer  *time.Timer   // pending while quiet is open
 }
 
 const (
-	// paceQuiet is how long no streamed fetch may have started before the
-	// later chunks held back go at once.
-	paceQuiet = time.Second
+	// paceFanOut streamed fetches starting within paceQuiet are a
+	// fan-out.
+	paceFanOut = 16
+	paceQuiet  = time.Second
 	// paceMaxStep bounds the audio one chunk counts for: a terminal asks
 	// again for a file whose next chunk has not come for 30 s.
 	paceMaxStep = 10 * time.Second
 )
 
-func newMediaPacer() *mediaPacer {
-	p := &mediaPacer{quiet: make(chan struct{})}
+func newMediaPacer(fanOut int) *mediaPacer {
+	p := &mediaPacer{fanOut: fanOut, starts: make([]time.Time, fanOut), quiet: make(chan struct{})}
 	close(p.quiet)
 	return p
 }
@@ -44,31 +49,47 @@ func newMediaPacer() *mediaPacer {
 func (p *mediaPacer) started() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.last = time.Now()
+	p.starts[p.next] = time.Now()
+	p.next = (p.next + 1) % p.fanOut
+	left := p.fanOutLeft()
+	if left <= 0 {
+		return
+	}
 	select {
-	case <-p.quiet:
+	case <-p.quiet: // a fan-out begins
 		p.quiet = make(chan struct{})
 		if p.timer == nil {
-			p.timer = time.AfterFunc(paceQuiet, p.check)
+			p.timer = time.AfterFunc(left, p.check)
 		} else {
-			p.timer.Reset(paceQuiet)
+			p.timer.Reset(left)
 		}
-	default: // the timer is pending
+	default: // under way: the timer is pending, and check looks again
 	}
 }
 
-// check closes quiet once no fetch has started for paceQuiet.
+// fanOutLeft returns how long the last fanOut starts still make a
+// fan-out; none (≤ 0) when they are not within paceQuiet. Callers hold
+// p.mu.
+func (p *mediaPacer) fanOutLeft() time.Duration {
+	oldest := p.starts[p.next] // the ring is full once fanOut have started
+	if oldest.IsZero() {
+		return 0
+	}
+	return paceQuiet - time.Since(oldest)
+}
+
+// check closes quiet once the fan-out's starts have thinned out.
 func (p *mediaPacer) check() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if left := paceQuiet - time.Since(p.last); left > 0 {
+	if left := p.fanOutLeft(); left > 0 {
 		p.timer.Reset(left)
 		return
 	}
 	close(p.quiet)
 }
 
-// wait returns at due, or sooner once no streamed fetch is starting.
+// wait returns at due, or sooner once no fan-out is under way.
 func (p *mediaPacer) wait(due time.Time) {
 	d := time.Until(due)
 	if d <= 0 {

@@ -304,6 +304,7 @@ func (p *player) paused(tk *task, st *stream) time.Duration {
 	}
 	d := st.takePaused()
 	if d > 0 {
+		tk.paused += d
 		p.log.Warn("the alert's audio paused, waiting for its media", "task", tk.id, "paused", d.Round(time.Millisecond))
 		if p.t.hooks.Paused != nil {
 			p.t.hooks.Paused(tk.id, d)

@@ -3,6 +3,7 @@ package terminal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
@@ -302,7 +303,11 @@ func (p *player) settle(now time.Time) {
 	switch {
 	case err == nil:
 		p.tailUntil = now.Add(ms(p.t.cfg.TailMS))
-		p.finish(tk, outcome{end: endPlayed})
+		o := outcome{end: endPlayed}
+		if tk.paused > 0 { // the officers hear of a gap in an alert
+			o.detail = fmt.Sprintf("the audio paused %s in all, waiting for its media", tk.paused.Round(10*time.Millisecond))
+		}
+		p.finish(tk, o)
 	case errors.As(cause, &pe):
 		if !tk.sounded { // cut before it made a sound: it simply waits again
 			p.tasks = append(p.tasks, tk)

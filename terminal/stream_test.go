@@ -166,7 +166,8 @@ func TestHoldStreamPausesForMissingBytes(t *testing.T) {
 // TestMP3AlertSoundsBeforeItsFileIsWhole: an alert's MP3 of 5 s or more
 // sounds from its first verified chunks, while the rest has not come: its
 // media request says it streams, "playing" is reported with a later chunk
-// held back, and once that comes the whole alert plays.
+// held back, and once that comes the whole alert plays; that chunk came
+// late, and the "done" receipt says the audio paused.
 func TestMP3AlertSoundsBeforeItsFileIsWhole(t *testing.T) {
 	one, err := os.ReadFile("../audio/testdata/tone1k_mono_44k1_notag.mp3") // 1.04 s, no tags
 	if err != nil {
@@ -194,8 +195,12 @@ func TestMP3AlertSoundsBeforeItsFileIsWhole(t *testing.T) {
 		t.Errorf("media requests %+v, want one that says it streams", ctl.gets)
 	}
 	ctl.mu.Unlock()
+	// The held chunk comes only after its audio was due: the sound pauses,
+	// and the receipt says so.
+	time.Sleep(time.Duration(held*4096) * time.Duration(m.DurationMS) * time.Millisecond / time.Duration(m.Size) * 3 / 2)
 	close(open)
-	if rc := ctl.waitState(cmd.ID, protocol.DeliveryDone); rc.Reason != "" {
-		t.Fatalf("done with reason %q (%s)", rc.Reason, rc.Detail)
+	rc := ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	if rc.Reason != "" || !strings.Contains(rc.Detail, "the audio paused") {
+		t.Fatalf("done with reason %q and detail %q, want none and a pause", rc.Reason, rc.Detail)
 	}
 }

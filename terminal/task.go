@@ -81,6 +81,7 @@ type task struct {
 	started   time.Time     // first sound
 	ended     time.Time     // last sound
 	played    time.Duration // sound made, over every stretch
+	paused    time.Duration // sound stopped mid-file waiting for media, over every stretch
 	cutBy     string        // the last task that preempted it
 	announced bool          // the "playing" receipt was sent
 }
