@@ -182,7 +182,7 @@ func (p *player) playMedia(ctx context.Context, tk *task, pr *playRun) error {
 		}
 	}
 	if st := p.streamOf(tk); st != nil {
-		st.takePaused() // waits before the sound starts (an MP3 is scanned whole) are no pause
+		st.takePaused() // waits before the sound starts (the decoder reading its first frames) are no pause
 	}
 	if pr.first {
 		p.sounding(tk, pr)
