@@ -12,9 +12,8 @@ import (
 // decides when the last loudspeaker sounds is how soon every terminal has
 // its first chunk, not its whole file. So during a fan-out (paceFanOut
 // streamed fetches starting within paceQuiet), a streamed fetch's later
-// chunks wait until the terminal will soon need them: chunk k after the
-// first goes (k − ½) chunk-durations of audio after the first went, half a
-// chunk ahead of the loudspeaker. Otherwise, and as soon as the fan-out's
+// chunks wait until the terminal will soon need them (paceAfter), three
+// quarters of a chunk's audio ahead of the loudspeaker. Otherwise, and as soon as the fan-out's
 // starts thin out, they go at once: a terminal alone, or one of a few, has
 // its whole file as soon as its link allows, and a link cut after the
 // first chunk does not leave it pausing mid-alert.
@@ -104,6 +103,17 @@ func (p *mediaPacer) wait(due time.Time) {
 	case <-t.C:
 	case <-quiet:
 	}
+}
+
+// paceAfter is how long after a streamed fetch's first chunk went its k-th
+// chunk after that one goes, during a fan-out: the terminal cannot have
+// started sooner than the first came, so the k-th comes at least ¾ of a
+// chunk's audio (step) before its loudspeaker reaches it. Half a chunk
+// left 3 of 15,000 simulated terminals pausing (at most 0.2 s) on a
+// saturated bench machine, whose terminals took that long to take a chunk
+// in (docs/benchmarks.md, "First chunks first").
+func paceAfter(k int64, step time.Duration) time.Duration {
+	return time.Duration(k)*step - step*3/4
 }
 
 // chunkAudio is how long the audio in one of m's chunks plays, at most

@@ -12,7 +12,7 @@ import (
 
 // A terminal that plays an alert's file as it arrives gets its first chunk
 // at once and, during a fan-out (here two streamed fetches starting within
-// a second make one), each later one half a chunk's audio before its
+// a second make one), each later one ¾ of a chunk's audio before its
 // loudspeaker needs it. A fetch that does not stream (a schedule's
 // prefetch) is not held back, and a terminal fetching alone gets all its
 // chunks at once.
@@ -93,7 +93,7 @@ func TestStreamedMediaPaced(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	at := chunks(true)
 	for k := 1; k < n; k++ {
-		due := time.Duration(k)*step - step/2
+		due := time.Duration(k)*step - step*3/4
 		if at[k] < due-100*time.Millisecond {
 			t.Errorf("streamed, while others started: chunk %d came %s after the first, before its time %s", k, at[k], due)
 		}

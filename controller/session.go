@@ -481,7 +481,7 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 	var began time.Time
 	for i := first; i < int64(len(frames)); i++ {
 		if g.Stream && i > first { // pacing.go
-			s.c.media.pacer.wait(began.Add(time.Duration(i-first)*step - step/2))
+			s.c.media.pacer.wait(began.Add(paceAfter(i-first, step)))
 		}
 		s.mu.Lock()
 		for len(s.media) >= mediaQueue && !s.closed {
