@@ -13,10 +13,11 @@ import (
 // its first chunk, not its whole file. So during a fan-out (paceFanOut
 // streamed fetches starting within paceQuiet), a streamed fetch's later
 // chunks wait until the terminal will soon need them (paceAfter), three
-// quarters of a chunk's audio ahead of the loudspeaker. Otherwise, and as soon as the fan-out's
-// starts thin out, they go at once: a terminal alone, or one of a few, has
-// its whole file as soon as its link allows, and a link cut after the
-// first chunk does not leave it pausing mid-alert.
+// quarters of a chunk's audio ahead of the loudspeaker. Otherwise, and as
+// soon as the fan-out's starts thin out, they go at once: a terminal
+// alone, or one of a few, has its whole file as soon as its link allows,
+// and a link cut after the first chunk does not leave it pausing
+// mid-alert.
 
 // mediaPacer knows whether a fan-out is under way.
 type mediaPacer struct {
