@@ -147,7 +147,6 @@ func scanMP3(r io.Reader, size int64) (mp3Layout, error) {
 		} else if err != nil {
 			return f.l, err
 		}
-		f.cur = nil
 	}
 }
 

@@ -257,7 +257,8 @@ func (p *player) holdMedia(ctx context.Context, tk *task, pr *playRun, h audio.H
 			}
 		}
 	}
-	heard := min(time.Since(begin)-p.paused(tk, st), rest)
+	paused := p.paused(tk, st) // logged, and told to the hook
+	heard := min(time.Since(begin)-paused, rest)
 	tk.pos.offset += int64(heard.Seconds()*float64(rate)) * pcmFrame
 	tk.played += heard
 	tk.ended = p.t.now()
