@@ -1,9 +1,10 @@
 // Package sigprof lets a benchmark profile a child process for exactly the
 // stretch it is measuring: the first SIGUSR2 starts a CPU profile, the next
 // one stops it, and so on; each profile is written to its own file
-// (prefix.<pid>.<n>), to be read with `go tool pprof`. Each start also
+// (prefix.<pid>.<n>), to be read with `go tool pprof`. Each stop also
 // writes a heap profile (prefix.<pid>.<n>.heap) and the runtime's memory
-// figures on standard error.
+// figures on standard error: after the stretch, because the collection it
+// forces takes seconds in a simulator holding thousands of terminals.
 package sigprof
 
 import (
@@ -48,9 +49,9 @@ func Listen(prefix string) {
 				pprof.StopCPUProfile()
 				f.Close()
 				f = nil
+				writeHeap(fmt.Sprintf("%s.%d.%d.heap", prefix, os.Getpid(), n-1))
 				continue
 			}
-			writeHeap(fmt.Sprintf("%s.%d.%d.heap", prefix, os.Getpid(), n))
 			var err error
 			if f, err = os.Create(fmt.Sprintf("%s.%d.%d", prefix, os.Getpid(), n)); err != nil {
 				fmt.Fprintln(os.Stderr, "sigprof:", err)
