@@ -196,8 +196,18 @@ func busyAfter(retryAfter string, most time.Duration) time.Duration {
 }
 
 // dialer builds the WebSocket dialer, trusting ca_file for wss:// when set.
+//
+// Its read buffer is small on purpose. A read at least as long as the
+// buffer bypasses it (bufio), so a media chunk's bytes go from the socket
+// straight into the chunk's own buffer (readMessage), copied once. With a
+// buffer as long as a chunk, the whole chunk was read into it first and then
+// copied, and its 64 KiB were held for the connection's life. In a
+// simulated fleet of 5,000 the first touch of every connection's buffer was
+// a third of the page faults of a fan-out, and the change took a third off
+// the terminals' CPU for an alert (docs/benchmarks.md, "A chunk read
+// once").
 func (t *Terminal) dialer() (*websocket.Dialer, error) {
-	d := &websocket.Dialer{HandshakeTimeout: handshakeWait, ReadBufferSize: 64 << 10}
+	d := &websocket.Dialer{HandshakeTimeout: handshakeWait, ReadBufferSize: 4 << 10}
 	if t.cfg.SourceAddr != "" {
 		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(t.cfg.SourceAddr)}, Timeout: handshakeWait}
 		d.NetDialContext = nd.DialContext
