@@ -13,6 +13,7 @@ import (
 type procStat struct {
 	RSS      int64         // resident bytes
 	CPU      time.Duration // user + system time so far
+	At       time.Time     // when CPU was read
 	Switches int64         // context switches of all its threads so far
 }
 
@@ -35,6 +36,7 @@ func readProc(pid int) (procStat, error) {
 	if err != nil {
 		return ps, err
 	}
+	ps.At = time.Now()
 	// Fields after the command name (which may hold spaces) in parentheses.
 	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
 	if len(f) > 12 {
@@ -92,7 +94,7 @@ func sample(pid int, every time.Duration) *sampler {
 	go func() {
 		defer close(s.done)
 		first, _ := readProc(pid)
-		last, lastAt := first, time.Now()
+		last := first
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -106,10 +108,19 @@ func sample(pid int, every time.Duration) *sampler {
 			if err != nil {
 				continue
 			}
-			now := time.Now()
+			// Over the time between the two readings of the CPU time, not
+			// between the samples' ends: reading every thread's switches
+			// can take longer than the interval in a busy process, and a
+			// peak of 7.78 cores on two was measured so. A stretch much
+			// shorter than the interval is too short for the CPU time's
+			// 10 ms ticks; it is left to the next sample.
 			s.peak.RSS = max(s.peak.RSS, ps.RSS)
-			s.max = max(s.max, (ps.CPU-last.CPU).Seconds()/now.Sub(lastAt).Seconds())
-			last, lastAt = ps, now
+			d := ps.At.Sub(last.At)
+			if d < every/2 {
+				continue
+			}
+			s.max = max(s.max, (ps.CPU-last.CPU).Seconds()/d.Seconds())
+			last = ps
 		}
 	}()
 	return s
