@@ -186,7 +186,7 @@ const spooledSeq = `{"seq":0,`
 // reportFrame is the report frame for a spooled report with sequence seq:
 // protocol.Encode(protocol.TypeReport, r) with r.Seq = seq, byte for byte.
 // A report as spoolReport writes it gets its sequence spliced in, without
-// decoding and encoding it again (in a fan-out that was a twentieth of a
+// decoding and encoding it again (in a fan-out that was 3 % of a
 // simulated terminal's work); the spool's checksum vouches that its bytes
 // are json.Marshal's. Any other is decoded and encoded.
 func reportFrame(seq uint64, data []byte) ([]byte, error) {
