@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // frameConn is a terminal's connection as the WebSocket library reads it.
@@ -16,48 +16,23 @@ import (
 // bytes it has read but not yet returned. When it holds none, the session
 // needs no goroutine until the socket is readable again (idlepoll).
 type frameConn struct {
-	net.Conn
-	pos     int64 // bytes read from the socket
-	hdr     [14]byte
-	nhdr    int             // bytes of the current frame's header seen so far
-	skip    int64           // bytes of the current frame's payload not yet seen
-	ends    []int64         // where each message read from the socket, not yet taken, ends
-	broken  bool            // a header made no sense: never report drained
-	special bool            // a frame the library answers itself is among the bytes read and not yet returned
-	stash   *[]byte         // read by prime, not yet returned; from stashes
-	rest    []byte          // what of stash is left
-	raw     syscall.RawConn // the socket's, nil for a connection that has none
-	rawIO
-}
-
-// rawIO is what a frameConn passes to its RawConn, made once with the
-// connection, and the calls' arguments and results: a closure made for
-// each call escapes to the heap, three allocations per heartbeat. Reads
-// (prime) run one at a time, and so do writes (Write: the WebSocket
-// library writes under its own lock) and polls (writable, by the writer).
-type rawIO struct {
-	readNow func(fd uintptr) bool
-	rbuf    []byte
-	rn      int
-	rerr    error
-
-	writeNow func(fd uintptr) bool
-	wbuf     []byte
-	wn       int
-	werr     error
-
-	pollOut func(fd uintptr)
-	room    bool
+	net.Conn         // as accepted; read and written as it is when it has no socket of its own
+	sock     *socket // the socket, read and written by the session's own descriptor; nil for none
+	pos      int64   // bytes read from the socket
+	hdr      [14]byte
+	nhdr     int       // bytes of the current frame's header seen so far
+	skip     int64     // bytes of the current frame's payload not yet seen
+	ends     []int64   // where each message read from the socket, not yet taken, ends
+	broken   bool      // a header made no sense: never report drained
+	special  bool      // a frame the library answers itself is among the bytes read and not yet returned
+	stash    *[]byte   // read by prime, not yet returned; from stashes
+	rest     []byte    // what of stash is left
+	received time.Time // the kernel's receive time of what prime read, when it says
 }
 
 // newFrameConn wraps conn, with its socket when it has one.
 func newFrameConn(conn net.Conn) *frameConn {
-	c := &frameConn{Conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
-		c.readNow, c.writeNow, c.pollOut = c.readSome, c.writeAll, c.pollRoom
-	}
-	return c
+	return &frameConn{Conn: conn, sock: newSocket(conn)}
 }
 
 var stashes = sync.Pool{New: func() any { b := make([]byte, 1024); return &b }}
@@ -71,69 +46,73 @@ func (c *frameConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	n, err := c.Conn.Read(p)
+	var n int
+	var err error
+	if c.sock != nil {
+		n, err = c.sock.read(p)
+	} else {
+		n, err = c.Conn.Read(p)
+	}
 	c.see(p[:n])
 	return n, err
 }
 
-// Write writes p to the socket with system calls that never wait
-// (nowaitWrite), waiting in Go's poller, as net.Conn does, only while the
-// socket has no room.
+// Write writes p to the socket with system calls that never wait, waiting
+// in Go's poller, as net.Conn does, only while the socket has no room.
 func (c *frameConn) Write(p []byte) (int, error) {
-	if c.raw == nil {
+	if c.sock == nil {
 		return c.Conn.Write(p)
 	}
-	c.wbuf, c.wn, c.werr = p, 0, nil
-	err := c.raw.Write(c.writeNow)
-	done, errno := c.wn, c.werr
-	c.wbuf, c.werr = nil, nil
-	if err == nil && errno != nil {
-		err = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", errno)}
-	}
-	return done, err
+	return c.sock.write(p)
 }
 
-// writeAll writes wbuf from wn on, for RawConn.Write: false to wait for
-// room (or the write deadline).
-func (c *frameConn) writeAll(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		n, err := nowaitWrite(fd, c.wbuf[c.wn:])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return false
-		case err != nil:
-			c.werr = err
-			return true
-		}
-		c.wn += n
+func (c *frameConn) SetReadDeadline(t time.Time) error {
+	if c.sock == nil {
+		return c.Conn.SetReadDeadline(t)
 	}
-	return true
+	return c.sock.setReadDeadline(t)
 }
+
+func (c *frameConn) SetWriteDeadline(t time.Time) error {
+	if c.sock == nil {
+		return c.Conn.SetWriteDeadline(t)
+	}
+	return c.sock.setWriteDeadline(t)
+}
+
+func (c *frameConn) SetDeadline(t time.Time) error {
+	if c.sock == nil {
+		return c.Conn.SetDeadline(t)
+	}
+	c.sock.setReadDeadline(t)
+	return c.sock.setWriteDeadline(t)
+}
+
+func (c *frameConn) Close() error {
+	if c.sock == nil {
+		return c.Conn.Close()
+	}
+	return c.sock.close()
+}
+
+// writable reports whether the socket has room for a write now.
+func (c *frameConn) writable() bool { return c.sock != nil && c.sock.writable() }
 
 // prime reads what the socket holds without waiting, for Read to return
-// next. It reports false when the socket holds nothing (the idle poller's
-// news was of bytes a reader has taken already), true when it held data,
-// or an end or error that the next Read will meet again.
+// next, and notes when the kernel received it. It reports false when the
+// socket holds nothing (the idle poller's news was of bytes a reader has
+// taken already), true when it held data, or an end or error that the
+// next Read will meet again.
 func (c *frameConn) prime() bool {
 	buf := stashes.Get().(*[]byte)
-	c.rbuf = *buf
-	err := c.raw.Read(c.readNow)
-	n, errno := c.rn, c.rerr
-	c.rbuf, c.rerr = nil, nil
+	n, err := c.sock.recv(*buf)
 	if err != nil || n <= 0 {
 		stashes.Put(buf)
-		return err != nil || errno != syscall.EAGAIN
+		return err != syscall.EAGAIN
 	}
+	c.received = c.sock.received
 	c.stash, c.rest = buf, (*buf)[:n]
 	c.see(c.rest)
-	return true
-}
-
-// readSome reads into rbuf, for RawConn.Read, never waiting.
-func (c *frameConn) readSome(fd uintptr) bool {
-	c.rn, c.rerr = nowaitRead(fd, c.rbuf)
 	return true
 }
 

@@ -163,6 +163,9 @@ func TestIdleSessionParks(t *testing.T) {
 	}
 	for _, rt := range rts {
 		waitFor(t, "the session parked", func() bool { s := h.c.hub.get(rt.id); return s != nil && parked(s) })
+		if h.c.hub.get(rt.id).fc.sock.attached() {
+			t.Fatal("a parked session's socket is still in Go's poller; want the idle poller's alone")
+		}
 	}
 	if grew := runtime.NumGoroutine() - before; grew >= n/2 {
 		t.Fatalf("%d idle sessions hold %d goroutines more than none", n, grew)
@@ -248,7 +251,7 @@ func tcpPair(t *testing.T) (*frameConn, net.Conn) {
 	}
 	t.Cleanup(func() { near.Close(); far.Close() })
 	fc := newFrameConn(near)
-	if fc.raw == nil {
+	if fc.sock == nil {
 		t.Fatal("a TCP connection's socket was not found")
 	}
 	return fc, far
@@ -410,18 +413,16 @@ func TestTerminalThatDoesNotReadHoldsUpNoOne(t *testing.T) {
 	// replies it never read would (it reads nothing from here on), until
 	// the acknowledgements of what was taken free no more room.
 	fill := func() (filled int) {
-		ds.fc.raw.Control(func(fd uintptr) {
-			for _, size := range []int{64 << 10, 1} { // to the last byte of room
-				junk := make([]byte, size)
-				for {
-					n, err := nowaitWrite(fd, junk)
-					if err != nil {
-						break
-					}
-					filled += n
+		for _, size := range []int{64 << 10, 1} { // to the last byte of room
+			junk := make([]byte, size)
+			for {
+				n, err := ds.fc.sock.now(syscall.SYS_WRITE, junk)
+				if err != nil {
+					break
 				}
+				filled += n
 			}
-		})
+		}
 		return filled
 	}
 	stable := func() {
@@ -449,5 +450,101 @@ func TestTerminalThatDoesNotReadHoldsUpNoOne(t *testing.T) {
 	other.nothingQueued(t) // a ping, and its pong
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("a pong took %s while another terminal's socket was full; want it not to wait for that socket", took)
+	}
+}
+
+// A read that must wait, on a socket taken out of Go's poller, puts it
+// back for the wait: it gets what comes later, and its deadline holds.
+func TestFrameConnReadWaitsWhenDetached(t *testing.T) {
+	fc, far := tcpPair(t)
+	fc.sock.detach()
+	if fc.sock.attached() {
+		t.Fatal("detach left the socket in Go's poller")
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		far.Write([]byte("later"))
+	}()
+	fc.SetReadDeadline(time.Now().Add(time.Minute))
+	buf := make([]byte, 16)
+	if n, err := fc.Read(buf); err != nil || string(buf[:n]) != "later" {
+		t.Fatalf("Read = %q, %v; want what the peer wrote later", buf[:n], err)
+	}
+	fc.sock.detach()
+	fc.SetReadDeadline(time.Now().Add(100 * time.Millisecond)) // kept while detached, set on the wait
+	if n, err := fc.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read of a silent peer = %d, %v; want the deadline exceeded", n, err)
+	}
+	far.Close()
+	fc.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := fc.Read(buf); err != io.EOF {
+		t.Fatalf("Read after the peer closed = %d, %v; want io.EOF", n, err)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if _, err := fc.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after Close = %v; want net.ErrClosed", err)
+	}
+}
+
+// prime notes when the kernel received what it read, not when it read it:
+// a ping that waited for the idle poller is answered with the time it
+// came (session.pong).
+func TestFrameConnPrimeNotesReceiveTime(t *testing.T) {
+	fc, far := tcpPair(t)
+	sent := time.Now()
+	if _, err := far.Write(wsFrame(true, 1, []byte(`{"type":"ping"}`), 0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	read := time.Now()
+	if !fc.prime() {
+		t.Fatal("prime read nothing")
+	}
+	if got := fc.received; got.Before(sent.Add(-time.Millisecond)) || got.After(read.Add(-100*time.Millisecond)) {
+		t.Fatalf("received %s: %s after the write, read %s after it; want the kernel's time of arrival, about the write's",
+			got.Format(time.StampMicro), got.Sub(sent), read.Sub(sent))
+	}
+}
+
+// A pong to a ping that waited says the controller's time halfway through
+// the wait, so the wait cancels out of the terminal's estimate of the
+// controller's clock (docs/protocol.md §7); without a time of arrival, or
+// with one that makes no sense, it says the time it is written.
+func TestPongTakesHalfTheWait(t *testing.T) {
+	h := startController(t, nil)
+	rt, code := h.newRawTerminal(t, villageA, "半")
+	rt.connect(t, code)
+	rt.nothingQueued(t)
+	s := h.c.hub.get(rt.id)
+	// pong returns the server time of the pong queued for a ping received
+	// then, and the times before and after it was made.
+	pong := func(received time.Time) (server, before, after time.Time) {
+		t.Helper()
+		before = time.Now()
+		s.pong(before, received)
+		after = time.Now()
+		s.mu.Lock()
+		msg := pop(&s.ctrl) // the session is idle: no writer takes it
+		s.mu.Unlock()
+		f, err := protocol.Decode(msg)
+		var p protocol.Pong
+		if err != nil || protocol.DecodeBody(f, &p) != nil {
+			t.Fatalf("queued %s, not a pong", msg)
+		}
+		return p.ServerTime, before, after
+	}
+	received := time.Now().Add(-20 * time.Millisecond)
+	server, before, after := pong(received)
+	half := func(t time.Time) time.Time { return t.Add(-t.Sub(received) / 2) }
+	if server.Before(half(before)) || server.After(half(after)) {
+		t.Fatalf("the pong to a ping that waited %s says %s before it was made; want half the wait",
+			before.Sub(received), before.Sub(server))
+	}
+	for _, odd := range []time.Time{{}, time.Now().Add(time.Hour), time.Now().Add(-time.Hour)} {
+		if server, before, after := pong(odd); server.Before(before) || server.After(after) {
+			t.Fatalf("the pong to a ping received at %s says %s; want the time it was made, %s", odd, server, before)
+		}
 	}
 }

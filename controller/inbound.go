@@ -60,9 +60,9 @@ func (s *session) readFrames() {
 		s.mu.Unlock()
 		switch {
 		case park && handle: // on this goroutine, which is ending anyway
-			s.handleLoop(s.ctx, true)
+			s.handleLoop(s.ctx, true, time.Time{})
 		case handle:
-			go s.handleLoop(s.ctx, true)
+			go s.handleLoop(s.ctx, true, time.Time{})
 		}
 		if park {
 			s.conn.SetReadDeadline(time.Time{}) // a parked session has none: its timer would wake a thread
@@ -134,7 +134,7 @@ func (s *session) answer() bool {
 		s.inbox = append(s.inbox, msg)
 		s.mu.Unlock()
 	}
-	s.handleLoop(s.ctx, false)
+	s.handleLoop(s.ctx, false, s.fc.received)
 	if err != nil {
 		go s.end()
 	} else {
@@ -157,6 +157,9 @@ func (s *session) park() {
 	again := s.pending
 	s.reading, s.pending = false, false
 	s.mu.Unlock()
+	if s.fc.sock != nil {
+		s.fc.sock.detach() // out of Go's poller: the idle poller alone watches it now
+	}
 	if again {
 		s.readable()
 	}
@@ -235,7 +238,7 @@ func (p *readerPool) read(s *session) {
 // when none is left; a bad frame ends the session. Then it writes the
 // replies queued, if no writer runs, on this goroutine, which has nothing
 // else to do: all of them if it may wait, else what writeSome writes.
-func (s *session) handleLoop(ctx context.Context, mayWait bool) {
+func (s *session) handleLoop(ctx context.Context, mayWait bool, received time.Time) {
 	for {
 		s.mu.Lock()
 		if s.closed || len(s.inbox) == 0 {
@@ -257,7 +260,7 @@ func (s *session) handleLoop(ctx context.Context, mayWait bool) {
 		s.mu.Unlock()
 		f, err := protocol.Decode(msg)
 		if err == nil {
-			err = s.handle(ctx, f)
+			err = s.handle(ctx, f, received)
 		}
 		if err != nil {
 			s.log.Warn("bad message from terminal; closing", "type", f.Type, "err", err)
@@ -270,9 +273,9 @@ func (s *session) handleLoop(ctx context.Context, mayWait bool) {
 // database: they go to persistLoop, so that pings and media requests
 // behind them are answered at once. A full report queue holds the inbox
 // back.
-func (s *session) handle(ctx context.Context, f protocol.Frame) error {
+func (s *session) handle(ctx context.Context, f protocol.Frame, received time.Time) error {
 	if f.Type != protocol.TypeReport {
-		return s.act(ctx, f)
+		return s.act(ctx, f, received)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -348,7 +351,7 @@ func (s *session) storeReports(ctx context.Context, fs []protocol.Frame) error {
 	return bad
 }
 
-func (s *session) act(ctx context.Context, f protocol.Frame) error {
+func (s *session) act(ctx context.Context, f protocol.Frame, received time.Time) error {
 	switch f.Type {
 	case protocol.TypeHeartbeat:
 		hb, err := protocol.DecodeHeartbeat(f)
@@ -356,7 +359,7 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 			return err
 		}
 		if hb.TerminalTime != nil { // a ping too: answered before anything else is done
-			s.pong(*hb.TerminalTime)
+			s.pong(*hb.TerminalTime, received)
 		}
 		return s.c.heartbeat(ctx, s.terminalID, hb, f.Body)
 	case protocol.TypePing:
@@ -364,7 +367,7 @@ func (s *session) act(ctx context.Context, f protocol.Frame) error {
 		if err := protocol.DecodeBody(f, &p); err != nil {
 			return err
 		}
-		s.pong(p.TerminalTime)
+		s.pong(p.TerminalTime, received)
 	case protocol.TypeMediaGet:
 		var g protocol.MediaGet
 		if err := protocol.DecodeBody(f, &g); err != nil {

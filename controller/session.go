@@ -304,8 +304,18 @@ func (s *session) queue(msg []byte, start bool) bool {
 // pong queues the answer to a ping (or a heartbeat that is one), for
 // handleLoop to write once its inbox is empty if no writer runs then:
 // answering a heartbeat takes no goroutine of its own.
-func (s *session) pong(terminalTime time.Time) {
-	msg, err := protocol.EncodePong(protocol.Pong{TerminalTime: terminalTime, ServerTime: s.c.now()})
+//
+// Its server time is halfway between the ping's arrival and now, when the
+// kernel said when the ping arrived (received): the terminal takes the
+// controller's clock at the middle of the round trip, so the time the
+// ping waited for the idle poller (up to pollEvery) then cancels out
+// (docs/protocol.md §7).
+func (s *session) pong(terminalTime, received time.Time) {
+	now := s.c.now()
+	if held := now.Sub(received); !received.IsZero() && held > 0 && held < time.Second {
+		now = now.Add(-held / 2)
+	}
+	msg, err := protocol.EncodePong(protocol.Pong{TerminalTime: terminalTime, ServerTime: now})
 	if err != nil {
 		s.log.Error("encode frame", "type", protocol.TypePong, "err", err)
 		return
