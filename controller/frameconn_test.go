@@ -150,7 +150,7 @@ func TestIdleSessionParks(t *testing.T) {
 	parked := func(s *session) bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return !s.reading && s.fd >= 0
+		return !s.reading && s.pollID >= 0
 	}
 	const n = 40
 	before := runtime.NumGoroutine()
@@ -206,7 +206,7 @@ func TestIdleSessionParks(t *testing.T) {
 	lost := rts[2]
 	ls := h.c.hub.get(lost.id)
 	waitFor(t, "the session parked", func() bool { return parked(ls) })
-	idlePoller().remove(ls.fd, ls)
+	idlePoller().remove(ls.pollID, ls.fc.sock)
 	t4 := time.Unix(4, 0).UTC()
 	if _, err := lost.ws.NetConn().Write(ping(t4)); err != nil {
 		t.Fatal(err)
@@ -376,7 +376,7 @@ func TestParkedSessionAnswersControlFrames(t *testing.T) {
 	rt.connect(t, code)
 	rt.nothingQueued(t)
 	s := h.c.hub.get(rt.id)
-	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.fd >= 0 })
+	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.pollID >= 0 })
 	ponged := make(chan string, 1)
 	rt.ws.SetPongHandler(func(data string) error { ponged <- data; return nil })
 	if err := rt.ws.WriteControl(websocket.PingMessage, []byte("在吗"), time.Now().Add(time.Second)); err != nil {
@@ -406,7 +406,7 @@ func TestTerminalThatDoesNotReadHoldsUpNoOne(t *testing.T) {
 	other.connect(t, code)
 	other.nothingQueued(t)
 	ds := h.c.hub.get(deaf.id)
-	parked := func() bool { ds.mu.Lock(); defer ds.mu.Unlock(); return !ds.reading && !ds.writing && ds.fd >= 0 }
+	parked := func() bool { ds.mu.Lock(); defer ds.mu.Unlock(); return !ds.reading && !ds.writing && ds.pollID >= 0 }
 	waitFor(t, "the session parked", parked)
 
 	// Fill the controller's end of the deaf terminal's connection, as

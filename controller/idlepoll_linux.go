@@ -23,11 +23,12 @@ import (
 // batches"). What a terminal sends to a parked session so waits up to
 // pollEvery; the pong says how long its ping waited (session.pong).
 type idlePoll struct {
-	epfd   int
-	mu     sync.Mutex
-	some   sync.Cond // on mu: a socket is watched
-	fds    map[int32]*session
-	events []syscall.EpollEvent
+	epfd     int
+	mu       sync.Mutex
+	some     sync.Cond          // on mu: a socket is watched
+	sessions map[int32]*session // by the number each socket's news carries
+	next     int32
+	events   []syscall.EpollEvent
 }
 
 // pollEvery is how long the idle poller sleeps after a batch that did not
@@ -49,38 +50,41 @@ func idlePoller() *idlePoll {
 		if err != nil {
 			return
 		}
-		poll = &idlePoll{epfd: fd, fds: map[int32]*session{}, events: make([]syscall.EpollEvent, 256)}
+		poll = &idlePoll{epfd: fd, sessions: map[int32]*session{}, events: make([]syscall.EpollEvent, 256)}
 		poll.some.L = &poll.mu
 		go poll.wait()
 	})
 	return poll
 }
 
-// add watches fd, s's socket, for data and hang-ups. It reports whether
-// the socket is watched.
-func (p *idlePoll) add(fd int, s *session) bool {
+// add watches sock for data and hang-ups on behalf of s. It returns the
+// number the poller knows it by, -1 when it cannot watch it. The number is
+// the poller's own, not the socket's descriptor, whose number changes
+// (socket.detach) and is reused by other connections.
+func (p *idlePoll) add(sock *socket, s *session) int32 {
 	p.mu.Lock()
-	p.fds[int32(fd)] = s
+	p.next++
+	id := p.next & 0x7fffffff
+	p.sessions[id] = s
 	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: id}
+	if err := sock.control(syscall.EPOLL_CTL_ADD, p.epfd, &ev); err != nil {
 		p.mu.Lock()
-		delete(p.fds, int32(fd))
+		delete(p.sessions, id)
 		p.mu.Unlock()
-		return false
+		return -1
 	}
 	p.some.Signal()
-	return true
+	return id
 }
 
-// remove stops watching fd; it is called before the socket is closed, so
-// that its number, reused by the next connection, finds no stale session.
-func (p *idlePoll) remove(fd int, s *session) {
-	syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+// remove stops watching the socket known by id. It is called before the
+// socket is closed; if its descriptor has changed since add, epoll lets go
+// of it when it is closed, and until then its news is dropped here.
+func (p *idlePoll) remove(id int32, sock *socket) {
+	sock.control(syscall.EPOLL_CTL_DEL, p.epfd, nil)
 	p.mu.Lock()
-	if p.fds[int32(fd)] == s {
-		delete(p.fds, int32(fd))
-	}
+	delete(p.sessions, id)
 	p.mu.Unlock()
 }
 
@@ -90,7 +94,7 @@ func (p *idlePoll) wait() {
 	ready := make([]*session, 0, len(p.events))
 	for {
 		p.mu.Lock()
-		for len(p.fds) == 0 {
+		for len(p.sessions) == 0 {
 			p.some.Wait()
 		}
 		p.mu.Unlock()
@@ -104,7 +108,7 @@ func (p *idlePoll) wait() {
 		ready = ready[:0]
 		p.mu.Lock()
 		for _, ev := range p.events[:n] {
-			if s := p.fds[ev.Fd]; s != nil {
+			if s := p.sessions[ev.Fd]; s != nil {
 				ready = append(ready, s)
 			}
 		}
@@ -117,15 +121,6 @@ func (p *idlePoll) wait() {
 			time.Sleep(pollEvery)
 		}
 	}
-}
-
-// socketFD returns the session's descriptor of a TCP connection's socket,
-// -1 for any other.
-func socketFD(fc *frameConn) int {
-	if fc.sock == nil {
-		return -1
-	}
-	return fc.sock.descriptor()
 }
 
 // epollWaitNow is epoll_wait with a zero timeout (epoll_pwait with no

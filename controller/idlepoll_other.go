@@ -14,11 +14,9 @@ type idlePoll struct{}
 
 func idlePoller() *idlePoll { return nil }
 
-func (p *idlePoll) add(fd int, s *session) bool { return false }
+func (p *idlePoll) add(sock *socket, s *session) int32 { return -1 }
 
-func (p *idlePoll) remove(fd int, s *session) {}
-
-func socketFD(fc *frameConn) int { return -1 }
+func (p *idlePoll) remove(id int32, sock *socket) {}
 
 type socket struct{ received time.Time }
 

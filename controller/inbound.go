@@ -54,7 +54,7 @@ func (s *session) readFrames() {
 			return
 		}
 		s.inbox = append(s.inbox, msg)
-		park := drained && s.fd >= 0 // nothing read and not taken
+		park := drained && s.pollID >= 0 // nothing read and not taken
 		handle := !s.handling
 		s.handling = true
 		s.mu.Unlock()

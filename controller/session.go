@@ -61,7 +61,7 @@ type session struct {
 	reading    bool             // a reader runs (readFrames or the handshake); false while parked
 	pending    bool             // the idle poller had news while a reader ran
 	nudged     bool             // woken by the hub, not the poller (nudgeQuietSince)
-	fd         int              // the socket, while the idle poller watches it; else -1
+	pollID     int32            // the idle poller's number for the socket, while it watches it; else -1
 	admitted   func()           // gives back the session's place among those coming online (hub.admit)
 	once       sync.Once
 }
@@ -109,7 +109,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	c.hub.running.Add(1)
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
-		log: c.log.With("remote", r.RemoteAddr), reading: true, fd: -1, admitted: func() {}}
+		log: c.log.With("remote", r.RemoteAddr), reading: true, pollID: -1, admitted: func() {}}
 	s.wake.L = &s.mu
 	s.lastRead.Store(math.MaxInt64) // not silent while it handshakes and comes online, however long that takes
 	t, err := s.handshake(s.ctx)
@@ -137,16 +137,16 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 func (s *session) startReading() {
 	s.lastRead.Store(time.Now().UnixNano())
 	if p := idlePoller(); p != nil {
-		if fd := socketFD(s.fc); fd >= 0 {
+		if s.fc.sock != nil {
 			s.mu.Lock()
-			if !s.closed && p.add(fd, s) {
-				s.fd = fd
+			if !s.closed {
+				s.pollID = p.add(s.fc.sock, s)
 			}
 			s.mu.Unlock()
 		}
 	}
 	s.mu.Lock()
-	polled := s.fd >= 0
+	polled := s.pollID >= 0
 	s.mu.Unlock()
 	if polled {
 		s.wakeRead() // parks at once if the terminal has not sent yet
@@ -180,12 +180,12 @@ func (s *session) close() {
 		s.mu.Lock()
 		s.closed = true
 		s.ctrl, s.live, s.media, s.inbox, s.reports = nil, nil, nil, nil, nil
-		parked, fd := !s.reading, s.fd
-		s.reading, s.fd = true, -1
+		parked, id := !s.reading, s.pollID
+		s.reading, s.pollID = true, -1
 		s.wake.Broadcast()
 		s.mu.Unlock()
-		if fd >= 0 {
-			idlePoller().remove(fd, s) // before the descriptor's number can be reused
+		if id >= 0 {
+			idlePoller().remove(id, s.fc.sock)
 		}
 		s.conn.Close()
 		if parked {

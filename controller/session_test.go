@@ -197,7 +197,7 @@ func TestComingOnlineIsNotSilent(t *testing.T) {
 	waitFor(t, "the session parked", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return !s.reading && s.fd >= 0
+		return !s.reading && s.pollID >= 0
 	})
 	waitFor(t, "the terminal recorded online", func() bool { return h.terminalRow(t, rt.id).State == protocol.StateIdle })
 }

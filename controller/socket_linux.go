@@ -12,30 +12,35 @@ import (
 )
 
 // socket is a terminal connection's TCP socket as the session reads and
-// writes it: through a descriptor of its own (a duplicate of the accepted
-// connection's), with system calls that never wait. Go's poller watches
-// the socket only while a goroutine must wait on it: then the socket is
-// attached, as a net.Conn made from another duplicate, and the wait (with
-// its deadline) is that net.Conn's; a parked session's socket is detached
-// again, that net.Conn closed. So an idle terminal's socket is watched by
-// the idle poller alone, which takes its news in batches, not by Go's
-// poller, which woke a thread for each of them (docs/benchmarks.md,
-// "Idle CPU: news in batches").
+// writes it: through a descriptor of the session's own, with system calls
+// that never wait. Go's poller watches the socket only while a goroutine
+// must wait on it: then the socket is attached (the descriptor handed to
+// an os.File, whose poller waits, with deadlines), and when the session
+// parks it is detached again (the descriptor duplicated and the os.File
+// closed, which takes it out of Go's poller). So an idle terminal's socket
+// is watched by the idle poller alone, which takes its news in batches,
+// not also by Go's poller, which woke a thread for each of them
+// (docs/benchmarks.md, "Idle CPU: news in batches"). The socket has one
+// descriptor at a time (two for a moment while it is detached): a process
+// may hold about as many terminals as its open-file limit allows.
 type socket struct {
-	fdmu sync.RWMutex // held to read around each system call on fd, to write to close it
-	fd   int          // -1 once closed
+	fdmu sync.RWMutex // held to read around each system call on fd, to write to change or close it
+	fd   int          // -1 once closed; its number changes when the socket is detached
 
 	mu       sync.Mutex
-	gc       net.Conn        // Go's connection on the socket while attached, else nil
-	grc      syscall.RawConn // gc's
-	waits    int             // goroutines waiting through gc
-	rdl, wdl time.Time       // deadlines, set on gc while attached
+	f        *os.File        // holds fd while attached, else nil
+	rc       syscall.RawConn // f's
+	waits    int             // goroutines waiting through rc
+	rdl, wdl time.Time       // deadlines, set on f while attached
 	closed   bool
 
-	// For grc's Read and Write, made once (a closure made for each call
-	// escapes to the heap). Reads wait one at a time, and so do writes.
-	readReady, writeReady func(uintptr) bool
-	rfirst, wfirst        bool
+	// For rc's Read and Write, made once (a closure made for each call
+	// escapes to the heap), and their arguments and results. Reads wait
+	// one at a time, and so do writes.
+	readNow, writeNow func(uintptr) bool
+	rbuf, wbuf        []byte
+	rn, wn            int
+	rerr, werr        error
 
 	// The kernel's receive time of the bytes read last by recv, when it
 	// says (SO_TIMESTAMPNS); zero when not.
@@ -43,8 +48,8 @@ type socket struct {
 	oob      [64]byte
 }
 
-// newSocket takes a descriptor of conn's socket for the session's own, or
-// returns nil when conn has none (TLS, a test's pipe).
+// newSocket takes conn's socket for the session's own, closing conn, or
+// returns nil when conn has none (TLS, a test's pipe), leaving it be.
 func newSocket(conn net.Conn) *socket {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -63,10 +68,11 @@ func newSocket(conn net.Conn) *socket {
 	if fd < 0 {
 		return nil
 	}
+	conn.Close() // its descriptor, out of Go's poller; the socket stays open on fd
 	// The kernel notes when each segment came, for the pong's time (recv).
 	syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
-	s := &socket{fd: fd, gc: conn, grc: rc}
-	s.readReady, s.writeReady = s.readWaited, s.writeWaited
+	s := &socket{fd: fd}
+	s.readNow, s.writeNow = s.readSome, s.writeAll
 	return s
 }
 
@@ -81,45 +87,109 @@ func dupCloexec(fd int) (int, error) {
 // read reads into p, waiting (in Go's poller, until the read deadline)
 // while the socket holds nothing.
 func (s *socket) read(p []byte) (int, error) {
-	for {
-		n, err := s.now(syscall.SYS_READ, p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			if err := s.wait(false); err != nil {
-				return 0, err
-			}
-			continue
-		case err != nil:
-			return 0, s.opError("read", err)
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
+	n, err := s.now(syscall.SYS_READ, p)
+	if err == syscall.EAGAIN {
+		var rc syscall.RawConn
+		if rc, err = s.attach(); err != nil {
+			return 0, err
 		}
-		return n, nil
+		s.rbuf = p
+		werr := rc.Read(s.readNow)
+		n, err = s.rn, s.rerr
+		s.rbuf, s.rerr = nil, nil
+		s.done()
+		if werr != nil {
+			return 0, closedAs(werr)
+		}
 	}
+	switch {
+	case err != nil:
+		return 0, s.opError("read", err)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // write writes all of p, waiting (in Go's poller, until the write
 // deadline) while the socket has no room.
 func (s *socket) write(p []byte) (int, error) {
-	done := 0
-	for done < len(p) {
-		n, err := s.now(syscall.SYS_WRITE, p[done:])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			if err := s.wait(true); err != nil {
-				return done, err
-			}
-			continue
-		case err != nil:
-			return done, s.opError("write", err)
-		}
-		done += n
+	n, err := s.now(syscall.SYS_WRITE, p)
+	for err == nil && n < len(p) {
+		var more int
+		more, err = s.now(syscall.SYS_WRITE, p[n:])
+		n += more
 	}
-	return done, nil
+	if err == syscall.EAGAIN {
+		var rc syscall.RawConn
+		if rc, err = s.attach(); err != nil {
+			return n, err
+		}
+		s.wbuf, s.wn = p, n
+		err = rc.Write(s.writeNow)
+		n, errno := s.wn, s.werr
+		s.wbuf, s.werr = nil, nil
+		s.done()
+		if err != nil {
+			return n, closedAs(err)
+		}
+		if errno != nil {
+			return n, s.opError("write", errno)
+		}
+		return n, nil
+	}
+	if err != nil {
+		return n, s.opError("write", err)
+	}
+	return n, nil
+}
+
+// readSome reads into rbuf, for the RawConn's Read: false to wait until
+// the socket is readable. The RawConn's descriptor is fd while attached.
+func (s *socket) readSome(fd uintptr) bool {
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			s.rn, s.rerr = int(n), nil
+		default:
+			s.rn, s.rerr = 0, errno
+		}
+		return true
+	}
+}
+
+// writeAll writes wbuf from wn on, for the RawConn's Write: false to wait
+// until the socket has room.
+func (s *socket) writeAll(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			s.wn += int(n)
+		default:
+			s.werr = errno
+			return true
+		}
+	}
+	return true
+}
+
+// closedAs returns a wait's error, net.ErrClosed for a socket closed
+// meanwhile (os.File's error for that is its own).
+func closedAs(err error) error {
+	if errors.Is(err, os.ErrClosed) {
+		return net.ErrClosed
+	}
+	return err
 }
 
 // now makes read(2) or write(2) without waiting, as a raw system call:
@@ -136,11 +206,16 @@ func (s *socket) now(trap uintptr, p []byte) (int, error) {
 	if s.fd < 0 {
 		return 0, net.ErrClosed
 	}
-	n, _, errno := syscall.RawSyscall(trap, uintptr(s.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if errno != 0 {
+	for {
+		n, _, errno := syscall.RawSyscall(trap, uintptr(s.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
 		return 0, errno
 	}
-	return int(n), nil
 }
 
 // recv reads into p without waiting, noting the kernel's receive time of
@@ -210,38 +285,11 @@ func (s *socket) writable() bool {
 	return errno == 0 && n == 1 && pfd.revents&pollOut != 0
 }
 
-// wait waits in Go's poller until the socket is readable (or writable),
-// attaching it for that.
-func (s *socket) wait(write bool) error {
-	rc, err := s.attach()
-	if err != nil {
-		return err
-	}
-	if write {
-		s.wfirst = true
-		err = rc.Write(s.writeReady)
-	} else {
-		s.rfirst = true
-		err = rc.Read(s.readReady)
-	}
+// done ends a wait through the RawConn.
+func (s *socket) done() {
 	s.mu.Lock()
 	s.waits--
 	s.mu.Unlock()
-	return err
-}
-
-// readWaited and writeWaited are false when first called, so that the
-// RawConn waits, and true after that.
-func (s *socket) readWaited(uintptr) bool {
-	first := s.rfirst
-	s.rfirst = false
-	return !first
-}
-
-func (s *socket) writeWaited(uintptr) bool {
-	first := s.wfirst
-	s.wfirst = false
-	return !first
 }
 
 // attach gives Go's poller the socket, unless it has it, for a wait.
@@ -253,62 +301,66 @@ func (s *socket) attach() (syscall.RawConn, error) {
 	if s.closed {
 		return nil, net.ErrClosed
 	}
-	if s.gc == nil {
+	if s.f == nil {
 		s.fdmu.RLock()
-		nfd, err := -1, error(net.ErrClosed)
-		if s.fd >= 0 {
-			nfd, err = dupCloexec(s.fd)
-		}
+		f := os.NewFile(uintptr(s.fd), "terminal") // non-blocking: into Go's poller
 		s.fdmu.RUnlock()
+		rc, err := f.SyscallConn()
+		if err == nil {
+			err = f.SetReadDeadline(s.rdl) // fails unless Go's poller took it
+		}
 		if err != nil {
+			s.fdmu.Lock()
+			s.fd = s.release(f)
+			s.fdmu.Unlock()
 			return nil, err
 		}
-		f := os.NewFile(uintptr(nfd), "terminal")
-		gc, err := net.FileConn(f) // a duplicate of its own, in Go's poller
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		rc, err := gc.(syscall.Conn).SyscallConn()
-		if err != nil {
-			gc.Close()
-			return nil, err
-		}
-		gc.SetReadDeadline(s.rdl)
-		gc.SetWriteDeadline(s.wdl)
-		s.gc, s.grc = gc, rc
+		f.SetWriteDeadline(s.wdl)
+		s.f, s.rc = f, rc
 	}
 	s.waits++
-	return s.grc, nil
+	return s.rc, nil
 }
 
 // detach takes the socket out of Go's poller unless a goroutine waits
 // there. It is called when the session parks.
 func (s *socket) detach() {
 	s.mu.Lock()
-	gc := s.gc
-	if s.waits > 0 || gc == nil {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.waits > 0 || s.f == nil {
 		return
 	}
-	s.gc, s.grc = nil, nil
-	s.mu.Unlock()
-	gc.Close() // its own descriptor; the socket stays open on fd
+	s.fdmu.Lock()
+	s.fd = s.release(s.f)
+	s.fdmu.Unlock()
+	s.f, s.rc = nil, nil
+}
+
+// release closes f, which holds the socket, keeping the socket open on a
+// descriptor it returns (-1 when the system gave none: the socket is then
+// closed). s.fdmu is held.
+func (s *socket) release(f *os.File) int {
+	nfd, err := dupCloexec(int(s.fd))
+	f.Close() // out of Go's poller, then closed
+	if err != nil {
+		return -1
+	}
+	return nfd
 }
 
 // attached reports whether Go's poller has the socket.
 func (s *socket) attached() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.gc != nil
+	return s.f != nil
 }
 
 func (s *socket) setReadDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rdl = t
-	if s.gc != nil {
-		return s.gc.SetReadDeadline(t)
+	if s.f != nil {
+		return s.f.SetReadDeadline(t)
 	}
 	return nil
 }
@@ -317,40 +369,43 @@ func (s *socket) setWriteDeadline(t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.wdl = t
-	if s.gc != nil {
-		return s.gc.SetWriteDeadline(t)
+	if s.f != nil {
+		return s.f.SetWriteDeadline(t)
 	}
 	return nil
 }
 
-// close closes the socket: Go's connection on it first, which ends any
-// wait, then the session's descriptor, once no system call uses it.
+// close closes the socket; a goroutine waiting on it gets net.ErrClosed.
 func (s *socket) close() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return net.ErrClosed
 	}
 	s.closed = true
-	gc := s.gc
-	s.gc, s.grc = nil, nil
-	s.mu.Unlock()
-	if gc != nil {
-		gc.Close()
-	}
+	f := s.f
+	s.f, s.rc = nil, nil
 	s.fdmu.Lock()
+	defer s.fdmu.Unlock()
 	fd := s.fd
 	s.fd = -1
-	s.fdmu.Unlock()
-	return syscall.Close(fd)
+	switch {
+	case f != nil:
+		return f.Close() // ends any wait
+	case fd >= 0:
+		return syscall.Close(fd)
+	}
+	return nil
 }
 
-// descriptor returns the session's descriptor of the socket, for the idle
-// poller; -1 once closed.
-func (s *socket) descriptor() int {
+// control is epoll_ctl(2) of epfd on the socket's descriptor.
+func (s *socket) control(op, epfd int, ev *syscall.EpollEvent) error {
 	s.fdmu.RLock()
 	defer s.fdmu.RUnlock()
-	return s.fd
+	if s.fd < 0 {
+		return net.ErrClosed
+	}
+	return syscall.EpollCtl(epfd, op, s.fd, ev)
 }
 
 func (s *socket) opError(op string, errno error) error {
