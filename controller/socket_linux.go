@@ -298,7 +298,7 @@ func (s *socket) done() {
 func (s *socket) attach() (syscall.RawConn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.descriptor() < 0 {
 		return nil, net.ErrClosed
 	}
 	if s.f == nil {
@@ -396,6 +396,13 @@ func (s *socket) close() error {
 		return syscall.Close(fd)
 	}
 	return nil
+}
+
+// descriptor returns the socket's descriptor, -1 once it is closed.
+func (s *socket) descriptor() int {
+	s.fdmu.RLock()
+	defer s.fdmu.RUnlock()
+	return s.fd
 }
 
 // control is epoll_ctl(2) of epfd on the socket's descriptor.
