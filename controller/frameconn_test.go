@@ -416,8 +416,8 @@ func TestTerminalThatDoesNotReadHoldsUpNoOne(t *testing.T) {
 		for _, size := range []int{64 << 10, 1} { // to the last byte of room
 			junk := make([]byte, size)
 			for {
-				n, err := ds.fc.sock.now(syscall.SYS_WRITE, junk)
-				if err != nil {
+				n, errno := sysIO(syscall.SYS_WRITE, uintptr(ds.fc.sock.descriptor()), junk)
+				if errno != 0 {
 					break
 				}
 				filled += n

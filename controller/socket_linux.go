@@ -34,9 +34,10 @@ type socket struct {
 	rdl, wdl time.Time       // deadlines, set on f while attached
 	closed   bool
 
-	// For rc's Read and Write, made once (a closure made for each call
-	// escapes to the heap), and their arguments and results. Reads wait
-	// one at a time, and so do writes.
+	// readSome and writeAll, for rc's Read and Write as well as without
+	// it (try), made once (a closure made for each call escapes to the
+	// heap), and their arguments and results. Reads run one at a time,
+	// and so do writes.
 	readNow, writeNow func(uintptr) bool
 	rbuf, wbuf        []byte
 	rn, wn            int
@@ -87,94 +88,99 @@ func dupCloexec(fd int) (int, error) {
 // read reads into p, waiting (in Go's poller, until the read deadline)
 // while the socket holds nothing.
 func (s *socket) read(p []byte) (int, error) {
-	n, err := s.now(syscall.SYS_READ, p)
-	if err == syscall.EAGAIN {
-		var rc syscall.RawConn
-		if rc, err = s.attach(); err != nil {
+	s.rbuf = p
+	defer func() { s.rbuf, s.rerr = nil, nil }()
+	if ready, err := s.try(s.readNow); err != nil {
+		return 0, err
+	} else if !ready {
+		if err := s.wait(false); err != nil {
 			return 0, err
 		}
-		s.rbuf = p
-		werr := rc.Read(s.readNow)
-		n, err = s.rn, s.rerr
-		s.rbuf, s.rerr = nil, nil
-		s.done()
-		if werr != nil {
-			return 0, closedAs(werr)
-		}
 	}
-	switch {
+	switch n, err := s.rn, s.rerr; {
 	case err != nil:
 		return 0, s.opError("read", err)
 	case n == 0 && len(p) > 0:
 		return 0, io.EOF
+	default:
+		return n, nil
 	}
-	return n, nil
 }
 
 // write writes all of p, waiting (in Go's poller, until the write
 // deadline) while the socket has no room.
 func (s *socket) write(p []byte) (int, error) {
-	n, err := s.now(syscall.SYS_WRITE, p)
-	for err == nil && n < len(p) {
-		var more int
-		more, err = s.now(syscall.SYS_WRITE, p[n:])
-		n += more
+	s.wbuf, s.wn = p, 0
+	defer func() { s.wbuf, s.werr = nil, nil }()
+	if done, err := s.try(s.writeNow); err != nil {
+		return 0, err
+	} else if !done {
+		if err := s.wait(true); err != nil {
+			return s.wn, err
+		}
 	}
-	if err == syscall.EAGAIN {
-		var rc syscall.RawConn
-		if rc, err = s.attach(); err != nil {
-			return n, err
-		}
-		s.wbuf, s.wn = p, n
-		err = rc.Write(s.writeNow)
-		n, errno := s.wn, s.werr
-		s.wbuf, s.werr = nil, nil
-		s.done()
-		if err != nil {
-			return n, closedAs(err)
-		}
-		if errno != nil {
-			return n, s.opError("write", errno)
-		}
-		return n, nil
+	if s.werr != nil {
+		return s.wn, s.opError("write", s.werr)
 	}
+	return s.wn, nil
+}
+
+// try makes a read or write (readSome, writeAll) on the socket's
+// descriptor without Go's poller, reporting false when it must wait.
+func (s *socket) try(op func(uintptr) bool) (bool, error) {
+	s.fdmu.RLock()
+	defer s.fdmu.RUnlock()
+	if s.fd < 0 {
+		return false, net.ErrClosed
+	}
+	return op(uintptr(s.fd)), nil
+}
+
+// wait makes the read or write through Go's poller, attaching the socket
+// for it: the RawConn calls readSome or writeAll, and waits until the
+// socket is readable (or writable) whenever they say so.
+func (s *socket) wait(write bool) error {
+	rc, err := s.attach()
 	if err != nil {
-		return n, s.opError("write", err)
+		return err
 	}
-	return n, nil
+	if write {
+		err = rc.Write(s.writeNow)
+	} else {
+		err = rc.Read(s.readNow)
+	}
+	s.mu.Lock()
+	s.waits--
+	s.mu.Unlock()
+	if errors.Is(err, os.ErrClosed) { // os.File's error for a socket closed meanwhile
+		err = net.ErrClosed
+	}
+	return err
 }
 
-// readSome reads into rbuf, for the RawConn's Read: false to wait until
-// the socket is readable. The RawConn's descriptor is fd while attached.
+// readSome reads into rbuf: false to wait until the socket is readable.
 func (s *socket) readSome(fd uintptr) bool {
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
-		switch errno {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		case 0:
-			s.rn, s.rerr = int(n), nil
-		default:
-			s.rn, s.rerr = 0, errno
-		}
-		return true
+	n, errno := sysIO(syscall.SYS_READ, fd, s.rbuf)
+	if errno == syscall.EAGAIN {
+		return false
 	}
+	s.rn, s.rerr = n, nil
+	if errno != 0 {
+		s.rn, s.rerr = 0, errno
+	}
+	return true
 }
 
-// writeAll writes wbuf from wn on, for the RawConn's Write: false to wait
-// until the socket has room.
+// writeAll writes wbuf from wn on: false to wait until the socket has
+// room.
 func (s *socket) writeAll(fd uintptr) bool {
 	for s.wn < len(s.wbuf) {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
+		n, errno := sysIO(syscall.SYS_WRITE, fd, s.wbuf[s.wn:])
 		switch errno {
-		case syscall.EINTR:
-			continue
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			s.wn += int(n)
+			s.wn += n
 		default:
 			s.werr = errno
 			return true
@@ -183,43 +189,26 @@ func (s *socket) writeAll(fd uintptr) bool {
 	return true
 }
 
-// closedAs returns a wait's error, net.ErrClosed for a socket closed
-// meanwhile (os.File's error for that is its own).
-func closedAs(err error) error {
-	if errors.Is(err, os.ErrClosed) {
-		return net.ErrClosed
-	}
-	return err
-}
-
-// now makes read(2) or write(2) without waiting, as a raw system call:
-// one made through syscall.Syscall tells Go's scheduler, and when the
-// process was idle that wakes the runtime's monitor thread, which then
-// checks every 20 µs until the process is idle again (docs/benchmarks.md,
-// "Idle CPU: the runtime's monitor"; golang.org/issue/18236).
-func (s *socket) now(trap uintptr, p []byte) (int, error) {
+// sysIO makes read(2) or write(2) on a non-blocking descriptor, as a raw
+// system call: one made through syscall.Syscall tells Go's scheduler, and
+// when the process was idle that wakes the runtime's monitor thread, which
+// then checks every 20 µs until the process is idle again
+// (docs/benchmarks.md, "Idle CPU: the runtime's monitor";
+// golang.org/issue/18236).
+func sysIO(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	if len(p) == 0 {
-		return 0, nil
-	}
-	s.fdmu.RLock()
-	defer s.fdmu.RUnlock()
-	if s.fd < 0 {
-		return 0, net.ErrClosed
+		return 0, 0
 	}
 	for {
-		n, _, errno := syscall.RawSyscall(trap, uintptr(s.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch errno {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
+		n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if errno != syscall.EINTR {
+			return int(n), errno
 		}
-		return 0, errno
 	}
 }
 
 // recv reads into p without waiting, noting the kernel's receive time of
-// what it read in received: recvmsg(2), raw as now's calls are. It
+// what it read in received: recvmsg(2), raw as sysIO's calls are. It
 // returns syscall.EAGAIN when the socket holds nothing.
 func (s *socket) recv(p []byte) (int, error) {
 	s.fdmu.RLock()
@@ -283,13 +272,6 @@ func (s *socket) writable() bool {
 	var zero syscall.Timespec // do not wait
 	n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
 	return errno == 0 && n == 1 && pfd.revents&pollOut != 0
-}
-
-// done ends a wait through the RawConn.
-func (s *socket) done() {
-	s.mu.Lock()
-	s.waits--
-	s.mu.Unlock()
 }
 
 // attach gives Go's poller the socket, unless it has it, for a wait.
@@ -356,21 +338,21 @@ func (s *socket) attached() bool {
 }
 
 func (s *socket) setReadDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rdl = t
-	if s.f != nil {
-		return s.f.SetReadDeadline(t)
-	}
-	return nil
+	return s.setDeadline(&s.rdl, t, (*os.File).SetReadDeadline)
 }
 
 func (s *socket) setWriteDeadline(t time.Time) error {
+	return s.setDeadline(&s.wdl, t, (*os.File).SetWriteDeadline)
+}
+
+// setDeadline keeps t in dl for the next attach, and sets it on the
+// os.File while attached.
+func (s *socket) setDeadline(dl *time.Time, t time.Time, set func(*os.File, time.Time) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.wdl = t
+	*dl = t
 	if s.f != nil {
-		return s.f.SetWriteDeadline(t)
+		return set(s.f, t)
 	}
 	return nil
 }
