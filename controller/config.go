@@ -15,6 +15,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"dalaba/protocol"
 )
@@ -186,6 +187,9 @@ func decodeConfig(data []byte, c *Config) error {
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if key, uerr := strconv.Unquote(name); uerr == nil {
+			if strings.ContainsFunc(key, func(r rune) bool { return !unicode.IsGraphic(r) }) {
+				key = name // quoted, so the message stays on one line
+			}
 			return fmt.Errorf("%s: unknown key", key)
 		}
 	}

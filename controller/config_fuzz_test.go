@@ -110,6 +110,7 @@ func TestConfigFileErrorsNameKeyOrLine(t *testing.T) {
 		{"syntax", "{\n  \"listen\": \":8440\",\n}", "line 3: invalid character '}'"},
 		{"not an object", "[\"listen\"]", "line 1: got a JSON array, want an object of config keys"},
 		{"unknown key", "{\"lisen\": \":8440\"}", "lisen: unknown key"},
+		{"unknown key across lines", "{\"lis\\nten\": 1}", `"lis\nten": unknown key`},
 		{"wrong type", "{\"heartbeat_seconds\": \"30\"}", "heartbeat_seconds: got a JSON string, want a whole number"},
 		{"a second object", "{\"listen\": \":8440\"}\n{\"listen\": \":1\"}", `line 2: unexpected "{\"listen\": \":1\"}" after the config object`},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // EnvPrefix starts every environment variable that overrides a config key:
@@ -183,13 +185,22 @@ func checkKeys(v any, t reflect.Type, prefix string) error {
 	for k, sub := range obj {
 		ft, ok := fields[k]
 		if !ok {
-			return fmt.Errorf("%s: unknown key", prefix+k)
+			return fmt.Errorf("%s: unknown key", printableKey(prefix+k))
 		}
 		if err := checkKeys(sub, ft, prefix+k+"."); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// printableKey gives a key as it is, or quoted when it holds characters that
+// would not print on one line (a newline, a control character).
+func printableKey(k string) string {
+	if strings.ContainsFunc(k, func(r rune) bool { return !unicode.IsGraphic(r) }) {
+		return strconv.Quote(k)
+	}
+	return k
 }
 
 // applyEnv overrides every key that has a DALABA_<KEY> variable, nested keys
@@ -266,7 +277,10 @@ func (c *Config) Validate() error {
 	}
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
-			bad("ca_file: %v", err)
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err // the path is quoted below, so it stays on one line
+			}
+			bad("ca_file: %q: %v", c.CAFile, err)
 		}
 	}
 	errs = append(errs, c.Relay.validate()...)

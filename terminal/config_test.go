@@ -18,6 +18,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}{
 		{"unknown key", `{` + good + `, "controler": "x"}`, nil, "controler: unknown key"},
 		{"unknown nested key", `{"controllers": ["ws://a/v1/terminal"], "data_dir": "/d", "relay": {"protocol": "sim", "chanel": 2}}`, nil, "relay.chanel: unknown key"},
+		{"unknown key across lines", `{"relay": {"\n0": 1}}`, nil, `"relay.\n0": unknown key`},
 		{"bad channel", `{"controllers": ["ws://a/v1/terminal"], "data_dir": "/d", "relay": {"protocol": "lcus", "port": "/dev/ttyUSB0", "channel": 9}}`, nil, "relay.channel: 9 is outside 1..8"},
 		{"bad URL", `{"controllers": ["http://a/v1/terminal"], "data_dir": "/d", "relay": {"protocol": "sim"}}`, nil, `controllers[0]: "http://a/v1/terminal" must be a ws:// or wss:// URL`},
 		{"missing data_dir", `{"controllers": ["ws://a/v1/terminal"], "relay": {"protocol": "sim"}}`, nil, "data_dir: is required"},
