@@ -88,8 +88,39 @@ func TestBadChunkPlaysNothing(t *testing.T) {
 	if w := r.wavs(); len(w) != 0 {
 		t.Fatalf("audio written: %v", w)
 	}
-	if _, ok := r.term.cache.Path(m.SHA256); ok {
+	if _, ok := r.term.cache.Path(cacheKey(m)); ok {
 		t.Fatal("damaged media entered the cache")
+	}
+}
+
+// The cache keeps a file under the chunk list it was checked against. A
+// signed command whose chunk list belongs to other audio than its sha256
+// plays those chunks, and a later command with the file's true chunk list
+// does not take them from the cache for the file: it fetches and checks
+// the file again.
+func TestCacheKeptUnderSignedChunks(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.start()
+	f := toneOf(ctl, 440, 300*time.Millisecond)
+	g := toneOf(ctl, 880, 300*time.Millisecond)
+	var fData []byte
+	ctl.set(func(c *fakeController) { fData = c.media[f.SHA256]; c.media[f.SHA256] = c.media[g.SHA256] })
+	forged := g
+	forged.SHA256 = f.SHA256 // g's chunks under f's name
+	first := ctl.alert([]protocol.Media{forged}, nil)
+	ctl.send(ctl.sign(first))
+	ctl.waitState(first.ID, protocol.DeliveryDone)
+
+	ctl.set(func(c *fakeController) { c.media[f.SHA256] = fData })
+	second := ctl.alert([]protocol.Media{f}, nil)
+	ctl.send(ctl.sign(second))
+	ctl.waitState(second.ID, protocol.DeliveryDone)
+	if got := ctl.states(second.ID); !slices.Contains(got, protocol.DeliveryFetching) {
+		t.Fatalf("receipts %v: the file was taken from the cache under another chunk list", got)
+	}
+	if _, ok := r.term.cache.Path(cacheKey(f)); !ok {
+		t.Fatal("the file is not in the cache under its own chunk list")
 	}
 }
 

@@ -21,7 +21,7 @@ func (p *player) enqueue(tk *task) {
 	tk.seq = p.seq
 	tk.streams = make([]*stream, len(tk.media))
 	for i, m := range tk.media {
-		p.t.cache.Pin(m.SHA256)
+		p.t.cache.Pin(cacheKey(m))
 		tk.streams[i] = newStream(m, p.kick)
 	}
 	p.tasks = append(p.tasks, tk)
@@ -44,7 +44,7 @@ func (p *player) fetch(ctx context.Context, tk *task) {
 	var err error
 	announced := false
 	for i, m := range tk.media {
-		if _, ok := p.t.cache.Path(m.SHA256); ok {
+		if _, ok := p.t.cache.Path(cacheKey(m)); ok {
 			tk.streams[i].finish(nil)
 			continue
 		}

@@ -1,9 +1,7 @@
 package terminal
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -106,10 +104,26 @@ type mediaError struct{ msg string }
 
 func (e *mediaError) Error() string { return e.msg }
 
+// manifest is m's chunk list as the cache takes it. m comes from a signed
+// command that passed Validate, so its hashes are hex; one that is not
+// gives no chunk hash and fails any chunk checked against it.
+func manifest(m protocol.Media) mediacache.Manifest {
+	mf := mediacache.Manifest{Size: m.Size, ChunkSize: m.ChunkSize, Chunks: make([][32]byte, len(m.Chunks))}
+	for i, h := range m.Chunks {
+		hex.Decode(mf.Chunks[i][:], []byte(h))
+	}
+	return mf
+}
+
+// cacheKey is m's name in the cache: its file is kept under its signed
+// chunk list (mediacache.Manifest), which is what each chunk was checked
+// against, not under its whole-file SHA-256, which no one checked.
+func cacheKey(m protocol.Media) string { return manifest(m).Key() }
+
 // fetchMedia makes sure m is complete in the cache, fetching what is missing
 // over the controller link and waiting for the link while it is down. Each
 // chunk is checked against its hash from the signed command before it is
-// written; the whole file is checked again on Commit.
+// written (mediacache.Writer).
 func (t *Terminal) fetchMedia(ctx context.Context, m protocol.Media) error {
 	return t.fetchStream(ctx, m, nil)
 }
@@ -121,8 +135,9 @@ func (t *Terminal) fetchStream(ctx context.Context, m protocol.Media, st *stream
 	if _, err := hex.Decode(sum[:], []byte(m.SHA256)); err != nil {
 		return &mediaError{fmt.Sprintf("media %s: bad hash", m.SHA256)}
 	}
+	key := cacheKey(m)
 	for {
-		if _, ok := t.cache.Path(m.SHA256); ok {
+		if _, ok := t.cache.Path(key); ok {
 			return nil
 		}
 		chunks, end, busy := t.fetch.begin(sum)
@@ -140,7 +155,7 @@ func (t *Terminal) fetchStream(ctx context.Context, m protocol.Media, st *stream
 
 // fetchInto fetches m into the cache, taking chunks from the claimed slot.
 func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-chan chunkMsg, st *stream) error {
-	w, err := t.cache.NewWriter(m.SHA256, m.Size)
+	w, err := t.cache.NewWriter(manifest(m))
 	if err != nil {
 		return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
 	}
@@ -155,9 +170,6 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-cha
 		}
 	}
 	if _, err := w.Commit(); err != nil {
-		if errors.Is(err, mediacache.ErrHashMismatch) {
-			return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
-		}
 		return fmt.Errorf("store media %s: %w", m.SHA256, err)
 	}
 	t.faults.clear(protocol.FaultMedia, "media "+m.SHA256+" fetched and verified")
@@ -187,10 +199,10 @@ func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Medi
 		if int64(c.offset) != off {
 			return nil
 		}
-		if err := checkChunk(m, off, c.data); err != nil {
-			return err
-		}
 		if _, err := w.Write(c.data); err != nil {
+			if errors.Is(err, mediacache.ErrChunkMismatch) {
+				return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
+			}
 			return fmt.Errorf("store media %s: %w", m.SHA256, err)
 		}
 		off += int64(len(c.data))
@@ -222,21 +234,6 @@ func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Medi
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
-	}
-	return nil
-}
-
-// checkChunk verifies the chunk at off against the signed chunk hashes.
-func checkChunk(m protocol.Media, off int64, data []byte) error {
-	i := off / int64(m.ChunkSize)
-	want := min(int64(m.ChunkSize), m.Size-off)
-	if off%int64(m.ChunkSize) != 0 || int(i) >= len(m.Chunks) || int64(len(data)) != want {
-		return &mediaError{fmt.Sprintf("media %s: chunk at offset %d has %d bytes, want %d", m.SHA256, off, len(data), want)}
-	}
-	got := sha256.Sum256(data)
-	exp, _ := hex.DecodeString(m.Chunks[i])
-	if !bytes.Equal(got[:], exp) {
-		return &mediaError{fmt.Sprintf("media %s: chunk %d has sha256 %x, want %s", m.SHA256, i, got, m.Chunks[i])}
 	}
 	return nil
 }

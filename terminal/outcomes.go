@@ -34,7 +34,7 @@ func (p *player) finish(tk *task, o outcome) {
 		return
 	}
 	for _, m := range tk.media {
-		p.t.cache.Unpin(m.SHA256)
+		p.t.cache.Unpin(cacheKey(m))
 	}
 	if p.powered && tk.sounded {
 		p.held = append(p.held, held{tk, o})

@@ -321,7 +321,7 @@ func (p *player) openMedia(ctx context.Context, tk *task) (io.ReadSeekCloser, er
 	if tk.streams != nil {
 		return newStreamReader(ctx, tk.streams[tk.pos.media], p.t.cache), nil
 	}
-	return p.t.cache.Open(tk.media[tk.pos.media].SHA256)
+	return p.t.cache.Open(cacheKey(tk.media[tk.pos.media]))
 }
 
 // streamOf returns the stream of the media file at tk's position, nil for

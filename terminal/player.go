@@ -155,7 +155,7 @@ func (p *player) ready(tk *task) bool {
 		return tk.fetched || tk.streams != nil && tk.pos.media < len(tk.streams) && tk.streams[tk.pos.media].canStart()
 	}
 	for _, m := range tk.media {
-		if _, ok := p.t.cache.Path(m.SHA256); !ok {
+		if _, ok := p.t.cache.Path(cacheKey(m)); !ok {
 			return false
 		}
 	}

@@ -153,9 +153,9 @@ func (tt *timetable) pin(s *protocol.Schedule, on bool) {
 	for _, it := range s.Items {
 		for _, m := range it.Media {
 			if on {
-				tt.t.cache.Pin(m.SHA256)
+				tt.t.cache.Pin(cacheKey(m))
 			} else {
-				tt.t.cache.Unpin(m.SHA256)
+				tt.t.cache.Unpin(cacheKey(m))
 			}
 		}
 	}
@@ -229,10 +229,10 @@ func (tt *timetable) prefetch(cmdID string, s *protocol.Schedule, reported map[s
 		seen := map[string]bool{}
 		for _, it := range items {
 			for _, m := range it.Media {
-				if seen[m.SHA256] {
+				if seen[cacheKey(m)] {
 					continue
 				}
-				seen[m.SHA256] = true
+				seen[cacheKey(m)] = true
 				err := t.fetchMedia(ctx, m)
 				if ctx.Err() != nil {
 					return // replaced by a newer schedule, or shutting down

@@ -195,7 +195,7 @@ func (r *streamReader) Read(b []byte) (int, error) {
 // when the partial file was just renamed into the cache.
 func (r *streamReader) open(path string, complete bool) (*os.File, error) {
 	if complete || path == "" {
-		return r.cache.Open(r.s.m.SHA256)
+		return r.cache.Open(cacheKey(r.s.m))
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -113,7 +113,7 @@ func TestStreamingStartAndBadChunkMidFile(t *testing.T) {
 		t.Fatalf("media faults %+v, want one raised", f)
 	}
 	eventually(t, "relay OFF", func() bool { return !r.term.Status().RelayOn })
-	if _, ok := r.term.cache.Path(m.SHA256); ok {
+	if _, ok := r.term.cache.Path(cacheKey(m)); ok {
 		t.Fatal("damaged media entered the cache")
 	}
 	// 8 verified chunks hold 32768 bytes: the 44-byte header and 1.02 s of

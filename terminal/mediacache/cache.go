@@ -1,9 +1,10 @@
-// Package mediacache is the terminal's content-addressed audio cache. Files
-// are named by their SHA-256 and only appear under that name after the whole
-// file was verified and fsynced, so a name in the cache is always a complete,
-// correct file, even after a power cut mid-download. The cache keeps its total
-// size within a bound by evicting the least recently used files that are not
-// pinned.
+// Package mediacache is the terminal's content-addressed audio cache. A file
+// is named by the key of its Manifest (the SHA-256 of each of its chunks, as
+// a signed command lists them) and only appears under that name once every
+// chunk matched its hash and the file was fsynced, so a name in the cache is
+// always a complete, verified file, even after a power cut mid-download. The
+// cache keeps its total size within a bound by evicting the least recently
+// used files that are not pinned.
 //
 // A Cache is safe for concurrent use; only one Cache may use a directory.
 package mediacache
@@ -86,57 +87,57 @@ func Open(dir string, maxBytes int64) (*Cache, error) {
 	return c, nil
 }
 
-// checkName reports whether name is 64 lowercase hex digits.
+// checkName reports whether name is a key: 64 lowercase hex digits.
 func checkName(name string) error {
 	if len(name) != 64 {
-		return fmt.Errorf("sha256 %q is %d characters, want 64 lowercase hex digits", name, len(name))
+		return fmt.Errorf("key %q is %d characters, want 64 lowercase hex digits", name, len(name))
 	}
 	for i := range len(name) {
 		if c := name[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return fmt.Errorf("sha256 %q: character %d is %q, want lowercase hex", name, i, c)
+			return fmt.Errorf("key %q: character %d is %q, want lowercase hex", name, i, c)
 		}
 	}
 	return nil
 }
 
-// Path returns the path of the complete file with the given SHA-256 and marks
+// Path returns the path of the complete file with the given key and marks
 // it used. It reports false if the file is absent or the name is invalid.
-func (c *Cache) Path(sha256hex string) (string, bool) {
-	if checkName(sha256hex) != nil {
+func (c *Cache) Path(key string) (string, bool) {
+	if checkName(key) != nil {
 		return "", false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.files[sha256hex]
+	e, ok := c.files[key]
 	if !ok {
 		return "", false
 	}
-	path := filepath.Join(c.dir, sha256hex)
+	path := filepath.Join(c.dir, key)
 	if _, err := os.Stat(path); err != nil { // removed behind our back
-		c.forget(sha256hex, e)
+		c.forget(key, e)
 		return "", false
 	}
 	c.touch(path, e)
 	return path, true
 }
 
-// Open opens the complete file with the given SHA-256 for reading and marks
+// Open opens the complete file with the given key for reading and marks
 // it used. An absent file gives an error wrapping os.ErrNotExist.
-func (c *Cache) Open(sha256hex string) (*os.File, error) {
-	if err := checkName(sha256hex); err != nil {
+func (c *Cache) Open(key string) (*os.File, error) {
+	if err := checkName(key); err != nil {
 		return nil, fmt.Errorf("mediacache %s: %w", c.dir, err)
 	}
-	path := filepath.Join(c.dir, sha256hex)
+	path := filepath.Join(c.dir, key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.files[sha256hex]
+	e, ok := c.files[key]
 	if !ok {
 		return nil, fmt.Errorf("mediacache: open %s: %w", path, os.ErrNotExist)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			c.forget(sha256hex, e)
+			c.forget(key, e)
 		}
 		return nil, fmt.Errorf("mediacache: %w", err)
 	}
@@ -161,24 +162,24 @@ func (c *Cache) forget(name string, e *entry) {
 
 // Pin protects a file from eviction until a matching Unpin; pins nest. The
 // file need not be in the cache yet. An invalid name is ignored.
-func (c *Cache) Pin(sha256hex string) {
-	if checkName(sha256hex) != nil {
+func (c *Cache) Pin(key string) {
+	if checkName(key) != nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pins[sha256hex]++
+	c.pins[key]++
 }
 
 // Unpin undoes one Pin. An invalid or unpinned name is ignored.
-func (c *Cache) Unpin(sha256hex string) {
+func (c *Cache) Unpin(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pins[sha256hex] <= 1 {
-		delete(c.pins, sha256hex)
+	if c.pins[key] <= 1 {
+		delete(c.pins, key)
 		return
 	}
-	c.pins[sha256hex]--
+	c.pins[key]--
 }
 
 // Size returns the total size of the complete files in the cache; downloads

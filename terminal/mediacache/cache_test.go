@@ -3,7 +3,6 @@ package mediacache
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,20 +22,30 @@ func openT(t testing.TB, dir string, max int64) *Cache {
 	return c
 }
 
-func sum(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
+// testChunk is the chunk size of the tests' manifests.
+const testChunk = 1000
+
+// manifest describes b in testChunk pieces.
+func manifest(b []byte) Manifest {
+	m := Manifest{Size: int64(len(b)), ChunkSize: testChunk}
+	for rest := b; len(rest) > 0; rest = rest[min(testChunk, len(rest)):] {
+		m.Chunks = append(m.Chunks, sha256.Sum256(rest[:min(testChunk, len(rest))]))
+	}
+	return m
 }
 
-// put downloads b into c in 1000-byte chunks and commits it.
+// sum is the name of b in the cache.
+func sum(b []byte) string { return manifest(b).Key() }
+
+// put downloads b into c chunk by chunk and commits it.
 func put(t testing.TB, c *Cache, b []byte) string {
 	t.Helper()
-	w, err := c.NewWriter(sum(b), int64(len(b)))
+	w, err := c.NewWriter(manifest(b))
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
 	}
 	for rest := b; len(rest) > 0; {
-		n, err := w.Write(rest[:min(1000, len(rest))])
+		n, err := w.Write(rest[:min(testChunk, len(rest))])
 		if err != nil {
 			t.Fatalf("Write: %v", err)
 		}
@@ -104,59 +113,88 @@ func TestCommitPathOpen(t *testing.T) {
 }
 
 func TestFailedDownloadLeavesNothing(t *testing.T) {
-	good := []byte("announcement audio")
+	good := bytes.Repeat([]byte("announcement audio "), 80) // 1,520 bytes: two chunks
+	forged := bytes.Clone(good)
+	forged[1200] ^= 1
 	tests := []struct {
 		name    string
-		size    int64
-		write   []byte
+		m       Manifest
+		writes  [][]byte
 		wantErr string
 	}{
-		{"hash mismatch", int64(len(good)), []byte("ANNOUNCEMENT AUDIO"), "sha256 mismatch: got " + sum([]byte("ANNOUNCEMENT AUDIO")) + ", want " + sum(good)},
-		{"short download", int64(len(good)), good[:5], "got 5 bytes, want 18"},
-		{"more than declared", 5, good, "exceed the declared size of 5"},
+		{"a chunk with another hash", manifest(good), [][]byte{good[:1000], forged[1000:]},
+			fmt.Sprintf("chunk 1 has sha256 %x, want %x", sha256.Sum256(forged[1000:]), sha256.Sum256(good[1000:]))},
+		{"a chunk cut short", manifest(good), [][]byte{good[:5]}, "chunk 0 has 5 bytes, want 1000"},
+		{"short download", manifest(good), [][]byte{good[:1000]}, "got 1000 bytes, want 1520"},
+		{"more than declared", manifest(good[:5]), [][]byte{good[:1000]}, "chunk 0 has 1000 bytes, want 5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			c := openT(t, dir, 1<<20)
-			w, err := c.NewWriter(sum(good), tt.size)
+			w, err := c.NewWriter(tt.m)
 			if err != nil {
 				t.Fatalf("NewWriter: %v", err)
 			}
-			w.Write(tt.write)
+			for _, p := range tt.writes {
+				w.Write(p)
+			}
 			_, err = w.Commit()
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Commit error = %v, want one containing %q", err, tt.wantErr)
 			}
-			if tt.name == "hash mismatch" && !errors.Is(err, ErrHashMismatch) {
-				t.Fatalf("Commit error %v is not ErrHashMismatch", err)
+			if wantMismatch := tt.name != "short download"; errors.Is(err, ErrChunkMismatch) != wantMismatch {
+				t.Fatalf("Commit error %v: errors.Is ErrChunkMismatch = %v, want %v", err, !wantMismatch, wantMismatch)
 			}
 			if names := dirNames(t, dir); len(names) != 0 {
 				t.Fatalf("failed download left %v behind", names)
 			}
-			if _, ok := c.Path(sum(good)); ok || c.Size() != 0 {
+			if _, ok := c.Path(tt.m.Key()); ok || c.Size() != 0 {
 				t.Fatalf("failed download is visible: Path ok = %v, Size = %d", ok, c.Size())
 			}
 		})
 	}
 }
 
-func TestNewWriterRefusesSize(t *testing.T) {
+// A file is named by its chunk list, so the same bytes listed another way,
+// or other bytes, are other files.
+func TestKeyNamesTheChunkList(t *testing.T) {
+	a := bytes.Repeat([]byte("a"), 1500)
+	m := manifest(a)
+	other := m
+	other.Chunks = [][32]byte{m.Chunks[0], sha256.Sum256([]byte("b"))}
+	coarser := Manifest{Size: m.Size, ChunkSize: 2000, Chunks: [][32]byte{sha256.Sum256(a)}}
+	longer := m
+	longer.Size++
+	for name, o := range map[string]Manifest{"another chunk": other, "another chunk size": coarser, "another size": longer} {
+		if o.Key() == m.Key() {
+			t.Errorf("%s: same key %s", name, m.Key())
+		}
+	}
+	if m.Key() != manifest(bytes.Clone(a)).Key() {
+		t.Error("the same manifest gave two keys")
+	}
+}
+
+func TestNewWriterRefusesManifest(t *testing.T) {
 	c := openT(t, t.TempDir(), 1000)
+	one := sha256.Sum256([]byte("x"))
 	tests := []struct {
 		name    string
-		size    int64
-		wantErr bool
+		m       Manifest
+		wantErr string
 	}{
-		{"fits exactly", 1000, false},
-		{"bigger than the cache", 1001, true},
-		{"negative", -1, true},
+		{"fits exactly", Manifest{Size: 1000, ChunkSize: 1000, Chunks: [][32]byte{one}}, ""},
+		{"bigger than the cache", Manifest{Size: 1001, ChunkSize: 1000, Chunks: [][32]byte{one, one}}, "does not fit the cache bound"},
+		{"negative", Manifest{Size: -1, ChunkSize: 1000}, "want a size ≥ 0"},
+		{"no chunk size", Manifest{Size: 1, Chunks: [][32]byte{one}}, "chunk size > 0"},
+		{"a chunk hash missing", Manifest{Size: 1001, ChunkSize: 1000, Chunks: [][32]byte{one}}, "1 chunk hashes for 1001 bytes in chunks of 1000, want 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := c.NewWriter(sum([]byte(tt.name)), tt.size)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("NewWriter(size %d) error = %v, want error %v", tt.size, err, tt.wantErr)
+			w, err := c.NewWriter(tt.m)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("NewWriter = %v, want an error containing %q", err, tt.wantErr)
 			}
 			if w != nil {
 				w.Abort()
@@ -168,7 +206,7 @@ func TestNewWriterRefusesSize(t *testing.T) {
 func TestAbort(t *testing.T) {
 	dir := t.TempDir()
 	c := openT(t, dir, 1000)
-	w, err := c.NewWriter(sum([]byte("x")), 1)
+	w, err := c.NewWriter(manifest([]byte("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +255,6 @@ func TestBadNames(t *testing.T) {
 			if _, err := c.Open(tt.sha); err == nil || errors.Is(err, os.ErrNotExist) {
 				t.Errorf("Open error = %v, want a validation error", err)
 			}
-			if w, err := c.NewWriter(tt.sha, 1); err == nil {
-				w.Abort()
-				t.Error("NewWriter accepted a bad name")
-			}
 			c.Pin(tt.sha)
 			c.Unpin(tt.sha)
 		})
@@ -267,5 +301,36 @@ func TestConcurrentCommits(t *testing.T) {
 	put(t, c, []byte("after every pin is released"))
 	if c.Size() > 5000 {
 		t.Fatalf("Size = %d after a commit with nothing pinned, want <= 5000", c.Size())
+	}
+}
+
+// BenchmarkDownload writes the bench's 167 KB alert file into the cache in
+// 64 KiB chunks, each checked against its hash, and commits it.
+func BenchmarkDownload(b *testing.B) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 167180/16)
+	m := Manifest{Size: int64(len(data)), ChunkSize: 64 << 10}
+	for rest := data; len(rest) > 0; rest = rest[min(m.ChunkSize, len(rest)):] {
+		m.Chunks = append(m.Chunks, sha256.Sum256(rest[:min(m.ChunkSize, len(rest))]))
+	}
+	c := openT(b, b.TempDir(), 1<<30)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		w, err := c.NewWriter(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rest := data; len(rest) > 0; rest = rest[min(m.ChunkSize, len(rest)):] {
+			if _, err := w.Write(rest[:min(m.ChunkSize, len(rest))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		path, err := w.Commit()
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.mu.Lock()
+		c.forget(m.Key(), c.files[m.Key()])
+		c.mu.Unlock()
+		os.Remove(path)
 	}
 }

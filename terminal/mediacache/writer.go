@@ -1,62 +1,110 @@
 package mediacache
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"os"
 	"path/filepath"
 )
 
-// ErrHashMismatch is returned by Commit when the downloaded bytes do not hash
-// to the expected SHA-256.
-var ErrHashMismatch = errors.New("sha256 mismatch")
+// ErrChunkMismatch is returned by Write for a chunk whose length or
+// SHA-256 differs from the manifest's.
+var ErrChunkMismatch = errors.New("not the chunk the manifest lists")
 
-// Writer receives one download into a temp file in the cache directory. It is
-// not safe for concurrent use.
+// Manifest describes a file by the SHA-256 of each ChunkSize piece of it, in
+// order (the last may be shorter). A file is cached under its manifest's
+// Key: the terminal takes both from a signed command, so a name in the
+// cache stands for bytes that a signed chunk list vouched for, and a
+// command with another chunk list for the same file never reuses them.
+type Manifest struct {
+	Size      int64
+	ChunkSize int
+	Chunks    [][32]byte
+}
+
+// Key returns the name of m's file in the cache: the SHA-256, in hex, of
+// its size, chunk size and chunk hashes.
+func (m Manifest) Key() string {
+	h := sha256.New()
+	var n [16]byte
+	binary.BigEndian.PutUint64(n[:8], uint64(m.Size))
+	binary.BigEndian.PutUint64(n[8:], uint64(m.ChunkSize))
+	h.Write([]byte("dalaba media manifest\n"))
+	h.Write(n[:])
+	for _, c := range m.Chunks {
+		h.Write(c[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// check reports whether m's chunk list fits its size.
+func (m Manifest) check() error {
+	if m.Size < 0 || m.ChunkSize <= 0 {
+		return fmt.Errorf("manifest of %d bytes in chunks of %d: want a size ≥ 0 and a chunk size > 0", m.Size, m.ChunkSize)
+	}
+	if want := (m.Size + int64(m.ChunkSize) - 1) / int64(m.ChunkSize); int64(len(m.Chunks)) != want {
+		return fmt.Errorf("manifest has %d chunk hashes for %d bytes in chunks of %d, want %d", len(m.Chunks), m.Size, m.ChunkSize, want)
+	}
+	return nil
+}
+
+// Writer receives one download into a temp file in the cache directory,
+// chunk by chunk, each checked against the manifest before it is written.
+// It is not safe for concurrent use.
 type Writer struct {
 	c       *Cache
-	sha     string
-	size    int64
+	m       Manifest
+	key     string
 	f       *os.File // nil once committed or aborted
-	h       hash.Hash
 	written int64
 	err     error // sticky: the download cannot be committed
 }
 
-// NewWriter starts a download of the file with the given SHA-256 and size.
-// The caller must Commit or Abort it.
-func (c *Cache) NewWriter(sha256hex string, size int64) (*Writer, error) {
-	if err := checkName(sha256hex); err != nil {
+// NewWriter starts a download of the file m describes. The caller must
+// Commit or Abort it.
+func (c *Cache) NewWriter(m Manifest) (*Writer, error) {
+	key := m.Key()
+	if err := m.check(); err != nil {
 		return nil, fmt.Errorf("mediacache %s: %w", c.dir, err)
 	}
-	if size < 0 || size > c.maxBytes {
-		return nil, fmt.Errorf("mediacache %s: file %s of %d bytes does not fit the cache bound of %d bytes", c.dir, sha256hex, size, c.maxBytes)
+	if m.Size > c.maxBytes {
+		return nil, fmt.Errorf("mediacache %s: file %s of %d bytes does not fit the cache bound of %d bytes", c.dir, key, m.Size, c.maxBytes)
 	}
-	f, err := os.CreateTemp(c.dir, tempPrefix+sha256hex+"-*")
+	f, err := os.CreateTemp(c.dir, tempPrefix+key+"-*")
 	if err != nil {
-		return nil, fmt.Errorf("mediacache: start download of %s: %w", sha256hex, err)
+		return nil, fmt.Errorf("mediacache: start download of %s: %w", key, err)
 	}
-	return &Writer{c: c, sha: sha256hex, size: size, f: f, h: sha256.New()}, nil
+	return &Writer{c: c, m: m, key: key, f: f}, nil
 }
 
-// Write appends p to the download. Writing more than the declared size is an
-// error and writes nothing.
+// Write appends the next chunk, p, once its SHA-256 matches the manifest's.
+// A chunk of the wrong length or hash writes nothing and fails the download
+// (ErrChunkMismatch).
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.f == nil {
-		return 0, fmt.Errorf("mediacache: write %s: download already finished", w.sha)
+		return 0, fmt.Errorf("mediacache: write %s: download already finished", w.key)
 	}
 	if w.err != nil {
 		return 0, w.err
 	}
-	if w.written+int64(len(p)) > w.size {
-		w.err = fmt.Errorf("mediacache: write %s: %d bytes would exceed the declared size of %d", w.sha, w.written+int64(len(p)), w.size)
+	if w.written >= w.m.Size {
+		w.err = fmt.Errorf("mediacache: write %s: %d bytes past its end of %d bytes: %w", w.key, len(p), w.m.Size, ErrChunkMismatch)
+		return 0, w.err
+	}
+	i := w.written / int64(w.m.ChunkSize)
+	if want := min(int64(w.m.ChunkSize), w.m.Size-w.written); int64(len(p)) != want {
+		w.err = fmt.Errorf("mediacache: write %s: chunk %d has %d bytes, want %d: %w", w.key, i, len(p), want, ErrChunkMismatch)
+		return 0, w.err
+	}
+	if got := sha256.Sum256(p); !bytes.Equal(got[:], w.m.Chunks[i][:]) {
+		w.err = fmt.Errorf("mediacache: write %s: chunk %d has sha256 %x, want %x: %w", w.key, i, got, w.m.Chunks[i], ErrChunkMismatch)
 		return 0, w.err
 	}
 	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
 	w.written += int64(n)
 	if err != nil {
 		w.err = fmt.Errorf("mediacache: write %s: %w", w.f.Name(), err)
@@ -79,7 +127,7 @@ func (w *Writer) Name() string {
 // Written returns how many bytes have been written so far.
 func (w *Writer) Written() int64 { return w.written }
 
-// Commit verifies the size and SHA-256 of the download, fsyncs it and renames
+// Commit checks the download is complete, fsyncs it and renames
 // it into place, then evicts least recently used unpinned files until the
 // cache is within its bound, and returns the final path. On a verification or
 // I/O error before the rename the temp file is removed and nothing is added.
@@ -87,9 +135,9 @@ func (w *Writer) Written() int64 { return w.written }
 // the final path together with the error: the file is in place.
 func (w *Writer) Commit() (string, error) {
 	if w.f == nil {
-		return "", fmt.Errorf("mediacache: commit %s: download already finished", w.sha)
+		return "", fmt.Errorf("mediacache: commit %s: download already finished", w.key)
 	}
-	final := filepath.Join(w.c.dir, w.sha)
+	final := filepath.Join(w.c.dir, w.key)
 	if err := w.place(final); err != nil {
 		w.Abort()
 		return "", err
@@ -102,15 +150,15 @@ func (w *Writer) Commit() (string, error) {
 	c := w.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.files[w.sha]
+	e, ok := c.files[w.key]
 	if !ok { // a concurrent download of the same file may have got here first
-		e = &entry{size: w.size}
-		c.files[w.sha] = e
-		c.total += w.size
+		e = &entry{size: w.m.Size}
+		c.files[w.key] = e
+		c.total += w.m.Size
 	}
 	c.tick++
 	e.used = c.tick
-	if err := c.evict(w.sha); err != nil {
+	if err := c.evict(w.key); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -119,16 +167,14 @@ func (w *Writer) Commit() (string, error) {
 	return final, nil
 }
 
-// place checks the download, fsyncs it and renames it to final.
+// place checks that the download is complete, fsyncs it and renames it
+// to final.
 func (w *Writer) place(final string) error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.written != w.size {
-		return fmt.Errorf("mediacache: commit %s: got %d bytes, want %d", w.sha, w.written, w.size)
-	}
-	if got := hex.EncodeToString(w.h.Sum(nil)); got != w.sha {
-		return fmt.Errorf("mediacache: commit %s: %w: got %s, want %s", w.sha, ErrHashMismatch, got, w.sha)
+	if w.written != w.m.Size {
+		return fmt.Errorf("mediacache: commit %s: got %d bytes, want %d", w.key, w.written, w.m.Size)
 	}
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("mediacache: sync %s: %w", w.f.Name(), err)
