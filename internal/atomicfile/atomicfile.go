@@ -68,7 +68,16 @@ type Tail struct {
 }
 
 // Append writes b at End and syncs it.
-func (t *Tail) Append(b []byte) error {
+func (t *Tail) Append(b []byte) error { return t.append(b, true) }
+
+// Write writes b at End without syncing it, for a record whose loss in a
+// power cut is harmless (a spool's acknowledgement: the reports come
+// again, and the controller keeps each once). The next Append's sync makes
+// it durable with its own record; a torn one at the end is cut off when
+// the file is read again.
+func (t *Tail) Write(b []byte) error { return t.append(b, false) }
+
+func (t *Tail) append(b []byte, sync bool) error {
 	if t.dirDirty {
 		if err := SyncDir(t.F.Name()); err != nil {
 			return err
@@ -82,7 +91,7 @@ func (t *Tail) Append(b []byte) error {
 		t.dirty = false
 	}
 	_, err := t.F.WriteAt(b, t.End)
-	if err == nil {
+	if err == nil && sync {
 		err = t.F.Sync()
 	}
 	if err != nil {

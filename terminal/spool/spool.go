@@ -27,7 +27,7 @@ const compactAckedBytes = 1 << 20
 
 // compactIdleBytes is how large the file may grow before an Ack that leaves
 // nothing pending rewrites it empty. Below it an Ack appends an ack frame
-// (one small write and fsync) instead of a rewrite, a sync and two renames
+// (one small write, not synced) instead of a rewrite, a sync and two renames
 // for every acknowledgement: a terminal reporting a few times a minute
 // rewrites its spool about once an hour instead, and wears its SD card less.
 const compactIdleBytes = 64 << 10
@@ -201,7 +201,10 @@ func (s *Spool) SkipTo(seq uint64) {
 	s.dropAcked()
 }
 
-// Ack durably marks every record with Seq <= upTo as done. It compacts the
+// Ack marks every record with Seq <= upTo as done. The mark is written but
+// not synced: one lost in a power cut sends its reports again, and the
+// controller keeps each report once (docs/protocol.md, §5); a later
+// Append's sync makes it durable. It compacts the
 // file when nothing is left pending and the file has grown past
 // compactIdleBytes, or acknowledged frames pass compactAckedBytes.
 // If Ack returns an error after the acknowledgement was persisted (only
@@ -233,7 +236,7 @@ func (s *Spool) Ack(upTo uint64) error {
 			return nil
 		}
 	}
-	if err := s.tail.Append(encodeFrame(upTo, nil, true)); err != nil {
+	if err := s.tail.Write(encodeFrame(upTo, nil, true)); err != nil { // not synced: a lost ack sends its reports again
 		return fmt.Errorf("spool %s: ack %d: %w", s.path, upTo, errors.Join(cerr, err))
 	}
 	s.acked = upTo

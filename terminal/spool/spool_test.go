@@ -275,3 +275,19 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendAck is a receipt's life on the terminal's disk: spooled
+// (synced), then acknowledged.
+func BenchmarkAppendAck(b *testing.B) {
+	s := openT(b, filepath.Join(b.TempDir(), "spool"))
+	data := make([]byte, 200)
+	for b.Loop() {
+		seq, err := s.Append(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Ack(seq); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
