@@ -1,7 +1,6 @@
 package mediacache
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -100,7 +99,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("mediacache: write %s: chunk %d has %d bytes, want %d: %w", w.key, i, len(p), want, ErrChunkMismatch)
 		return 0, w.err
 	}
-	if got := sha256.Sum256(p); !bytes.Equal(got[:], w.m.Chunks[i][:]) {
+	if got := sha256.Sum256(p); got != w.m.Chunks[i] {
 		w.err = fmt.Errorf("mediacache: write %s: chunk %d has sha256 %x, want %x: %w", w.key, i, got, w.m.Chunks[i], ErrChunkMismatch)
 		return 0, w.err
 	}
