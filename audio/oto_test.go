@@ -165,14 +165,25 @@ func TestOtoSinkSuspendsWhenIdle(t *testing.T) {
 		freq float64
 		mark string
 	}{{1000, "play-suspended"}, {1500, "play-resumed"}} {
+		// In full: every part of the tone is heard. A machine starved of
+		// CPU (the race detector beside other packages' tests, on two
+		// cores) can pause the audio thread mid-tone; the tone then comes
+		// in pieces, late but whole, which is not what this test is about.
 		segs := ToneSegments(samples, rate, c.freq)
-		if len(segs) != 1 {
-			t.Fatalf("%v Hz tone heard as %v, want one segment", c.freq, segs)
+		if len(segs) == 0 {
+			t.Fatalf("%s: the %v Hz tone was not heard", c.mark, c.freq)
 		}
-		got := segs[0].End - segs[0].Start
-		t.Logf("%s: %v Hz heard for %v, %v after Play was called", c.mark, c.freq, got, rec.Time(segs[0].Start).Sub(marks[c.mark]))
+		var got time.Duration
+		for _, sg := range segs {
+			got += sg.End - sg.Start
+		}
+		span := segs[len(segs)-1].End - segs[0].Start
+		t.Logf("%s: %v Hz heard for %v in %d pieces over %v, %v after Play was called", c.mark, c.freq, got, len(segs), span, rec.Time(segs[0].Start).Sub(marks[c.mark]))
 		if absDur(got-300*time.Millisecond) > 60*time.Millisecond {
-			t.Errorf("%s: the %v Hz tone lasted %v, want 300 ms ±60 ms", c.mark, c.freq, got)
+			t.Errorf("%s: the %v Hz tone was heard for %v (%v), want 300 ms ±60 ms", c.mark, c.freq, got, segs)
+		}
+		if span > 600*time.Millisecond {
+			t.Errorf("%s: the %v Hz tone was spread over %v (%v), want it within 600 ms", c.mark, c.freq, span, segs)
 		}
 	}
 }
