@@ -117,7 +117,8 @@ func manifest(m protocol.Media) mediacache.Manifest {
 
 // cacheKey is m's name in the cache: its file is kept under its signed
 // chunk list (mediacache.Manifest), which is what each chunk was checked
-// against, not under its whole-file SHA-256, which no one checked.
+// against, not under its whole-file SHA-256, which the terminal does not
+// compute.
 func cacheKey(m protocol.Media) string { return manifest(m).Key() }
 
 // fetchMedia makes sure m is complete in the cache, fetching what is missing
