@@ -229,10 +229,11 @@ func (tt *timetable) prefetch(cmdID string, s *protocol.Schedule, reported map[s
 		seen := map[string]bool{}
 		for _, it := range items {
 			for _, m := range it.Media {
-				if seen[cacheKey(m)] {
+				key := cacheKey(m)
+				if seen[key] {
 					continue
 				}
-				seen[cacheKey(m)] = true
+				seen[key] = true
 				err := t.fetchMedia(ctx, m)
 				if ctx.Err() != nil {
 					return // replaced by a newer schedule, or shutting down
