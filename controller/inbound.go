@@ -294,9 +294,11 @@ func (s *session) handle(ctx context.Context, f protocol.Frame, received time.Ti
 
 // persistLoop stores the session's queued reports in order, and ends when
 // none is left; a bad one ends the session. Reports queued one after
-// another are stored together and acknowledged once.
+// another are stored together and acknowledged once. During a fan-out they
+// first wait for it to end, at most reportHold (pacing.go).
 func (s *session) persistLoop(ctx context.Context) {
 	for {
+		s.c.media.pacer.wait(time.Now().Add(reportHold))
 		s.mu.Lock()
 		if s.closed || len(s.reports) == 0 {
 			s.persisting = false

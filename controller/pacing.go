@@ -19,6 +19,18 @@ import (
 // and a link cut after the first chunk does not leave it pausing
 // mid-alert.
 
+//
+// A terminal's reports (accepted, fetching, playing, …) wait out a fan-out
+// too, at most reportHold, before they are stored and acknowledged
+// (persistLoop): no terminal needs them stored to play, and storing them is
+// half the controller's work in a fan-out (docs/benchmarks.md, "Fan-out").
+// The console sees the fan-out's progress up to reportHold late; held
+// together, a terminal's reports are stored in one transaction with
+// hundreds of others' and acknowledged once.
+
+// reportHold is the longest a report waits for a fan-out to end.
+const reportHold = time.Second
+
 // mediaPacer knows whether a fan-out is under way.
 type mediaPacer struct {
 	mu     sync.Mutex
@@ -95,15 +107,25 @@ func (p *mediaPacer) wait(due time.Time) {
 	if d <= 0 {
 		return
 	}
-	p.mu.Lock()
-	quiet := p.quiet
-	p.mu.Unlock()
+	quiet := p.quietCh()
+	select {
+	case <-quiet:
+		return
+	default:
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-quiet:
 	}
+}
+
+// quietCh is closed while no fan-out is under way.
+func (p *mediaPacer) quietCh() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.quiet
 }
 
 // paceAfter is how long after a streamed fetch's first chunk went its k-th

@@ -139,3 +139,103 @@ func TestPacerKnowsAFanOut(t *testing.T) {
 		t.Fatalf("a fan-out %s after its last start", paceQuiet+200*time.Millisecond)
 	}
 }
+
+// During a fan-out a terminal's reports wait, at most reportHold, before
+// they are stored; those that came meanwhile are stored together and
+// acknowledged once. Here terminal b keeps starting streamed fetches, so
+// the fan-out lasts, and terminal a's two reports are acknowledged
+// together once the hold is over.
+func TestReportsWaitOutAFanOut(t *testing.T) {
+	t.Parallel()
+	h := startController(t, nil)
+	h.c.media.pacer = newMediaPacer(2)
+	m := h.upload(t, audio.ToneWAV(1000, 6200*time.Millisecond, 16000, 0.5))
+	a, codeA := h.newRawTerminal(t, villageA, "甲")
+	b, codeB := h.newRawTerminal(t, villageA, "乙")
+	a.connect(t, codeA)
+	b.connect(t, codeB)
+	get, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := make(chan struct{})
+	defer close(busy)
+	go func() {
+		for {
+			if _, _, err := b.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b.ws.WriteMessage(websocket.TextMessage, get) != nil {
+				return
+			}
+			select {
+			case <-busy:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	for deadline := time.Now().Add(waitLimit); ; time.Sleep(10 * time.Millisecond) {
+		select {
+		case <-h.c.media.pacer.quietCh():
+			if time.Now().After(deadline) {
+				t.Fatal("no fan-out seen while a terminal starts a streamed fetch every 200 ms")
+			}
+			continue
+		default:
+		}
+		break
+	}
+
+	sent := time.Now()
+	for range 2 {
+		a.seq++
+		a.write(t, protocol.TypeReport, protocol.Report{Seq: a.seq, At: h.clock.now(), Kind: protocol.ReportFault,
+			Fault: &protocol.Fault{Code: protocol.FaultAudio, Active: true, Message: "test"}})
+	}
+	f := a.read(t)
+	for f.Type == protocol.TypeCommand { // its schedule
+		f = a.read(t)
+	}
+	took := time.Since(sent)
+	var ack protocol.Ack
+	if f.Type != protocol.TypeAck || protocol.DecodeBody(f, &ack) != nil {
+		t.Fatalf("two reports answered %s %s, want an ack", f.Type, f.Body)
+	}
+	if ack.Seq != a.seq {
+		t.Errorf("the first ack is for report %d, want one for both (%d)", ack.Seq, a.seq)
+	}
+	if took < reportHold {
+		t.Errorf("reports acknowledged %s after they were sent during a fan-out, before the hold of %s", took, reportHold)
+	}
+	t.Logf("reports sent during a fan-out acknowledged after %s", took)
+}
+
+// Outside a fan-out the pacer holds nothing back: wait returns at once
+// however far off its due time.
+func TestPacerWaitsOnlyDuringAFanOut(t *testing.T) {
+	p := newMediaPacer(2)
+	returned := make(chan struct{})
+	go func() {
+		p.wait(time.Now().Add(time.Hour))
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(waitLimit):
+		t.Fatal("wait with no fan-out under way did not return")
+	}
+	first := time.Now()
+	p.started()
+	p.started()
+	p.wait(time.Now().Add(time.Hour)) // returns once the fan-out ends
+	if took := time.Since(first); took < paceQuiet {
+		t.Errorf("wait during a fan-out returned %s after it began, before it could end (%s)", took, paceQuiet)
+	}
+}
