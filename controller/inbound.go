@@ -280,6 +280,10 @@ func (s *session) handle(ctx context.Context, f protocol.Frame, received time.Ti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(s.reports) >= reportQueue && !s.closed {
+		select {
+		case s.full <- struct{}{}: // a held queue is stored now
+		default:
+		}
 		s.wake.Wait()
 	}
 	if !s.closed {
@@ -295,10 +299,11 @@ func (s *session) handle(ctx context.Context, f protocol.Frame, received time.Ti
 // persistLoop stores the session's queued reports in order, and ends when
 // none is left; a bad one ends the session. Reports queued one after
 // another are stored together and acknowledged once. During a fan-out they
-// first wait for it to end, at most reportHold (pacing.go).
+// first wait for it to end, at most reportHold, or until the queue is full
+// (pacing.go).
 func (s *session) persistLoop(ctx context.Context) {
 	for {
-		s.c.media.pacer.wait(time.Now().Add(reportHold))
+		s.c.media.pacer.holdReports(s.full)
 		s.mu.Lock()
 		if s.closed || len(s.reports) == 0 {
 			s.persisting = false

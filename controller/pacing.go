@@ -22,8 +22,10 @@ import (
 //
 // A terminal's reports (accepted, fetching, playing, …) wait out a fan-out
 // too, at most reportHold, before they are stored and acknowledged
-// (persistLoop): no terminal needs them stored to play, and storing them is
-// half the controller's work in a fan-out (docs/benchmarks.md, "Fan-out").
+// (persistLoop; a session whose report queue fills up has it stored at
+// once, so that the media requests behind its reports are not held too):
+// no terminal needs them stored to play, and storing them is half the
+// controller's work in a fan-out (docs/benchmarks.md, "Fan-out").
 // The console sees the fan-out's progress up to reportHold late; held
 // together, a terminal's reports are stored in one transaction with
 // hundreds of others' and acknowledged once.
@@ -33,6 +35,7 @@ const reportHold = time.Second
 
 // mediaPacer knows whether a fan-out is under way.
 type mediaPacer struct {
+	hold   time.Duration // reportHold; tests may set it before use
 	mu     sync.Mutex
 	fanOut int           // starts within paceQuiet that make a fan-out
 	starts []time.Time   // the last fanOut starts, a ring
@@ -52,7 +55,7 @@ const (
 )
 
 func newMediaPacer(fanOut int) *mediaPacer {
-	p := &mediaPacer{fanOut: fanOut, starts: make([]time.Time, fanOut), quiet: make(chan struct{})}
+	p := &mediaPacer{hold: reportHold, fanOut: fanOut, starts: make([]time.Time, fanOut), quiet: make(chan struct{})}
 	close(p.quiet)
 	return p
 }
@@ -101,8 +104,9 @@ func (p *mediaPacer) check() {
 	close(p.quiet)
 }
 
-// wait returns at due, or sooner once no fan-out is under way.
-func (p *mediaPacer) wait(due time.Time) {
+// wait returns at due, or sooner once no fan-out is under way or when
+// stop (which may be nil) has something.
+func (p *mediaPacer) wait(due time.Time, stop <-chan struct{}) {
 	d := time.Until(due)
 	if d <= 0 {
 		return
@@ -118,7 +122,14 @@ func (p *mediaPacer) wait(due time.Time) {
 	select {
 	case <-t.C:
 	case <-quiet:
+	case <-stop:
 	}
+}
+
+// holdReports returns once no fan-out is under way, at most the report
+// hold from now, or sooner when full has something.
+func (p *mediaPacer) holdReports(full <-chan struct{}) {
+	p.wait(time.Now().Add(p.hold), full)
 }
 
 // quietCh is closed while no fan-out is under way.

@@ -142,13 +142,48 @@ func TestPacerKnowsAFanOut(t *testing.T) {
 
 // During a fan-out a terminal's reports wait, at most reportHold, before
 // they are stored; those that came meanwhile are stored together and
-// acknowledged once. Here terminal b keeps starting streamed fetches, so
-// the fan-out lasts, and terminal a's two reports are acknowledged
-// together once the hold is over.
+// acknowledged once. Here another terminal keeps starting streamed
+// fetches, so the fan-out lasts, and terminal a's two reports are
+// acknowledged together once the hold is over.
 func TestReportsWaitOutAFanOut(t *testing.T) {
 	t.Parallel()
+	h, a := fanningOut(t)
+	sent := time.Now()
+	a.sendFaults(t, 2)
+	ack := a.nextAck(t)
+	took := time.Since(sent)
+	if ack.Seq != a.seq {
+		t.Errorf("the first ack is for report %d, want one for both (%d)", ack.Seq, a.seq)
+	}
+	if took < h.c.media.pacer.hold {
+		t.Errorf("reports acknowledged %s after they were sent during a fan-out, before the hold of %s", took, h.c.media.pacer.hold)
+	}
+	t.Logf("reports sent during a fan-out acknowledged after %s", took)
+}
+
+// A session whose report queue fills up during a fan-out has its reports
+// stored at once rather than after the hold (here an hour), so that its
+// media requests, which queue behind its reports, are not held too.
+func TestFullReportQueueIsNotHeld(t *testing.T) {
+	t.Parallel()
+	_, a := fanningOut(t, func(p *mediaPacer) { p.hold = time.Hour })
+	a.sendFaults(t, reportQueue+1)
+	ack := a.nextAck(t) // within waitLimit, not the hour
+	t.Logf("%d reports sent during a fan-out: the first ack is for %d", reportQueue+1, ack.Seq)
+}
+
+// fanningOut starts a controller whose fan-outs are two streamed fetches
+// starting within a second (set changes its pacer before anything uses
+// it), connects terminal a, and keeps a fan-out under way until the test
+// ends: a second terminal starts a streamed fetch every 200 ms.
+func fanningOut(t *testing.T, set ...func(*mediaPacer)) (*testController, *rawTerminal) {
+	t.Helper()
 	h := startController(t, nil)
-	h.c.media.pacer = newMediaPacer(2)
+	p := newMediaPacer(2)
+	for _, f := range set {
+		f(p)
+	}
+	h.c.media.pacer = p
 	m := h.upload(t, audio.ToneWAV(1000, 6200*time.Millisecond, 16000, 0.5))
 	a, codeA := h.newRawTerminal(t, villageA, "甲")
 	b, codeB := h.newRawTerminal(t, villageA, "乙")
@@ -159,7 +194,7 @@ func TestReportsWaitOutAFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	busy := make(chan struct{})
-	defer close(busy)
+	t.Cleanup(func() { close(busy) })
 	go func() {
 		for {
 			if _, _, err := b.ws.ReadMessage(); err != nil {
@@ -183,38 +218,42 @@ func TestReportsWaitOutAFanOut(t *testing.T) {
 	}()
 	for deadline := time.Now().Add(waitLimit); ; time.Sleep(10 * time.Millisecond) {
 		select {
-		case <-h.c.media.pacer.quietCh():
+		case <-p.quietCh():
 			if time.Now().After(deadline) {
 				t.Fatal("no fan-out seen while a terminal starts a streamed fetch every 200 ms")
 			}
 			continue
 		default:
 		}
-		break
+		return h, a
 	}
+}
 
-	sent := time.Now()
-	for range 2 {
-		a.seq++
-		a.write(t, protocol.TypeReport, protocol.Report{Seq: a.seq, At: h.clock.now(), Kind: protocol.ReportFault,
+// sendFaults sends n fault reports without waiting for their acks.
+func (rt *rawTerminal) sendFaults(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		rt.seq++
+		rt.write(t, protocol.TypeReport, protocol.Report{Seq: rt.seq, At: rt.h.clock.now(), Kind: protocol.ReportFault,
 			Fault: &protocol.Fault{Code: protocol.FaultAudio, Active: true, Message: "test"}})
 	}
-	f := a.read(t)
-	for f.Type == protocol.TypeCommand { // its schedule
-		f = a.read(t)
+}
+
+// nextAck reads frames until an ack, skipping a schedule; anything else
+// fails the test.
+func (rt *rawTerminal) nextAck(t *testing.T) protocol.Ack {
+	t.Helper()
+	for {
+		f := rt.read(t)
+		if f.Type == protocol.TypeCommand {
+			continue
+		}
+		var a protocol.Ack
+		if f.Type != protocol.TypeAck || protocol.DecodeBody(f, &a) != nil {
+			t.Fatalf("terminal %s got %s %s, want an ack", rt.id, f.Type, f.Body)
+		}
+		return a
 	}
-	took := time.Since(sent)
-	var ack protocol.Ack
-	if f.Type != protocol.TypeAck || protocol.DecodeBody(f, &ack) != nil {
-		t.Fatalf("two reports answered %s %s, want an ack", f.Type, f.Body)
-	}
-	if ack.Seq != a.seq {
-		t.Errorf("the first ack is for report %d, want one for both (%d)", ack.Seq, a.seq)
-	}
-	if took < reportHold {
-		t.Errorf("reports acknowledged %s after they were sent during a fan-out, before the hold of %s", took, reportHold)
-	}
-	t.Logf("reports sent during a fan-out acknowledged after %s", took)
 }
 
 // Outside a fan-out the pacer holds nothing back: wait returns at once
@@ -223,7 +262,7 @@ func TestPacerWaitsOnlyDuringAFanOut(t *testing.T) {
 	p := newMediaPacer(2)
 	returned := make(chan struct{})
 	go func() {
-		p.wait(time.Now().Add(time.Hour))
+		p.wait(time.Now().Add(time.Hour), nil)
 		close(returned)
 	}()
 	select {
@@ -234,7 +273,7 @@ func TestPacerWaitsOnlyDuringAFanOut(t *testing.T) {
 	first := time.Now()
 	p.started()
 	p.started()
-	p.wait(time.Now().Add(time.Hour)) // returns once the fan-out ends
+	p.wait(time.Now().Add(time.Hour), nil) // returns once the fan-out ends
 	if took := time.Since(first); took < paceQuiet {
 		t.Errorf("wait during a fan-out returned %s after it began, before it could end (%s)", took, paceQuiet)
 	}

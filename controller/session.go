@@ -55,6 +55,7 @@ type session struct {
 	media      [][]byte         // binary media chunks, at most mediaQueue
 	inbox      [][]byte         // frames read from the terminal, handled in order by handleLoop
 	reports    []protocol.Frame // reports, stored in order by persistLoop
+	full       chan struct{}    // the report queue filled up while persistLoop held it (pacing.go)
 	writing    bool             // writer is running
 	handling   bool             // handleLoop is running
 	persisting bool             // persistLoop is running
@@ -109,7 +110,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	c.hub.running.Add(1)
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
-		log: c.log.With("remote", r.RemoteAddr), reading: true, pollID: -1, admitted: func() {}}
+		log: c.log.With("remote", r.RemoteAddr), reading: true, pollID: -1, admitted: func() {}, full: make(chan struct{}, 1)}
 	s.wake.L = &s.mu
 	s.lastRead.Store(math.MaxInt64) // not silent while it handshakes and comes online, however long that takes
 	t, err := s.handshake(s.ctx)
@@ -491,7 +492,7 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 	var began time.Time
 	for i := first; i < int64(len(frames)); i++ {
 		if g.Stream && i > first { // pacing.go
-			s.c.media.pacer.wait(began.Add(paceAfter(i-first, step)))
+			s.c.media.pacer.wait(began.Add(paceAfter(i-first, step)), nil)
 		}
 		s.mu.Lock()
 		for len(s.media) >= mediaQueue && !s.closed {
