@@ -67,29 +67,8 @@ func TestStreamedMediaPaced(t *testing.T) {
 		return at
 	}
 
-	// Terminal b starts a streamed fetch every 200 ms: a fan-out.
 	busy := make(chan struct{})
-	go func() {
-		for {
-			if _, _, err := b.ws.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-busy:
-				return
-			case <-tick.C:
-				if b.ws.WriteMessage(websocket.TextMessage, get(true)) != nil {
-					return
-				}
-			}
-		}
-	}()
+	b.fetchEvery200ms(get(true), busy)
 	time.Sleep(300 * time.Millisecond)
 	at := chunks(true)
 	for k := 1; k < n; k++ {
@@ -195,27 +174,7 @@ func fanningOut(t *testing.T, set ...func(*mediaPacer)) (*testController, *rawTe
 	}
 	busy := make(chan struct{})
 	t.Cleanup(func() { close(busy) })
-	go func() {
-		for {
-			if _, _, err := b.ws.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if b.ws.WriteMessage(websocket.TextMessage, get) != nil {
-				return
-			}
-			select {
-			case <-busy:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	b.fetchEvery200ms(get, busy)
 	for deadline := time.Now().Add(waitLimit); ; time.Sleep(10 * time.Millisecond) {
 		select {
 		case <-p.quietCh():
@@ -227,6 +186,33 @@ func fanningOut(t *testing.T, set ...func(*mediaPacer)) (*testController, *rawTe
 		}
 		return h, a
 	}
+}
+
+// fetchEvery200ms has rt start a streamed fetch (get, its media_get) now
+// and every 200 ms until stop is closed, and drops what comes back: a
+// fan-out, to a pacer that counts two starts within a second as one.
+func (rt *rawTerminal) fetchEvery200ms(get []byte, stop <-chan struct{}) {
+	go func() {
+		for {
+			if _, _, err := rt.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if rt.ws.WriteMessage(websocket.TextMessage, get) != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 }
 
 // sendFaults sends n fault reports without waiting for their acks.
