@@ -18,14 +18,14 @@ import (
 // alone, or one of a few, has its whole file as soon as its link allows,
 // and a link cut after the first chunk does not leave it pausing
 // mid-alert.
-
 //
 // A terminal's reports (accepted, fetching, playing, …) wait out a fan-out
 // too, at most reportHold, before they are stored and acknowledged
 // (persistLoop; a session whose report queue fills up has it stored at
 // once, so that the media requests behind its reports are not held too):
 // no terminal needs them stored to play, and storing them is half the
-// controller's work in a fan-out (docs/benchmarks.md, "Fan-out").
+// controller's work in a fan-out (docs/benchmarks.md, "Where the first
+// half-second goes at 1,000").
 // The console sees the fan-out's progress up to reportHold late; held
 // together, a terminal's reports are stored in one transaction with
 // hundreds of others' and acknowledged once.
