@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"dalaba/terminal"
 )
 
 func main() {
+	oneProcessor()
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "dalaba-terminal:", err)
 		os.Exit(1)
@@ -43,4 +45,22 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return terminal.New(cfg, logger).Run(ctx)
+}
+
+// oneProcessor runs the daemon's goroutines on one processor unless the
+// GOMAXPROCS environment variable asks for more. The terminal mostly waits
+// on its links, and its bursts of work (a block of audio decoded every
+// 20 ms, a chunk hashed, a signature checked) take well under a
+// millisecond. With a processor per core, each goroutine woken by the
+// audio server or the controller was handed to another thread: a futex
+// wake-up, a spinning thread and the runtime's monitor woken too, about a
+// third of the daemon's CPU while it plays, and more on a board with more
+// cores (docs/benchmarks.md, "Terminal footprint"). It returns the number
+// of processors in use.
+func oneProcessor() int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.GOMAXPROCS(0)
+	}
+	runtime.GOMAXPROCS(1)
+	return 1
 }
