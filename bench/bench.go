@@ -45,6 +45,10 @@ type Result struct {
 	PausedMax          time.Duration // the longest such pause, in all, of one terminal
 	AlertCPUCtrl       time.Duration // CPU the controller used from sending the alert to every delivery done
 	AlertCPUSim        time.Duration // CPU the simulator's workers used in that time
+	PlayCPUCtrl        time.Duration // CPU the controller used from sending the alert to the last terminal playing
+	PlayCPUSim         time.Duration // CPU the simulator's workers used in that time
+	FloorCPUServer     time.Duration // CPU the floor's file server used until the last client had the file
+	FloorCPUClients    time.Duration // CPU its clients used in that time
 	FloorP50, FloorP99 time.Duration // the same file from http.FileServer
 	FloorMax           time.Duration
 	BytesRatio         float64 // bytes of messages to terminals per terminal / media size
@@ -132,9 +136,11 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	}
 	fmt.Fprintf(o.Log, "   alert at %s\n", time.Now().Format("15:04:05.000"))
 	steal0 := readSteal()
+	trace := traceCPU(50*time.Millisecond, []int{ctrl.pid()}, fl.Pids())
 	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	a, err := fl.Alert(actx, o.Audio, "bench.mp3")
 	cancel()
+	trace.end()
 	res.Load += fmt.Sprintf(", steal %.0f%%", 100*readSteal().since(steal0))
 	if profile {
 		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
@@ -151,6 +157,8 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	if len(a.Playing) != n {
 		return res, fmt.Errorf("%d of %d terminals reported playing", len(a.Playing), n)
 	}
+	used := trace.used(a.Accepted.Add(a.Playing[n-1]))
+	res.PlayCPUCtrl, res.PlayCPUSim = used[0], used[1]
 	actx, cancel = context.WithTimeout(ctx, 5*time.Minute)
 	again, err := fl.Alert(actx, o.Audio, "bench.mp3")
 	cancel()
@@ -208,11 +216,12 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	}
 	fl.Stop()
 	ctrl.stop()
-	fl2, err := floor(ctx, o.Self, n, o.Audio)
+	fr, err := floor(ctx, o.Self, n, o.Audio)
 	if err != nil {
 		return res, err
 	}
-	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fl2, 0.5), sim.Quantile(fl2, 0.99), sim.Quantile(fl2, 1)
+	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fr.times, 0.5), sim.Quantile(fr.times, 0.99), sim.Quantile(fr.times, 1)
+	res.FloorCPUServer, res.FloorCPUClients = fr.serverCPU, fr.clientCPU
 	return res, nil
 }
 

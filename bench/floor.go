@@ -48,29 +48,36 @@ func ServeFloor(path string) error {
 	return srv.Close()
 }
 
+// floorRun is what the floor measured: the time from one instant to each
+// client having the whole file, sorted, and the CPU the server and the
+// clients (this process) used from that instant to the last.
+type floorRun struct {
+	times                []time.Duration
+	serverCPU, clientCPU time.Duration
+}
+
 // floor measures the same file served to n connected clients by a plain
-// static file server in its own process: the time from one instant to
-// each client having the whole file, sorted.
-func floor(ctx context.Context, self string, n int, data []byte) ([]time.Duration, error) {
+// static file server in its own process.
+func floor(ctx context.Context, self string, n int, data []byte) (floorRun, error) {
 	dir, err := os.MkdirTemp("", "dalaba-floor-")
 	if err != nil {
-		return nil, err
+		return floorRun{}, err
 	}
 	defer os.RemoveAll(dir)
 	if err := os.WriteFile(dir+"/alert.mp3", data, 0o644); err != nil {
-		return nil, err
+		return floorRun{}, err
 	}
 	cmd := exec.Command(self, "floor-server", dir)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return floorRun{}, err
 	}
 	defer func() { stdin.Close(); cmd.Wait() }()
 	addr, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return nil, fmt.Errorf("floor server: %w", err)
+		return floorRun{}, fmt.Errorf("floor server: %w", err)
 	}
 	url := "http://" + strings.TrimSpace(addr) + "/alert.mp3"
 	raiseFileLimit()
@@ -101,7 +108,7 @@ func floor(ctx context.Context, self string, n int, data []byte) ([]time.Duratio
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return nil, fmt.Errorf("floor: connect clients: %w", err)
+		return floorRun{}, fmt.Errorf("floor: connect clients: %w", err)
 	}
 	out := make([]time.Duration, n)
 	start := make(chan struct{})
@@ -130,14 +137,16 @@ func floor(ctx context.Context, self string, n int, data []byte) ([]time.Duratio
 		}()
 	}
 	time.Sleep(100 * time.Millisecond) // every goroutine waiting at start
+	srv0, self0 := cpuOf(cmd.Process.Pid), cpuOf(os.Getpid())
 	close(start)
 	wg.Wait()
+	run := floorRun{times: out, serverCPU: cpuOf(cmd.Process.Pid) - srv0, clientCPU: cpuOf(os.Getpid()) - self0}
 	for _, c := range clients {
 		c.CloseIdleConnections()
 	}
 	if failed != nil {
-		return nil, fmt.Errorf("floor: %w", failed)
+		return floorRun{}, fmt.Errorf("floor: %w", failed)
 	}
-	slices.Sort(out)
-	return out, nil
+	slices.Sort(run.times)
+	return run, nil
 }

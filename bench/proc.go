@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -32,18 +33,10 @@ func readProc(pid int) (procStat, error) {
 			ps.RSS = kb << 10
 		}
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	if ps.CPU, err = statCPU(pid); err != nil {
 		return ps, err
 	}
 	ps.At = time.Now()
-	// Fields after the command name (which may hold spaces) in parentheses.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	if len(f) > 12 {
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ps.CPU = time.Duration(ut+st) * time.Second / clockTicks
-	}
 	ps.Switches = switches(pid)
 	return ps, nil
 }
@@ -74,8 +67,8 @@ func switches(pid int) int64 {
 func cpuOf(pids ...int) time.Duration {
 	var sum time.Duration
 	for _, pid := range pids {
-		ps, _ := readProc(pid)
-		sum += ps.CPU
+		cpu, _ := statCPU(pid)
+		sum += cpu
 	}
 	return sum
 }
@@ -127,3 +120,78 @@ func sample(pid int, every time.Duration) *sampler {
 }
 
 func (s *sampler) end() *sampler { close(s.stop); <-s.done; return s }
+
+// cpuTrace samples the CPU time of groups of processes, so that the CPU
+// each group had used by a given instant can be read once it is known
+// (when the last terminal of a fan-out played, say).
+type cpuTrace struct {
+	stop chan struct{}
+	done chan struct{}
+	at   []time.Time
+	cpu  [][]time.Duration // per sample, per group
+}
+
+// traceCPU samples the groups every interval from now until end.
+func traceCPU(every time.Duration, groups ...[]int) *cpuTrace {
+	tr := &cpuTrace{stop: make(chan struct{}), done: make(chan struct{})}
+	read := func() {
+		s := make([]time.Duration, len(groups))
+		for i, g := range groups {
+			s[i] = cpuOf(g...)
+		}
+		tr.at, tr.cpu = append(tr.at, time.Now()), append(tr.cpu, s)
+	}
+	read()
+	go func() {
+		defer close(tr.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-tr.stop:
+				read()
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	}()
+	return tr
+}
+
+func (tr *cpuTrace) end() *cpuTrace { close(tr.stop); <-tr.done; return tr }
+
+// used returns the CPU each group used from the first sample to t, read
+// between the samples around it (the kernel counts in 10 ms ticks, so a
+// figure is good to about that much per process).
+func (tr *cpuTrace) used(t time.Time) []time.Duration {
+	i := max(sort.Search(len(tr.at), func(i int) bool { return !tr.at[i].Before(t) }), 1)
+	i = min(i, len(tr.at)-1)
+	a, b := tr.at[i-1], tr.at[i]
+	f := 1.0
+	if span := b.Sub(a); span > 0 {
+		f = min(max(float64(t.Sub(a))/float64(span), 0), 1)
+	}
+	out := make([]time.Duration, len(tr.cpu[0]))
+	for g := range out {
+		lo, hi := tr.cpu[i-1][g], tr.cpu[i][g]
+		out[g] = lo + time.Duration(f*float64(hi-lo)) - tr.cpu[0][g]
+	}
+	return out
+}
+
+// statCPU is the user and system time of a process so far.
+func statCPU(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	if len(f) <= 12 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
