@@ -138,13 +138,16 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	steal0 := readSteal()
 	trace := traceCPU(50*time.Millisecond, []int{ctrl.pid()}, fl.Pids())
 	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	if profile { // until the last terminal plays: the stretch the fan-out's times measure
+		go func() {
+			fl.WaitPlays(actx, n)
+			signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
+		}()
+	}
 	a, err := fl.Alert(actx, o.Audio, "bench.mp3")
 	cancel()
 	trace.end()
 	res.Load += fmt.Sprintf(", steal %.0f%%", 100*readSteal().since(steal0))
-	if profile {
-		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
-	}
 	if err != nil {
 		return res, err
 	}

@@ -226,6 +226,27 @@ func (fl *Fleet) WaitOnline(ctx context.Context, n int) int {
 	return fl.f.waitOnline(ctx, n, fl.o.Progress)
 }
 
+// WaitPlays waits until the fleet's terminals have begun playing n times
+// in all, counting each terminal once per alert, or ctx ends.
+func (fl *Fleet) WaitPlays(ctx context.Context, n int) {
+	for {
+		fl.f.mu.Lock()
+		plays, ch := 0, fl.f.changed
+		for _, m := range fl.f.plays {
+			plays += len(m)
+		}
+		fl.f.mu.Unlock()
+		if plays >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Pids lists the worker processes (none when workers run in this process).
 func (fl *Fleet) Pids() []int {
 	var out []int
