@@ -329,8 +329,8 @@ func (s *session) storeReports(ctx context.Context, fs []protocol.Frame) error {
 	rs := make([]protocol.Report, 0, len(fs))
 	var bad error
 	for _, f := range fs {
-		var r protocol.Report
-		if err := protocol.DecodeBody(f, &r); err != nil {
+		r, err := protocol.DecodeReport(f)
+		if err != nil {
 			bad = err
 			break
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -401,6 +402,109 @@ func BenchmarkAnswerHeartbeat(b *testing.B) {
 				b.Fatal(err)
 			}
 			if _, err := Encode(TypePong, Pong{TerminalTime: *hb.TerminalTime, ServerTime: at}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// FuzzDecodeReport holds DecodeReport to json.Unmarshal as
+// FuzzDecodeHeartbeat holds DecodeHeartbeat.
+func FuzzDecodeReport(f *testing.F) {
+	at := t0.Add(123456789 * time.Nanosecond)
+	east := at.In(time.FixedZone("", 8*3600))
+	for _, r := range []Report{
+		{Seq: 1, At: at, Kind: ReportReceipt, Receipt: &Receipt{CommandID: "c-1", EBMID: "10" + strings.Repeat("4", 39), State: DeliveryAccepted}},
+		{Seq: 1<<64 - 1, At: east, Kind: ReportReceipt, Receipt: &Receipt{CommandID: "c-2", State: DeliveryFailed, Reason: "media", Detail: "no room"}},
+		{Seq: 7, At: at, Kind: ReportReceipt, Receipt: &Receipt{CommandID: "c-3", State: DeliveryFailed, Detail: "喇叭 \"坏了\""}},
+		{Seq: 2, At: at, Kind: ReportSwitch, Switch: &Switch{Action: "start", To: "e-1", At: east}},
+		{Seq: 3, At: at, Kind: ReportSwitch, Switch: &Switch{Action: "preempt", From: "i-1", To: "e-1", At: at}},
+		{Seq: 4, At: at, Kind: ReportFault, Fault: &Fault{Code: FaultRelay, Active: true, Message: "no answer"}},
+		{},
+	} {
+		b, err := json.Marshal(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{"seq":01,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"}}`,
+		`{"seq":-1,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"}}`,
+		`{"seq":18446744073709551616,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"}}`,
+		`{"seq":1,"at":"2026-13-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"}}`,
+		`{"seq":1,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":null}`,
+		`{"seq":1,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","ebm_id":"","state":"done"}}`,
+		`{"seq":1,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"},"switch":{"action":"end","at":"2026-11-26T10:00:00Z"}}`,
+		`{"seq":1,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"}} `,
+		`{"SEQ":1,"at":"2026-11-26T10:00:00Z","kind":"receipt","receipt":{"command_id":"c","state":"done"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := DecodeReport(Frame{Type: TypeReport, Body: body})
+		var want Report
+		werr := DecodeBody(Frame{Type: TypeReport, Body: body}, &want)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("DecodeReport(%q): error %v, DecodeBody: %v", body, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		sameTime := func(a, b *time.Time) bool {
+			same := a.Equal(*b) && a.String() == b.String()
+			*a, *b = time.Time{}, time.Time{}
+			return same
+		}
+		times := sameTime(&got.At, &want.At)
+		if got.Switch != nil && want.Switch != nil {
+			times = sameTime(&got.Switch.At, &want.Switch.At) && times
+		}
+		if !times || !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeReport(%q) = %+v, DecodeBody: %+v", body, got, want)
+		}
+	})
+}
+
+// The receipts and switch reports a terminal sends in a fan-out are read
+// by hand, not handed on.
+func TestReportReadByHand(t *testing.T) {
+	at := time.Now().UTC()
+	ebm := "10" + strings.Repeat("4", 39)
+	for _, r := range []Report{
+		{Seq: 1, At: at, Kind: ReportReceipt, Receipt: &Receipt{CommandID: "c-1", EBMID: ebm, State: DeliveryAccepted}},
+		{Seq: 2, At: at, Kind: ReportReceipt, Receipt: &Receipt{CommandID: "c-1", EBMID: ebm, State: DeliveryFailed, Reason: "media", Detail: "checksum mismatch"}},
+		{Seq: 3, At: at, Kind: ReportSwitch, Switch: &Switch{Action: "start", To: ebm, At: at}},
+		{Seq: 4, At: at, Kind: ReportSwitch, Switch: &Switch{Action: "end", From: ebm, At: at}},
+	} {
+		b, _ := json.Marshal(r)
+		if _, ok := readReport(b); !ok {
+			t.Errorf("%s is not read by hand", b)
+		}
+	}
+}
+
+// BenchmarkDecodeReport decodes a receipt as a terminal sends it, by hand
+// (DecodeReport) and by reflection (DecodeBody).
+func BenchmarkDecodeReport(b *testing.B) {
+	msg, err := Encode(TypeReport, Report{Seq: 12, At: time.Now().UTC(), Kind: ReportReceipt,
+		Receipt: &Receipt{CommandID: "9f1c2e7a-55d4-4a43-9d0e-2b1f3c4d5e6f", EBMID: "10" + strings.Repeat("4", 39), State: DeliveryPlaying}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("by hand", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := Decode(msg)
+			if _, err := DecodeReport(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reflection", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := Decode(msg)
+			var r Report
+			if err := DecodeBody(f, &r); err != nil {
 				b.Fatal(err)
 			}
 		}
