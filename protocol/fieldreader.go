@@ -57,23 +57,9 @@ func (r *fieldReader) str(name string) string {
 // without a leading zero, no fraction or exponent, within bits.
 func (r *fieldReader) int(name string, bits int) int64 {
 	r.lit(name)
-	if r.bad {
-		return 0
-	}
-	n := 0
-	if n < len(r.b) && r.b[n] == '-' {
-		n++
-	}
-	digits := n
-	for n < len(r.b) && r.b[n] >= '0' && r.b[n] <= '9' {
-		n++
-	}
-	if n == digits || r.b[digits] == '0' && n > digits+1 {
-		r.bad = true
-		return 0
-	}
+	n := r.integer(true)
 	v, err := strconv.ParseInt(string(r.b[:n]), 10, bits)
-	if err != nil {
+	if n == 0 || err != nil {
 		r.bad = true
 		return 0
 	}
@@ -85,24 +71,35 @@ func (r *fieldReader) int(name string, bits int) int64 {
 // leading zero, within 64 bits.
 func (r *fieldReader) uint(name string) uint64 {
 	r.lit(name)
-	if r.bad {
-		return 0
-	}
-	n := 0
-	for n < len(r.b) && r.b[n] >= '0' && r.b[n] <= '9' {
-		n++
-	}
-	if n == 0 || r.b[0] == '0' && n > 1 {
-		r.bad = true
-		return 0
-	}
+	n := r.integer(false)
 	v, err := strconv.ParseUint(string(r.b[:n]), 10, 64)
-	if err != nil {
+	if n == 0 || err != nil {
 		r.bad = true
 		return 0
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+// integer returns the length of the integer r.b begins with, as JSON
+// writes one (a minus only when signed); 0 when it begins with none, or
+// when bad is set.
+func (r *fieldReader) integer(signed bool) int {
+	if r.bad {
+		return 0
+	}
+	n := 0
+	if signed && n < len(r.b) && r.b[n] == '-' {
+		n++
+	}
+	digits := n
+	for n < len(r.b) && r.b[n] >= '0' && r.b[n] <= '9' {
+		n++
+	}
+	if n == digits || r.b[digits] == '0' && n > digits+1 {
+		return 0
+	}
+	return n
 }
 
 // time reads a time as time.Time's MarshalJSON writes one.
