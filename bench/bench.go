@@ -49,6 +49,10 @@ type Result struct {
 	PlayCPUSim         time.Duration // CPU the simulator's workers used in that time
 	FloorCPUServer     time.Duration // CPU the floor's file server used until the last client had the file
 	FloorCPUClients    time.Duration // CPU its clients used in that time
+	PlayFaultsCtrl     int64         // the controller's minor page faults from sending the alert to the last terminal playing
+	PlayFaultsSim      int64         // the simulator's workers' in that time
+	FloorFaultsServer  int64         // the floor's file server's until the last client had the file
+	FloorFaultsClients int64         // its clients' in that time
 	FloorP50, FloorP99 time.Duration // the same file from http.FileServer
 	FloorMax           time.Duration
 	BytesRatio         float64 // bytes of messages to terminals per terminal / media size
@@ -130,7 +134,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		res.IdleSwitches = float64(b.Switches-a.Switches) / o.Idle.Seconds()
 	}
 	w0, _ := ctrl.sent()
-	c0, s0 := cpuOf(ctrl.pid()), cpuOf(fl.Pids()...)
+	c0, s0 := usageOf(ctrl.pid()).CPU, usageOf(fl.Pids()...).CPU
 	if profile {
 		signalAll(syscall.SIGUSR2, append(fl.Pids(), ctrl.pid())...)
 	}
@@ -151,7 +155,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	if err != nil {
 		return res, err
 	}
-	res.AlertCPUCtrl, res.AlertCPUSim = cpuOf(ctrl.pid())-c0, cpuOf(fl.Pids()...)-s0
+	res.AlertCPUCtrl, res.AlertCPUSim = usageOf(ctrl.pid()).CPU-c0, usageOf(fl.Pids()...).CPU-s0
 	w1, _ := ctrl.sent()
 	res.P50, res.P99, res.Max = sim.Quantile(a.Playing, 0.5), sim.Quantile(a.Playing, 0.99), sim.Quantile(a.Playing, 1)
 	res.CmdP50, res.CmdP99 = sim.Quantile(a.Fetching, 0.5), sim.Quantile(a.Fetching, 0.99)
@@ -161,7 +165,8 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		return res, fmt.Errorf("%d of %d terminals reported playing", len(a.Playing), n)
 	}
 	used := trace.used(a.Accepted.Add(a.Playing[n-1]))
-	res.PlayCPUCtrl, res.PlayCPUSim = used[0], used[1]
+	res.PlayCPUCtrl, res.PlayCPUSim = used[0].CPU, used[1].CPU
+	res.PlayFaultsCtrl, res.PlayFaultsSim = used[0].Faults, used[1].Faults
 	actx, cancel = context.WithTimeout(ctx, 5*time.Minute)
 	again, err := fl.Alert(actx, o.Audio, "bench.mp3")
 	cancel()
@@ -224,7 +229,8 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 		return res, err
 	}
 	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fr.times, 0.5), sim.Quantile(fr.times, 0.99), sim.Quantile(fr.times, 1)
-	res.FloorCPUServer, res.FloorCPUClients = fr.serverCPU, fr.clientCPU
+	res.FloorCPUServer, res.FloorCPUClients = fr.server.CPU, fr.clients.CPU
+	res.FloorFaultsServer, res.FloorFaultsClients = fr.server.Faults, fr.clients.Faults
 	return res, nil
 }
 

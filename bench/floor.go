@@ -49,11 +49,11 @@ func ServeFloor(path string) error {
 }
 
 // floorRun is what the floor measured: the time from one instant to each
-// client having the whole file, sorted, and the CPU the server and the
+// client having the whole file, sorted, and what the server and the
 // clients (this process) used from that instant to the last.
 type floorRun struct {
-	times                []time.Duration
-	serverCPU, clientCPU time.Duration
+	times           []time.Duration
+	server, clients usage
 }
 
 // floor measures the same file served to n connected clients by a plain
@@ -137,10 +137,10 @@ func floor(ctx context.Context, self string, n int, data []byte) (floorRun, erro
 		}()
 	}
 	time.Sleep(100 * time.Millisecond) // every goroutine waiting at start
-	srv0, self0 := cpuOf(cmd.Process.Pid), cpuOf(os.Getpid())
+	srv0, self0 := usageOf(cmd.Process.Pid), usageOf(os.Getpid())
 	close(start)
 	wg.Wait()
-	run := floorRun{times: out, serverCPU: cpuOf(cmd.Process.Pid) - srv0, clientCPU: cpuOf(os.Getpid()) - self0}
+	run := floorRun{times: out, server: usageOf(cmd.Process.Pid).sub(srv0), clients: usageOf(os.Getpid()).sub(self0)}
 	for _, c := range clients {
 		c.CloseIdleConnections()
 	}

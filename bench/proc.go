@@ -33,9 +33,11 @@ func readProc(pid int) (procStat, error) {
 			ps.RSS = kb << 10
 		}
 	}
-	if ps.CPU, err = statCPU(pid); err != nil {
+	u, err := statUsage(pid)
+	if err != nil {
 		return ps, err
 	}
+	ps.CPU = u.CPU
 	ps.At = time.Now()
 	ps.Switches = switches(pid)
 	return ps, nil
@@ -63,12 +65,25 @@ func switches(pid int) int64 {
 	return sum
 }
 
-// cpuOf is the CPU the processes have used so far.
-func cpuOf(pids ...int) time.Duration {
-	var sum time.Duration
+// usage is what processes have used so far.
+type usage struct {
+	CPU time.Duration // user + system time
+	// Faults counts minor page faults: pages touched for the first time
+	// since they were mapped. On this machine's hypervisor each costs
+	// about 16 µs of CPU (docs/benchmarks.md), so memory a process takes
+	// afresh is a cost of its own.
+	Faults int64
+}
+
+func (u usage) sub(v usage) usage { return usage{u.CPU - v.CPU, u.Faults - v.Faults} }
+
+// usageOf is what the processes have used so far.
+func usageOf(pids ...int) usage {
+	var sum usage
 	for _, pid := range pids {
-		cpu, _ := statCPU(pid)
-		sum += cpu
+		u, _ := statUsage(pid)
+		sum.CPU += u.CPU
+		sum.Faults += u.Faults
 	}
 	return sum
 }
@@ -121,23 +136,23 @@ func sample(pid int, every time.Duration) *sampler {
 
 func (s *sampler) end() *sampler { close(s.stop); <-s.done; return s }
 
-// cpuTrace samples the CPU time of groups of processes, so that the CPU
-// each group had used by a given instant can be read once it is known
-// (when the last terminal of a fan-out played, say).
+// cpuTrace samples the usage of groups of processes, so that what each
+// group had used by a given instant can be read once it is known (when
+// the last terminal of a fan-out played, say).
 type cpuTrace struct {
 	stop chan struct{}
 	done chan struct{}
 	at   []time.Time
-	cpu  [][]time.Duration // per sample, per group
+	cpu  [][]usage // per sample, per group
 }
 
 // traceCPU samples the groups every interval from now until end.
 func traceCPU(every time.Duration, groups ...[]int) *cpuTrace {
 	tr := &cpuTrace{stop: make(chan struct{}), done: make(chan struct{})}
 	read := func() {
-		s := make([]time.Duration, len(groups))
+		s := make([]usage, len(groups))
 		for i, g := range groups {
-			s[i] = cpuOf(g...)
+			s[i] = usageOf(g...)
 		}
 		tr.at, tr.cpu = append(tr.at, time.Now()), append(tr.cpu, s)
 	}
@@ -161,10 +176,10 @@ func traceCPU(every time.Duration, groups ...[]int) *cpuTrace {
 
 func (tr *cpuTrace) end() *cpuTrace { close(tr.stop); <-tr.done; return tr }
 
-// used returns the CPU each group used from the first sample to t, read
-// between the samples around it (the kernel counts in 10 ms ticks, so a
-// figure is good to about that much per process).
-func (tr *cpuTrace) used(t time.Time) []time.Duration {
+// used returns what each group used from the first sample to t, read
+// between the samples around it (the kernel counts CPU in 10 ms ticks, so
+// a figure is good to about that much per process).
+func (tr *cpuTrace) used(t time.Time) []usage {
 	i := max(sort.Search(len(tr.at), func(i int) bool { return !tr.at[i].Before(t) }), 1)
 	i = min(i, len(tr.at)-1)
 	a, b := tr.at[i-1], tr.at[i]
@@ -172,26 +187,33 @@ func (tr *cpuTrace) used(t time.Time) []time.Duration {
 	if span := b.Sub(a); span > 0 {
 		f = min(max(float64(t.Sub(a))/float64(span), 0), 1)
 	}
-	out := make([]time.Duration, len(tr.cpu[0]))
+	out := make([]usage, len(tr.cpu[0]))
 	for g := range out {
 		lo, hi := tr.cpu[i-1][g], tr.cpu[i][g]
-		out[g] = lo + time.Duration(f*float64(hi-lo)) - tr.cpu[0][g]
+		out[g] = usage{
+			CPU:    lo.CPU + time.Duration(f*float64(hi.CPU-lo.CPU)) - tr.cpu[0][g].CPU,
+			Faults: lo.Faults + int64(f*float64(hi.Faults-lo.Faults)) - tr.cpu[0][g].Faults,
+		}
 	}
 	return out
 }
 
-// statCPU is the user and system time of a process so far.
-func statCPU(pid int) (time.Duration, error) {
+// statUsage is the user and system time and the minor page faults of a
+// process so far.
+func statUsage(pid int) (usage, error) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return usage{}, err
 	}
-	// Fields after the command name (which may hold spaces) in parentheses.
+	// Fields after the command name (which may hold spaces) in parentheses,
+	// from the state (proc(5)'s field 3): minflt is field 10, utime 14 and
+	// stime 15.
 	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
 	if len(f) <= 12 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return usage{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
+	minflt, _ := strconv.ParseInt(f[7], 10, 64)
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return usage{CPU: time.Duration(ut+st) * time.Second / clockTicks, Faults: minflt}, nil
 }

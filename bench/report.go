@@ -37,6 +37,9 @@ func Median(rs []Result) []Result {
 		m.AlertCPUCtrl, m.AlertCPUSim = md(func(r Result) time.Duration { return r.AlertCPUCtrl }), md(func(r Result) time.Duration { return r.AlertCPUSim })
 		m.PlayCPUCtrl, m.PlayCPUSim = md(func(r Result) time.Duration { return r.PlayCPUCtrl }), md(func(r Result) time.Duration { return r.PlayCPUSim })
 		m.FloorCPUServer, m.FloorCPUClients = md(func(r Result) time.Duration { return r.FloorCPUServer }), md(func(r Result) time.Duration { return r.FloorCPUClients })
+		mdi := func(f func(Result) int64) int64 { return median(g, f) }
+		m.PlayFaultsCtrl, m.PlayFaultsSim = mdi(func(r Result) int64 { return r.PlayFaultsCtrl }), mdi(func(r Result) int64 { return r.PlayFaultsSim })
+		m.FloorFaultsServer, m.FloorFaultsClients = mdi(func(r Result) int64 { return r.FloorFaultsServer }), mdi(func(r Result) int64 { return r.FloorFaultsClients })
 		m.BytesRatio = mdf(func(r Result) float64 { return r.BytesRatio })
 		m.IdleRSSPerTerm = mdf(func(r Result) float64 { return r.IdleRSSPerTerm })
 		m.IdleCPU = mdf(func(r Result) float64 { return r.IdleCPU })
@@ -66,20 +69,28 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float
 // Print writes the medians as a table.
 func Print(w io.Writer, med []Result, runs int) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "terminals\tramp-up\tcommand p99\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ratio\taudio paused: terminals, longest\tCPU/terminal: controller, sim\tto the last playing\tfloor: server, clients\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
+	fmt.Fprintf(tw, "terminals\tramp-up\tcommand p99\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ratio\taudio paused: terminals, longest\tCPU/terminal: controller, sim\tto the last playing\tfloor: server, clients\tpage faults/terminal: controller, sim; floor\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
 	for _, r := range med {
 		ratio := float64(r.P99) / float64(max(r.FloorP99, 1))
 		perTerm := func(a, b time.Duration) string {
 			return fmt.Sprintf("%.2f, %.2f ms", float64(a)/float64(time.Millisecond)/float64(r.N), float64(b)/float64(time.Millisecond)/float64(r.N))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d, %s\t%s\t%s\t%s\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.CmdP99), ms(r.P50), ms(r.P99), ms(r.Max),
+		faults := func(a ...int64) string {
+			s := make([]string, len(a))
+			for i, v := range a {
+				s[i] = fmt.Sprintf("%.1f", float64(v)/float64(r.N))
+			}
+			return strings.Join(s[:2], ", ") + "; " + strings.Join(s[2:], ", ")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d, %s\t%s\t%s\t%s\t%s\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.CmdP99), ms(r.P50), ms(r.P99), ms(r.Max),
 			ms(r.FloorP50), ms(r.FloorP99), ratio, r.Paused, ms(r.PausedMax), perTerm(r.AlertCPUCtrl, r.AlertCPUSim), perTerm(r.PlayCPUCtrl, r.PlayCPUSim),
-			perTerm(r.FloorCPUServer, r.FloorCPUClients), r.BytesRatio, r.RepeatFetched, r.RepeatBytesPerTerm)
+			perTerm(r.FloorCPUServer, r.FloorCPUClients), faults(r.PlayFaultsCtrl, r.PlayFaultsSim, r.FloorFaultsServer, r.FloorFaultsClients), r.BytesRatio, r.RepeatFetched, r.RepeatBytesPerTerm)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "(medians of %d runs; the repeat columns are from the first run; command: the alert verified and accepted;\n"+
 		" CPU: the processes' CPU time from the alert to every delivery done, per terminal; then only until the last\n"+
-		" terminal played; the floor's from its start to the last client having the whole file, per client)\n\n", runs)
+		" terminal played; the floor's from its start to the last client having the whole file, per client;\n"+
+		" page faults: minor faults (memory touched afresh) in those same stretches, per terminal or client)\n\n", runs)
 	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "terminals\tidle RSS/terminal\tidle CPU (one core)\tidle switches/s\tstorm: all back\tstorm: all playing the pending alert\tstorm: peak CPU\tstorm: peak RSS\tload averages\t\n")
 	for _, r := range med {
@@ -109,14 +120,16 @@ func WriteCSV(path string, rs []Result) error {
 	w.Write([]string{"terminals", "load", "ramp_up_ms", "p50_ms", "p99_ms", "max_ms", "floor_p50_ms", "floor_p99_ms", "floor_max_ms",
 		"bytes_ratio", "repeat_fetched", "repeat_bytes_per_terminal", "idle_rss_per_terminal", "idle_cpu", "storm_back_ms", "storm_peak_cpu", "storm_peak_rss",
 		"command_p50_ms", "command_p99_ms", "alert_cpu_controller_ms", "alert_cpu_sim_ms", "storm_resumed_ms", "storm_pending_done", "idle_switches_per_s", "paused_terminals", "paused_max_ms",
-		"play_cpu_controller_ms", "play_cpu_sim_ms", "floor_cpu_server_ms", "floor_cpu_clients_ms"})
+		"play_cpu_controller_ms", "play_cpu_sim_ms", "floor_cpu_server_ms", "floor_cpu_clients_ms",
+		"play_faults_controller", "play_faults_sim", "floor_faults_server", "floor_faults_clients"})
 	m := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 	for _, r := range rs {
 		w.Write([]string{fmt.Sprint(r.N), r.Load, m(r.RampUp), m(r.P50), m(r.P99), m(r.Max), m(r.FloorP50), m(r.FloorP99), m(r.FloorMax),
 			fmt.Sprintf("%.4f", r.BytesRatio), fmt.Sprint(r.RepeatFetched), fmt.Sprintf("%.0f", r.RepeatBytesPerTerm),
 			fmt.Sprintf("%.0f", r.IdleRSSPerTerm), fmt.Sprintf("%.4f", r.IdleCPU), m(r.StormBack), fmt.Sprintf("%.2f", r.StormPeakCPU), fmt.Sprint(r.StormPeakRSS),
 			m(r.CmdP50), m(r.CmdP99), m(r.AlertCPUCtrl), m(r.AlertCPUSim), m(r.StormResumed), fmt.Sprint(r.StormPending), fmt.Sprintf("%.0f", r.IdleSwitches), fmt.Sprint(r.Paused), m(r.PausedMax),
-			m(r.PlayCPUCtrl), m(r.PlayCPUSim), m(r.FloorCPUServer), m(r.FloorCPUClients)})
+			m(r.PlayCPUCtrl), m(r.PlayCPUSim), m(r.FloorCPUServer), m(r.FloorCPUClients),
+			fmt.Sprint(r.PlayFaultsCtrl), fmt.Sprint(r.PlayFaultsSim), fmt.Sprint(r.FloorFaultsServer), fmt.Sprint(r.FloorFaultsClients)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
