@@ -75,7 +75,7 @@ func (c *Controller) createAlert(ctx context.Context, by string, req AlertReques
 	if err != nil {
 		return store.Alert{}, err
 	}
-	targets, err := c.resolveTargets(ctx, cmd.Targets)
+	targets, err := c.store.ActiveTargets(ctx, cmd.Targets)
 	if err != nil {
 		return store.Alert{}, err
 	}
@@ -356,21 +356,6 @@ func checkWindow(req *AlertRequest, now time.Time, defaultMin int) error {
 		return invalid(field, "the window of %s is longer than the maximum %s", life.Round(time.Minute), protocol.MaxCommandLifetime)
 	}
 	return nil
-}
-
-// resolveTargets lists the active terminals a target set reaches.
-func (c *Controller) resolveTargets(ctx context.Context, t protocol.Targets) ([]string, error) {
-	all, err := c.store.Terminals(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, term := range all {
-		if term.Status == store.TerminalActive && t.Includes(term.ID, term.AreaCode) {
-			out = append(out, term.ID)
-		}
-	}
-	return out, nil
 }
 
 // CancelAlert signs a cancel for an active alert and sends it to every

@@ -70,7 +70,7 @@ func (c *Controller) Decide(ctx context.Context, by, id string, approve bool, co
 		}
 		return c.store.Alert(ctx, id)
 	}
-	targets, err := c.resolveTargets(ctx, a.Targets)
+	targets, err := c.store.ActiveTargets(ctx, a.Targets)
 	if err != nil {
 		return a, err
 	}

@@ -105,7 +105,7 @@ func (c *Controller) StartLive(ctx context.Context, by string, req LiveRequest) 
 	if policy.NeedsApproval(req.Class, req.Level) {
 		return nil, invalid("class", "the county requires a second person to approve %s level %d alerts, and live speech cannot wait for approval: speak as a daily notice, or record the alert and send it for approval", req.Class, req.Level)
 	}
-	targets, err := c.resolveTargets(ctx, tg)
+	targets, err := c.store.ActiveTargets(ctx, tg)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -631,4 +632,78 @@ func TestEnrollFindsCodeByIndex(t *testing.T) {
 	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX terminals_enroll_hash") {
 		t.Fatalf("the enrolment's lookup is planned as %q, want a search of terminals_enroll_hash", got)
 	}
+}
+
+// An alert reaches the active terminals its targets name, by area or by
+// id, in id order; one still enrolling or revoked is not among them.
+func TestActiveTargets(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	a1, a2 := activeTerminal(t, s, villageA, "a1"), activeTerminal(t, s, villageA, "a2")
+	b1 := activeTerminal(t, s, villageB, "b1")
+	gone := activeTerminal(t, s, villageB, "gone")
+	if err := s.Revoke(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTerminal(ctx, NewTerminal{AreaCode: villageA, Name: "new"}, hashOf("code-new"), t0.Add(time.Hour), t0); err != nil {
+		t.Fatal(err)
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	for _, c := range []struct {
+		name    string
+		targets protocol.Targets
+		want    []string
+	}{
+		{"county", protocol.Targets{Areas: []string{county}}, sorted(a1.ID, a2.ID, b1.ID)},
+		{"village A", protocol.Targets{Areas: []string{villageA}}, sorted(a1.ID, a2.ID)},
+		{"one terminal and village B", protocol.Targets{Terminals: []string{a2.ID}, Areas: []string{villageB}}, sorted(a2.ID, b1.ID)},
+		{"the revoked one by id", protocol.Targets{Terminals: []string{gone.ID}}, nil},
+	} {
+		got, err := s.ActiveTargets(ctx, c.targets)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v (%v), want %v", c.name, got, err, c.want)
+		}
+	}
+}
+
+// BenchmarkResolveTargets compares the two ways to find an alert's
+// terminals among 5,000: whole rows (Terminals, then filtered) and the
+// two deciding columns (ActiveTargets). Every loudspeaker waits for it.
+func BenchmarkResolveTargets(b *testing.B) {
+	s := openStore(b)
+	ctx := context.Background()
+	const n = 5000
+	nts, hashes := make([]NewTerminal, n), make([]string, n)
+	for i := range nts {
+		nts[i], hashes[i] = NewTerminal{AreaCode: villageA, Name: fmt.Sprint("t", i)}, hashOf(fmt.Sprint(i))
+	}
+	if _, err := s.CreateTerminals(ctx, nts, hashes, t0.Add(time.Hour), t0); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE terminals SET status = ?`, TerminalActive); err != nil {
+		b.Fatal(err)
+	}
+	county := protocol.Targets{Areas: []string{county}}
+	b.Run("whole rows", func(b *testing.B) {
+		for b.Loop() {
+			all, err := s.Terminals(ctx, "")
+			var ids []string
+			for _, t := range all {
+				if t.Status == TerminalActive && county.Includes(t.ID, t.AreaCode) {
+					ids = append(ids, t.ID)
+				}
+			}
+			if err != nil || len(ids) != n {
+				b.Fatalf("%d terminals (%v)", len(ids), err)
+			}
+		}
+	})
+	b.Run("two columns", func(b *testing.B) {
+		for b.Loop() {
+			ids, err := s.ActiveTargets(ctx, county)
+			if err != nil || len(ids) != n {
+				b.Fatalf("%d terminals (%v)", len(ids), err)
+			}
+		}
+	})
 }
