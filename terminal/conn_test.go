@@ -244,6 +244,49 @@ func TestFetchResumesAfterReconnect(t *testing.T) {
 	}
 }
 
+// A fetch whose chunks stop coming asks again, on the same link, from what
+// it has; chunks that keep coming, however slowly, each give it the idle
+// time afresh.
+func TestFetchAsksAgainWhenChunksStop(t *testing.T) {
+	ctl := newFakeController(t)
+	r := newRig(t, ctl)
+	r.start(func(term *Terminal) { term.chunkIdle = 400 * time.Millisecond })
+	gets := func() []protocol.MediaGet {
+		ctl.mu.Lock()
+		defer ctl.mu.Unlock()
+		return slices.Clone(ctl.gets)
+	}
+
+	slow := tone(ctl, 500*time.Millisecond) // 16000 B in 4 KiB chunks: four, 450 ms from the first to the last
+	ctl.set(func(c *fakeController) { c.gap[slow.SHA256] = 150 * time.Millisecond })
+	cmd := ctl.alert([]protocol.Media{slow}, nil)
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	if g := gets(); len(g) != 1 {
+		t.Fatalf("media requests %+v for chunks 150 ms apart, want one (the idle time is 400 ms)", g)
+	}
+
+	stalled := tone(ctl, 600*time.Millisecond)
+	ctl.set(func(c *fakeController) { c.stallAfter[stalled.SHA256] = 2 })
+	cmd = ctl.alert([]protocol.Media{stalled}, nil)
+	began := time.Now()
+	ctl.send(ctl.sign(cmd))
+	ctl.waitState(cmd.ID, protocol.DeliveryDone)
+	g := gets()[1:]
+	if len(g) != 2 || g[0].Offset != 0 || g[1].Offset != 2*4096 {
+		t.Fatalf("media requests %+v, want offset 0, then %d once the chunks stopped", g, 2*4096)
+	}
+	if took := time.Since(began); took < 400*time.Millisecond {
+		t.Fatalf("done %s after the command: asked again before the chunks had been idle 400 ms", took)
+	}
+	ctl.mu.Lock()
+	conns := len(ctl.conns)
+	ctl.mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("%d connections, want the one link throughout", conns)
+	}
+}
+
 func TestClockSkewAndPlayAt(t *testing.T) {
 	ctl := newFakeController(t)
 	r := newRig(t, ctl)

@@ -57,9 +57,11 @@ type fakeController struct {
 	offer         []protocol.PublicKey
 	media         map[string][]byte
 	chunk         map[string]int
-	corrupt       map[string]int  // sha → index of a chunk sent damaged
-	cutAfter      map[string]int  // sha → close the link after this many chunks, once
-	gate          map[string]gate // sha → hold a chunk back until a channel closes
+	corrupt       map[string]int           // sha → index of a chunk sent damaged
+	cutAfter      map[string]int           // sha → close the link after this many chunks, once
+	stallAfter    map[string]int           // sha → send this many chunks, then no more for that request, once
+	gap           map[string]time.Duration // sha → a pause before each chunk but the first
+	gate          map[string]gate          // sha → hold a chunk back until a channel closes
 	gets          []protocol.MediaGet
 	deny          string // deny every hello with this reason
 	down          bool   // refuse WebSocket upgrades
@@ -101,7 +103,7 @@ func newFakeController(t testing.TB) *fakeController { return startFakeControlle
 func startFakeController(t testing.TB, tls bool) *fakeController {
 	c := &fakeController{
 		t: t, issuer: newKey(t), changed: make(chan struct{}),
-		media: map[string][]byte{}, chunk: map[string]int{}, corrupt: map[string]int{}, cutAfter: map[string]int{}, gate: map[string]gate{}, stored: map[uint64]bool{},
+		media: map[string][]byte{}, chunk: map[string]int{}, corrupt: map[string]int{}, cutAfter: map[string]int{}, stallAfter: map[string]int{}, gap: map[string]time.Duration{}, gate: map[string]gate{}, stored: map[uint64]bool{},
 	}
 	c.offer = []protocol.PublicKey{pubKey(c.issuer)}
 	if tls {
@@ -309,6 +311,9 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 	delete(c.gate, g.SHA256)
 	cut, hasCut := c.cutAfter[g.SHA256]
 	delete(c.cutAfter, g.SHA256)
+	stall, hasStall := c.stallAfter[g.SHA256]
+	delete(c.stallAfter, g.SHA256)
+	gap := c.gap[g.SHA256]
 	c.gets = append(c.gets, g)
 	c.mu.Unlock()
 	if !ok {
@@ -317,6 +322,19 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 	}
 	var sum [32]byte
 	hex.Decode(sum[:], []byte(g.SHA256))
+	if gap > 0 { // paced, without blocking this connection's reads
+		go func() {
+			for off := int(g.Offset); off < len(data); off += size {
+				if off > int(g.Offset) {
+					time.Sleep(gap)
+				}
+				if conn.write(websocket.BinaryMessage, protocol.EncodeMediaChunk(sum, uint64(off), data[off:min(off+size, len(data))])) != nil {
+					return
+				}
+			}
+		}()
+		return
+	}
 	for off := int(g.Offset); off < len(data); off += size {
 		piece := append([]byte(nil), data[off:min(off+size, len(data))]...)
 		if off/size == bad {
@@ -328,6 +346,9 @@ func (c *fakeController) sendMedia(conn *ctlConn, g protocol.MediaGet) {
 				c.sendMedia(conn, protocol.MediaGet{SHA256: g.SHA256, Offset: int64(off)})
 			}()
 			return
+		}
+		if hasStall && (off-int(g.Offset))/size == stall {
+			return // the link stays up, silent
 		}
 		if hasCut && (off-int(g.Offset))/size == cut {
 			// A clean close: the chunks before it are delivered.

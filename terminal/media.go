@@ -12,17 +12,6 @@ import (
 	"dalaba/terminal/mediacache"
 )
 
-// chunkIdle is how long a fetch waits for the next chunk before asking again.
-const chunkIdle = 30 * time.Second
-
-// chunkMsg is a binary media chunk, or a MediaErr, for the fetch in progress.
-type chunkMsg struct {
-	offset uint64
-	data   []byte
-	buf    []byte // the message data is in, for recycleChunk
-	merr   *protocol.MediaErr
-}
-
 // fetchSlots routes incoming chunks to the fetches in progress, one per
 // file: alerts and the schedule prefetch fetch at the same time, and the
 // controller may interleave their chunks.
@@ -33,14 +22,32 @@ type fetchSlots struct {
 
 // fetchSlot is one file's fetch in progress.
 type fetchSlot struct {
-	ch   chan chunkMsg
 	quit chan struct{} // closed when the fetch ends
+
+	mu   sync.Mutex
+	recv *receiver // the media request being answered; nil between requests
+}
+
+// receiver takes the chunks that answer one media request. Each is checked
+// and written by the goroutine reading the connection, as it arrives, so
+// its buffer is free again at once: handed on to the fetch's goroutine, a
+// 64 KiB buffer waited for it in every one of thousands of terminals at
+// once in a simulated fan-out, and their garbage cost a collection of the
+// whole heap while the alert started.
+type receiver struct {
+	m    protocol.Media
+	w    *mediacache.Writer
+	st   *stream
+	off  int64      // verified and written so far
+	last time.Time  // when the last chunk came (t.clock)
+	end  chan error // the outcome, once: nil when the file is complete
+	over bool       // end has been sent: nothing more is taken
 }
 
 // begin claims the file with hash sum. When another fetch holds it, begin
 // returns a channel closed when that one ends (then look in the cache
-// again); otherwise the chunk channel and the release.
-func (f *fetchSlots) begin(sum [32]byte) (ch <-chan chunkMsg, end func(), busy <-chan struct{}) {
+// again); otherwise the slot and the release.
+func (f *fetchSlots) begin(sum [32]byte) (slot *fetchSlot, end func(), busy <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s, ok := f.active[sum]; ok {
@@ -49,9 +56,9 @@ func (f *fetchSlots) begin(sum [32]byte) (ch <-chan chunkMsg, end func(), busy <
 	if f.active == nil {
 		f.active = map[[32]byte]*fetchSlot{}
 	}
-	s := &fetchSlot{ch: make(chan chunkMsg, 8), quit: make(chan struct{})}
+	s := &fetchSlot{quit: make(chan struct{})}
 	f.active[sum] = s
-	return s.ch, func() {
+	return s, func() {
 		f.mu.Lock()
 		delete(f.active, sum)
 		f.mu.Unlock()
@@ -59,20 +66,63 @@ func (f *fetchSlots) begin(sum [32]byte) (ch <-chan chunkMsg, end func(), busy <
 	}, nil
 }
 
-// deliver hands m to the fetch of sum, if one is in progress. It blocks
-// while the fetch is writing, which pushes back on the controller.
-func (f *fetchSlots) deliver(sum [32]byte, m chunkMsg) bool {
+// listen makes r the receiver of the slot's chunks (nil: none). Once it
+// returns, no chunk touches the receiver it replaced.
+func (s *fetchSlot) listen(r *receiver) {
+	s.mu.Lock()
+	s.recv = r
+	s.mu.Unlock()
+}
+
+// deliver hands a chunk at offset off, or a MediaErr, to the request in
+// progress for sum, if there is one. It returns once the chunk is written
+// (or skipped), which pushes back on the controller while the disk is slow.
+func (f *fetchSlots) deliver(t *Terminal, sum [32]byte, off uint64, data []byte, merr *protocol.MediaErr) bool {
 	f.mu.Lock()
 	s := f.active[sum]
 	f.mu.Unlock()
 	if s == nil {
 		return false
 	}
-	select {
-	case s.ch <- m:
-		return true
-	case <-s.quit:
-		return false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recv == nil {
+		return false // between requests: the next one asks from what is written
+	}
+	s.recv.take(t, off, data, merr)
+	return true
+}
+
+// take writes a chunk if it is the next one; a chunk for another offset is
+// left over from an earlier request and skipped. Called with the slot's
+// lock held.
+func (r *receiver) take(t *Terminal, off uint64, data []byte, merr *protocol.MediaErr) {
+	if r.over {
+		return
+	}
+	finish := func(err error) { r.over = true; r.end <- err }
+	if merr != nil {
+		finish(&mediaError{fmt.Sprintf("controller cannot send media %s: %s", r.m.SHA256, merr.Reason)})
+		return
+	}
+	if int64(off) != r.off {
+		return
+	}
+	if _, err := r.w.Write(data); err != nil {
+		if errors.Is(err, mediacache.ErrChunkMismatch) {
+			finish(&mediaError{fmt.Sprintf("media %s: %v", r.m.SHA256, err)})
+		} else {
+			finish(fmt.Errorf("store media %s: %w", r.m.SHA256, err))
+		}
+		return
+	}
+	r.off += int64(len(data))
+	r.last = t.clock.Now()
+	if r.st != nil {
+		r.st.progress(r.w.Name(), r.off)
+	}
+	if r.off >= r.m.Size {
+		finish(nil)
 	}
 }
 
@@ -80,14 +130,14 @@ func (t *Terminal) deliverChunk(msg []byte) {
 	if t.player.live.deliver(msg) { // a live speech frame (live.go)
 		return
 	}
+	defer recycleChunk(msg) // written or dropped: nothing keeps it
 	sum, off, data, err := protocol.DecodeMediaChunk(msg)
 	if err != nil {
 		t.log.Warn("bad media chunk", "err", err)
 		return
 	}
-	if !t.fetch.deliver(sum, chunkMsg{offset: off, data: data, buf: msg}) {
+	if !t.fetch.deliver(t, sum, off, data, nil) {
 		t.log.Debug("media chunk nobody is fetching", "sha256", hex.EncodeToString(sum[:]), "offset", off)
-		recycleChunk(msg)
 	}
 }
 
@@ -95,7 +145,7 @@ func (t *Terminal) deliverMediaErr(m protocol.MediaErr) {
 	var sum [32]byte
 	if b, err := hex.DecodeString(m.SHA256); err == nil && len(b) == 32 {
 		copy(sum[:], b)
-		t.fetch.deliver(sum, chunkMsg{merr: &m})
+		t.fetch.deliver(t, sum, 0, nil, &m)
 	}
 }
 
@@ -141,10 +191,10 @@ func (t *Terminal) fetchStream(ctx context.Context, m protocol.Media, st *stream
 		if _, ok := t.cache.Path(key); ok {
 			return nil
 		}
-		chunks, end, busy := t.fetch.begin(sum)
+		slot, end, busy := t.fetch.begin(sum)
 		if busy == nil {
 			defer end()
-			return t.fetchInto(ctx, m, chunks, st)
+			return t.fetchInto(ctx, m, slot, st)
 		}
 		select { // another task fetches the same file
 		case <-busy:
@@ -154,8 +204,8 @@ func (t *Terminal) fetchStream(ctx context.Context, m protocol.Media, st *stream
 	}
 }
 
-// fetchInto fetches m into the cache, taking chunks from the claimed slot.
-func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-chan chunkMsg, st *stream) error {
+// fetchInto fetches m into the cache through the claimed slot.
+func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, slot *fetchSlot, st *stream) error {
 	w, err := t.cache.NewWriter(manifest(m))
 	if err != nil {
 		return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
@@ -166,7 +216,7 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-cha
 		if err != nil {
 			return err
 		}
-		if err := t.receiveMedia(ctx, s, m, w, chunks, st); err != nil {
+		if err := t.receiveMedia(ctx, s, m, w, slot, st); err != nil {
 			return err
 		}
 	}
@@ -177,64 +227,39 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, chunks <-cha
 	return nil
 }
 
-// receiveMedia asks s for the rest of m and writes verified chunks until the
-// file is complete, the link ends or the chunks stop coming (it then returns
-// nil and the caller asks again).
-func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Media, w *mediacache.Writer, chunks <-chan chunkMsg, st *stream) error {
+// receiveMedia asks s for the rest of m and waits while the chunks are
+// written, until the file is complete, the link ends or the chunks stop
+// coming for t.chunkIdle (it then returns nil and the caller asks again).
+func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Media, w *mediacache.Writer, slot *fetchSlot, st *stream) error {
 	off := w.Written()
+	r := &receiver{m: m, w: w, st: st, off: off, last: t.clock.Now(), end: make(chan error, 1)}
 	req, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Offset: off, Stream: st.early()})
 	if err != nil {
 		return err
 	}
+	slot.listen(r)
+	defer slot.listen(nil) // what arrived before the return is written; nothing after it
 	if s.send(req) != nil {
 		return nil
 	}
 	t.log.Debug("fetching media", "sha256", m.SHA256, "offset", off, "size", m.Size)
-	// take writes a chunk if it is the next one; a chunk for another
-	// offset is left over from an earlier request and skipped.
-	take := func(c chunkMsg) error {
-		defer recycleChunk(c.buf) // written or dropped: nothing keeps it
-		if c.merr != nil {
-			return &mediaError{fmt.Sprintf("controller cannot send media %s: %s", m.SHA256, c.merr.Reason)}
-		}
-		if int64(c.offset) != off {
-			return nil
-		}
-		if _, err := w.Write(c.data); err != nil {
-			if errors.Is(err, mediacache.ErrChunkMismatch) {
-				return &mediaError{fmt.Sprintf("media %s: %v", m.SHA256, err)}
-			}
-			return fmt.Errorf("store media %s: %w", m.SHA256, err)
-		}
-		off += int64(len(c.data))
-		if st != nil {
-			st.progress(w.Name(), off)
-		}
-		return nil
-	}
-	for off < m.Size {
+	wait := t.chunkIdle
+	for {
 		select {
-		case c := <-chunks:
-			if err := take(c); err != nil {
-				return err
-			}
+		case err := <-r.end:
+			return err
 		case <-s.done:
-			// Keep what arrived before the link dropped.
-			for {
-				select {
-				case c := <-chunks:
-					if err := take(c); err != nil {
-						return err
-					}
-				default:
-					return nil
-				}
-			}
-		case <-t.clock.After(chunkIdle):
 			return nil
+		case <-t.clock.After(wait):
+			// Chunks that came meanwhile moved the deadline on.
+			slot.mu.Lock()
+			wait = t.chunkIdle - t.clock.Now().Sub(r.last)
+			slot.mu.Unlock()
+			if wait <= 0 {
+				return nil
+			}
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		}
 	}
-	return nil
 }

@@ -55,6 +55,9 @@ type Terminal struct {
 	started time.Time
 	// Reconnect backoff bounds; tests shorten them.
 	backoffMin, backoffMax time.Duration
+	// chunkIdle is how long a fetch waits for its next chunk before asking
+	// again; tests shorten it.
+	chunkIdle time.Duration
 	// pingEvery is the ping interval for the first minute of a connection,
 	// while the clock estimate settles (0: only with heartbeats).
 	pingEvery time.Duration
@@ -95,6 +98,7 @@ func New(cfg Config, log *slog.Logger) *Terminal {
 		clock:      realClock{},
 		backoffMin: time.Second,
 		backoffMax: 60 * time.Second,
+		chunkIdle:  30 * time.Second,
 		pingEvery:  2 * time.Second,
 		sessCh:     make(chan struct{}),
 		settingsCh: make(chan struct{}),
