@@ -276,7 +276,7 @@ func TestFaultTerminalDiskFull(t *testing.T) {
 		t.Fatalf("the spool does not open after the disk was full: %v", err)
 	}
 	defer sp.Close()
-	for _, rec := range sp.Pending() {
+	for _, rec := range sp.Pending(0) {
 		var r protocol.Report
 		if err := json.Unmarshal(rec.Data, &r); err != nil {
 			t.Errorf("spooled record %d is damaged: %v", rec.Seq, err)

@@ -59,10 +59,7 @@ func (t *Terminal) reportFault(f protocol.Fault) {
 func (t *Terminal) pumpReports(s *session) {
 	var sent uint64
 	for {
-		for _, rec := range t.spool.Pending() {
-			if rec.Seq <= sent {
-				continue
-			}
+		for _, rec := range t.spool.Pending(sent) {
 			sent = rec.Seq
 			frame, err := reportFrame(rec.Seq, rec.Data)
 			if err != nil {

