@@ -163,3 +163,31 @@ func TestFleet(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// firstUps fires once, when every member has been up, however often each
+// comes and goes.
+func TestFirstUps(t *testing.T) {
+	fired := make(chan struct{}, 4)
+	f := newFirstUps(3, func() { fired <- struct{}{} })
+	for _, i := range []int{0, 0, 1, 1, 0} {
+		f.saw(i)
+	}
+	select {
+	case <-fired:
+		t.Fatal("fired with two of three members seen")
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.saw(2)
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not fire once all three were seen")
+	}
+	f.saw(2)
+	f.saw(0)
+	select {
+	case <-fired:
+		t.Fatal("fired twice")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
