@@ -357,11 +357,26 @@ func recycleChunk(b []byte) {
 	}
 }
 
-// readInto appends what r has to buf until EOF, growing it when full.
+// readInto appends what r has to buf until EOF, growing it when full. A
+// full buffer is grown only if a byte more comes: a media chunk fills a
+// buffer of chunkBufs exactly, and growing it to read the end of the
+// message doubled every new buffer.
 func readInto(r io.Reader, buf []byte) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, max(4096, cap(buf)))
+			var one [1]byte
+			m, err := r.Read(one[:])
+			if m == 0 && err == io.EOF {
+				return buf, nil
+			}
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			buf = append(slices.Grow(buf, max(4096, cap(buf))), one[:m]...)
+			if err == io.EOF {
+				return buf, nil
+			}
+			continue
 		}
 		m, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]

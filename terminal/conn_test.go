@@ -1,7 +1,10 @@
 package terminal
 
 import (
+	"bytes"
 	"encoding/pem"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -428,5 +432,38 @@ func TestBusyControllerSaysWhenToComeBack(t *testing.T) {
 		if got := busyWait(20 * time.Second); got < 20*time.Second || got > 25*time.Second {
 			t.Fatalf("asked for 20 s, it would come back after %v, want 20–25 s", got)
 		}
+	}
+}
+
+// readInto reads a message whole, however its reader hands it over, and
+// grows a buffer only for bytes beyond it: a media chunk that fills its
+// pooled buffer exactly keeps that buffer.
+func TestReadInto(t *testing.T) {
+	data := make([]byte, 10000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	readers := map[string]func([]byte) io.Reader{
+		"plain":          func(b []byte) io.Reader { return bytes.NewReader(b) },
+		"a byte at once": func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
+		"EOF with data":  func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
+		"half at a time": func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+	}
+	for name, mk := range readers {
+		for _, c := range []struct {
+			size, capacity int
+		}{{0, 0}, {0, 16}, {100, 10000}, {10000, 10000}, {10000, 9999}, {10000, 0}} {
+			got, err := readInto(mk(data[:c.size]), make([]byte, 0, c.capacity))
+			if err != nil || !bytes.Equal(got, data[:c.size]) {
+				t.Fatalf("%s, %d bytes into %d: %d bytes (%v)", name, c.size, c.capacity, len(got), err)
+			}
+			if c.size <= c.capacity && cap(got) != c.capacity {
+				t.Errorf("%s, %d bytes into %d: the buffer grew to %d", name, c.size, c.capacity, cap(got))
+			}
+		}
+	}
+	broken := errors.New("link broke")
+	if _, err := readInto(io.MultiReader(bytes.NewReader(data[:50]), iotest.ErrReader(broken)), make([]byte, 0, 50)); !errors.Is(err, broken) {
+		t.Fatalf("a reader failing after a full buffer: %v, want %v", err, broken)
 	}
 }
