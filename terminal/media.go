@@ -31,9 +31,9 @@ type fetchSlot struct {
 // receiver takes the chunks that answer one media request. Each is checked
 // and written by the goroutine reading the connection, as it arrives, so
 // its buffer is free again at once: handed on to the fetch's goroutine, a
-// 64 KiB buffer waited for it in every one of thousands of terminals at
-// once in a simulated fan-out, and their garbage cost a collection of the
-// whole heap while the alert started.
+// 64 KiB buffer was held until that goroutine ran, and in a simulated
+// fan-out the readers of thousands of terminals ran ahead of their
+// fetches, each holding one.
 type receiver struct {
 	m    protocol.Media
 	w    *mediacache.Writer
