@@ -38,10 +38,11 @@ type receiver struct {
 	m    protocol.Media
 	w    *mediacache.Writer
 	st   *stream
-	off  int64      // verified and written so far
-	last time.Time  // when the last chunk came (t.clock)
-	end  chan error // the outcome, once: nil when the file is complete
-	over bool       // end has been sent: nothing more is taken
+	off  int64            // verified and written so far
+	now  func() time.Time // the terminal's clock
+	last time.Time        // when the last chunk came (now)
+	end  chan error       // the outcome, once: nil when the file is complete
+	over bool             // end has been sent: nothing more is taken
 }
 
 // begin claims the file with hash sum. When another fetch holds it, begin
@@ -77,7 +78,7 @@ func (s *fetchSlot) listen(r *receiver) {
 // deliver hands a chunk at offset off, or a MediaErr, to the request in
 // progress for sum, if there is one. It returns once the chunk is written
 // (or skipped), which pushes back on the controller while the disk is slow.
-func (f *fetchSlots) deliver(t *Terminal, sum [32]byte, off uint64, data []byte, merr *protocol.MediaErr) bool {
+func (f *fetchSlots) deliver(sum [32]byte, off uint64, data []byte, merr *protocol.MediaErr) bool {
 	f.mu.Lock()
 	s := f.active[sum]
 	f.mu.Unlock()
@@ -89,14 +90,14 @@ func (f *fetchSlots) deliver(t *Terminal, sum [32]byte, off uint64, data []byte,
 	if s.recv == nil {
 		return false // between requests: the next one asks from what is written
 	}
-	s.recv.take(t, off, data, merr)
+	s.recv.take(off, data, merr)
 	return true
 }
 
 // take writes a chunk if it is the next one; a chunk for another offset is
 // left over from an earlier request and skipped. Called with the slot's
 // lock held.
-func (r *receiver) take(t *Terminal, off uint64, data []byte, merr *protocol.MediaErr) {
+func (r *receiver) take(off uint64, data []byte, merr *protocol.MediaErr) {
 	if r.over {
 		return
 	}
@@ -117,7 +118,7 @@ func (r *receiver) take(t *Terminal, off uint64, data []byte, merr *protocol.Med
 		return
 	}
 	r.off += int64(len(data))
-	r.last = t.clock.Now()
+	r.last = r.now()
 	if r.st != nil {
 		r.st.progress(r.w.Name(), r.off)
 	}
@@ -136,7 +137,7 @@ func (t *Terminal) deliverChunk(msg []byte) {
 		t.log.Warn("bad media chunk", "err", err)
 		return
 	}
-	if !t.fetch.deliver(t, sum, off, data, nil) {
+	if !t.fetch.deliver(sum, off, data, nil) {
 		t.log.Debug("media chunk nobody is fetching", "sha256", hex.EncodeToString(sum[:]), "offset", off)
 	}
 }
@@ -145,7 +146,7 @@ func (t *Terminal) deliverMediaErr(m protocol.MediaErr) {
 	var sum [32]byte
 	if b, err := hex.DecodeString(m.SHA256); err == nil && len(b) == 32 {
 		copy(sum[:], b)
-		t.fetch.deliver(t, sum, 0, nil, &m)
+		t.fetch.deliver(sum, 0, nil, &m)
 	}
 }
 
@@ -232,7 +233,7 @@ func (t *Terminal) fetchInto(ctx context.Context, m protocol.Media, slot *fetchS
 // coming for t.chunkIdle (it then returns nil and the caller asks again).
 func (t *Terminal) receiveMedia(ctx context.Context, s *session, m protocol.Media, w *mediacache.Writer, slot *fetchSlot, st *stream) error {
 	off := w.Written()
-	r := &receiver{m: m, w: w, st: st, off: off, last: t.clock.Now(), end: make(chan error, 1)}
+	r := &receiver{m: m, w: w, st: st, off: off, now: t.clock.Now, last: t.clock.Now(), end: make(chan error, 1)}
 	req, err := protocol.Encode(protocol.TypeMediaGet, protocol.MediaGet{SHA256: m.SHA256, Offset: off, Stream: st.early()})
 	if err != nil {
 		return err
