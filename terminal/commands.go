@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"runtime"
-	"sync"
 
 	"dalaba/protocol"
 	"dalaba/terminal/seen"
@@ -109,36 +107,4 @@ func (t *Terminal) reject(s *session, sc protocol.SignedCommand, payload []byte,
 	if re.CommandID != "" && re.Reason != protocol.RejectNotAddressed && re.Reason != protocol.RejectReplay {
 		t.receipt(re.CommandID, "", protocol.DeliveryRejected, re.Reason, detail)
 	}
-}
-
-// checker opens signed commands (the signature check and the payload's
-// decode) for every terminal of the process, on as many long-lived
-// goroutines as the process may run at once. Ed25519's check needs more
-// stack than anything else a connection's reader does: done on the reader,
-// every terminal's reader grew its stack for its first command, into memory
-// the process took afresh, and kept it. In a 5,000-terminal fan-out of the
-// simulator that was 7 % of its CPU (docs/benchmarks.md, "Stacks in a
-// fan-out"); these goroutines grow once.
-var checker checks
-
-type checks struct {
-	once sync.Once
-	jobs chan func()
-}
-
-// run runs f on one of the checker's goroutines and returns when it ends.
-func (c *checks) run(f func()) {
-	c.once.Do(func() {
-		c.jobs = make(chan func())
-		for range runtime.GOMAXPROCS(0) {
-			go func() {
-				for job := range c.jobs {
-					job()
-				}
-			}()
-		}
-	})
-	done := make(chan struct{})
-	c.jobs <- func() { f(); close(done) }
-	<-done
 }

@@ -112,68 +112,67 @@ func (t *Terminal) occurrenceReport(o protocol.Occurrence) {
 	t.spoolReport(protocol.Report{Kind: protocol.ReportOccurrence, Occurrence: &o})
 }
 
-// emitter runs report-spooling work in order on one goroutine, so that the
-// player never waits for a disk sync (one fsync per report) when it should
-// be starting audio, while reports keep the order of the events.
+// emitter runs a terminal's report-spooling work in order, off the
+// caller's goroutine, so that the player never waits for a disk sync (one
+// fsync per report) when it should be starting audio, while reports keep
+// the order of the events. It has no goroutine of its own: while it has
+// work, one of the spoolers runs it.
 type emitter struct {
-	mu     sync.Mutex
-	queue  []func()
-	wake   chan struct{}
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex
+	idle    sync.Cond // on mu: running has ended
+	queue   []func()
+	running bool // a spooler runs drain
+	closed  bool
 }
 
 func newEmitter() *emitter {
-	e := &emitter{wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go e.run()
+	e := &emitter{}
+	e.idle.L = &e.mu
 	return e
 }
 
 // add queues fs; after close they are dropped.
 func (e *emitter) add(fs ...func()) {
-	if len(fs) == 0 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(fs) == 0 || e.closed {
 		return
 	}
-	e.mu.Lock()
-	if !e.closed {
-		e.queue = append(e.queue, fs...)
-	}
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
+	e.queue = append(e.queue, fs...)
+	if !e.running {
+		e.running = true
+		spoolers.do(e.drain)
 	}
 }
 
-func (e *emitter) run() {
-	defer close(e.done)
+// drain runs what is queued, and what is queued meanwhile, then ends.
+func (e *emitter) drain() {
 	for {
 		e.mu.Lock()
-		q, closed := e.queue, e.closed
+		q := e.queue
 		e.queue = nil
+		if len(q) == 0 {
+			e.running = false
+			e.idle.Broadcast()
+			e.mu.Unlock()
+			return
+		}
 		e.mu.Unlock()
 		for _, f := range q {
 			f()
 		}
-		if closed && len(q) == 0 {
-			return
-		}
-		if len(q) == 0 {
-			<-e.wake
-		}
 	}
 }
 
-// close runs what is queued and waits for it.
+// close waits for what is queued to run; what is added after it is
+// dropped.
 func (e *emitter) close() {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.closed = true
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
+	for e.running {
+		e.idle.Wait()
 	}
-	<-e.done
 }
 
 // spooledSeq is how a report spooled by spoolReport begins: json.Marshal
