@@ -39,7 +39,7 @@ type hub struct {
 func (c *Controller) BytesSent() int64 { return c.hub.sent.Load() }
 
 func newHub(c *Controller) *hub {
-	h := &hub{c: c, sessions: map[string]*session{}, reports: &reportBatcher{c: c}, maxConns: connLimit(),
+	h := &hub{c: c, sessions: map[string]*session{}, reports: newReportBatcher(c), maxConns: connLimit(),
 		joining: make(chan struct{}, maxJoining), joinWait: joinTimeout, pacer: pacer{rate: firstRate}}
 	return h
 }

@@ -1,8 +1,9 @@
 package controller
 
 // What a session does with the frames its terminal sends: the reader
-// queues them, handleLoop decodes and acts on them in order, and
-// persistLoop stores reports; heartbeats go to the heartbeat batch.
+// queues them, handleLoop decodes and acts on them in order; reports go
+// to the report store and heartbeats to the heartbeat batch
+// (reportbatch.go).
 
 import (
 	"context"
@@ -270,9 +271,9 @@ func (s *session) handleLoop(ctx context.Context, mayWait bool, received time.Ti
 }
 
 // handle acts on one frame from the terminal. Reports wait for the
-// database: they go to persistLoop, so that pings and media requests
-// behind them are answered at once. A full report queue holds the inbox
-// back.
+// database: they are queued for the report store (reportbatch.go), so that
+// pings and media requests behind them are answered at once. A full report
+// queue holds the inbox back.
 func (s *session) handle(ctx context.Context, f protocol.Frame, received time.Time) error {
 	if f.Type != protocol.TypeReport {
 		return s.act(ctx, f, received)
@@ -280,82 +281,17 @@ func (s *session) handle(ctx context.Context, f protocol.Frame, received time.Ti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(s.reports) >= reportQueue && !s.closed {
-		select {
-		case s.full <- struct{}{}: // a held queue is stored now
-		default:
-		}
+		s.c.hub.reports.queueFull()
 		s.wake.Wait()
 	}
 	if !s.closed {
 		s.reports = append(s.reports, f)
 		if !s.persisting {
 			s.persisting = true
-			go s.persistLoop(ctx)
+			s.c.hub.reports.queue(s)
 		}
 	}
 	return nil
-}
-
-// persistLoop stores the session's queued reports in order, and ends when
-// none is left; a bad one ends the session. Reports queued one after
-// another are stored together and acknowledged once. During a fan-out they
-// first wait for it to end, at most reportHold, or until the queue is full
-// (pacing.go).
-func (s *session) persistLoop(ctx context.Context) {
-	for {
-		s.c.media.pacer.holdReports(s.full)
-		s.mu.Lock()
-		if s.closed || len(s.reports) == 0 {
-			s.persisting = false
-			s.wake.Broadcast()
-			s.mu.Unlock()
-			return
-		}
-		fs := s.reports
-		s.reports = nil
-		s.wake.Broadcast() // room for the inbox
-		s.mu.Unlock()
-		if err := s.storeReports(ctx, fs); err != nil {
-			s.log.Warn("bad report from terminal; closing", "err", err)
-			s.close()
-		}
-	}
-}
-
-// storeReports stores report frames of this session, in order, and
-// acknowledges the last: an acknowledgement covers every report up to its
-// sequence number (docs/protocol.md). A bad report stores none after it.
-func (s *session) storeReports(ctx context.Context, fs []protocol.Frame) error {
-	rs := make([]protocol.Report, 0, len(fs))
-	var bad error
-	for _, f := range fs {
-		r, err := protocol.DecodeReport(f)
-		if err != nil {
-			bad = err
-			break
-		}
-		if r.Seq == 0 {
-			bad = errors.New("report without a sequence number")
-			break
-		}
-		rs = append(rs, r)
-	}
-	if len(rs) > 0 {
-		aps, errs := s.c.hub.reports.apply(ctx, s.terminalID, rs)
-		stored := 0
-		for i, r := range rs {
-			if errs[i] != nil {
-				bad = errs[i] // this one and the rest go unacknowledged, and come again
-				break
-			}
-			s.c.reported(ctx, s.terminalID, r, aps[i])
-			stored++
-		}
-		if stored > 0 {
-			s.sendFrame(protocol.TypeAck, protocol.Ack{Seq: rs[stored-1].Seq})
-		}
-	}
-	return bad
 }
 
 func (s *session) act(ctx context.Context, f protocol.Frame, received time.Time) error {

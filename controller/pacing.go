@@ -19,10 +19,11 @@ import (
 // and a link cut after the first chunk does not leave it pausing
 // mid-alert.
 //
-// A terminal's reports (accepted, fetching, playing, …) wait out a fan-out
-// too, at most reportHold, before they are stored and acknowledged
-// (persistLoop; a session whose report queue fills up has it stored at
-// once, so that the media requests behind its reports are not held too):
+// A terminal's reports (accepted, fetching, playing, …) and heartbeats wait
+// out a fan-out too, at most reportHold, before they are stored and
+// acknowledged (reportbatch.go; a session whose report queue fills up has
+// it stored at once, so that the media requests behind its reports are not
+// held too):
 // no terminal needs them stored to play, and storing them is half the
 // controller's work in a fan-out (docs/benchmarks.md, "Where the first
 // half-second goes at 1,000").

@@ -140,6 +140,33 @@ func TestReportsWaitOutAFanOut(t *testing.T) {
 	t.Logf("reports sent during a fan-out acknowledged after %s", took)
 }
 
+// During a fan-out a heartbeat also waits for it to end, at most
+// reportHold after its gather: a terminal's heartbeat on starting to play
+// is one more write per terminal, and nothing waits for it.
+func TestHeartbeatsWaitOutAFanOut(t *testing.T) {
+	t.Parallel()
+	hold := 2 * time.Second
+	h, a := fanningOut(t, func(p *mediaPacer) { p.hold = hold })
+	g := &h.c.hub.reports.heartbeats
+	waitFor(t, "the heartbeats of the terminals coming online stored", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return !g.flushing
+	})
+	sent := time.Now()
+	a.write(t, protocol.TypeHeartbeat, protocol.Heartbeat{State: protocol.StatePlaying, Volume: 9, RelayOK: true, AudioOK: true})
+	stored := func() bool {
+		v := h.terminalRow(t, a.id).Volume
+		return v != nil && *v == 9
+	}
+	waitFor(t, "the heartbeat stored", stored)
+	took := time.Since(sent)
+	if took < heartbeatGather+hold {
+		t.Errorf("a heartbeat sent during a fan-out was stored after %s, before its gather and the hold (%s)", took, heartbeatGather+hold)
+	}
+	t.Logf("a heartbeat sent during a fan-out stored after %s", took)
+}
+
 // A session whose report queue fills up during a fan-out has its reports
 // stored at once rather than after the hold (here an hour), so that its
 // media requests, which queue behind its reports, are not held too.

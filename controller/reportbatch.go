@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -22,27 +23,179 @@ const maxReportBatch = 1000
 // the wait delays only when the console hears of the change.
 const heartbeatGather = 500 * time.Millisecond
 
-// reportBatcher applies the reports, and records the heartbeats, of many
-// sessions in shared transactions (group commit): a session queues its
-// report and waits; when no flush is running, it runs one for everything
-// queued. Each session still acknowledges its report only once it is
-// stored, and with thousands of terminals reporting at once a transaction
-// carries hundreds of reports instead of one (docs/benchmarks.md,
-// "Receipts").
+// reportBatcher stores the reports, and records the heartbeats, of many
+// sessions in shared transactions (group commit), so that with thousands
+// of terminals reporting at once a transaction carries hundreds of reports
+// instead of one (docs/benchmarks.md, "Receipts").
+//
+// Reports: a session queues its report frames and, when it is not queued
+// already, itself, and goes on. One goroutine, started when a session
+// queues itself and none runs, takes every queued session's reports,
+// stores them and acknowledges each session's last: a report is
+// acknowledged only once stored. During a fan-out it first waits for the
+// fan-out to end, at most reportHold, or until a session's queue is full
+// (pacing.go). One goroutine for every session: a goroutine of each
+// session's own grew its stack anew to decode its reports, in every
+// fan-out (docs/benchmarks.md, "One report store").
+//
+// Heartbeats, key lists and deliveries: the caller queues one and goes
+// on; a flush started when none runs stores everything queued.
 type reportBatcher struct {
 	c *Controller
 
-	reports    groupCommit[store.ReportIn, store.Applied]
+	mu       sync.Mutex
+	sessions []*session    // queued, each once, in the order they queued
+	storing  bool          // storeQueued runs
+	full     chan struct{} // a session's report queue is full
+
 	heartbeats groupCommit[store.HeartbeatIn, bool]
 	deliveries groupCommit[store.Delivery, bool]
 	keys       groupCommit[store.TerminalKeys, bool]
+}
+
+func newReportBatcher(c *Controller) *reportBatcher {
+	return &reportBatcher{c: c, full: make(chan struct{}, 1)}
+}
+
+// queue has the reports s has queued stored, and any it queues until they
+// are taken. Callers hold s.mu and have set s.persisting, which stays set
+// until nothing of s's is left to store (session.stored).
+func (b *reportBatcher) queue(s *session) {
+	b.mu.Lock()
+	b.sessions = append(b.sessions, s)
+	start := !b.storing
+	b.storing = true
+	b.mu.Unlock()
+	if start {
+		go b.storeQueued()
+	}
+}
+
+// queueFull cuts a fan-out's hold short: a session's report queue is full,
+// and the media requests queued behind its reports are not to be held too.
+func (b *reportBatcher) queueFull() {
+	select {
+	case b.full <- struct{}{}:
+	default:
+	}
+}
+
+// storeQueued stores the queued sessions' reports, round after round,
+// and ends when none is queued.
+func (b *reportBatcher) storeQueued() {
+	for {
+		b.c.media.pacer.holdReports(b.full)
+		b.mu.Lock()
+		ss := b.sessions
+		b.sessions = nil
+		if len(ss) == 0 {
+			b.storing = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.full: // the sessions taken include the full one
+		default:
+		}
+		for len(ss) > 0 {
+			ss = b.storeSome(ss)
+		}
+	}
+}
+
+// heldReports are a session's reports taken for storing.
+type heldReports struct {
+	s   *session
+	ins []store.ReportIn // in order; up to a bad one
+	bad error            // the report after ins could not be read
+}
+
+// storeSome stores the reports of the first sessions of ss, about
+// maxReportBatch of them in one transaction (a session's all in it), and
+// returns the sessions left.
+func (b *reportBatcher) storeSome(ss []*session) []*session {
+	var held []heldReports
+	var ins []store.ReportIn
+	for len(ss) > 0 && (len(ins) < maxReportBatch || len(held) == 0) {
+		h := take(ss[0])
+		ss = ss[1:]
+		held = append(held, h)
+		ins = append(ins, h.ins...)
+	}
+	var aps []store.Applied
+	var errs []error
+	if len(ins) > 0 {
+		aps, errs = b.c.store.ApplyReports(context.Background(), ins, b.c.now())
+	}
+	for _, h := range held {
+		n := len(h.ins)
+		h.s.stored(h, aps[:n], errs[:n])
+		aps, errs = aps[n:], errs[n:]
+	}
+	return ss
+}
+
+// take takes the reports s has queued, decoded up to the first bad one.
+func take(s *session) heldReports {
+	s.mu.Lock()
+	fs := s.reports
+	s.reports = nil
+	s.wake.Broadcast() // room for the inbox
+	s.mu.Unlock()
+	h := heldReports{s: s, ins: make([]store.ReportIn, 0, len(fs))}
+	for _, f := range fs {
+		r, err := protocol.DecodeReport(f)
+		if err == nil && r.Seq == 0 {
+			err = errors.New("report without a sequence number")
+		}
+		if err != nil {
+			h.bad = err
+			break
+		}
+		h.ins = append(h.ins, store.ReportIn{TerminalID: s.terminalID, Report: r})
+	}
+	return h
+}
+
+// stored announces what the session's reports changed, acknowledges the
+// last one stored (an acknowledgement covers every report up to its
+// sequence number: docs/protocol.md), and queues the session again if it
+// has queued more meanwhile. A report that is bad, or could not be
+// stored, ends the session; those after it go unacknowledged, and the
+// terminal sends them again.
+func (s *session) stored(h heldReports, aps []store.Applied, errs []error) {
+	bad, last := h.bad, uint64(0)
+	for i, in := range h.ins {
+		if errs[i] != nil {
+			bad = errs[i]
+			break
+		}
+		s.c.reported(s.ctx, s.terminalID, in.Report, aps[i])
+		last = in.Report.Seq
+	}
+	if last > 0 {
+		s.sendFrame(protocol.TypeAck, protocol.Ack{Seq: last})
+	}
+	if bad != nil {
+		s.log.Warn("bad report from terminal; closing", "err", bad)
+		s.close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.reports) > 0 && !s.closed {
+		s.c.hub.reports.queue(s)
+		return
+	}
+	s.persisting = false
+	s.wake.Broadcast()
 }
 
 // trusts queues the key ids a terminal said it trusts, to be recorded with
 // others' in one transaction (store.SetTerminalKeys) in the order queued,
 // and returns at once.
 func (b *reportBatcher) trusts(ctx context.Context, id string, kids []string) {
-	b.keys.submit(ctx, store.TerminalKeys{TerminalID: id, KeyIDs: kids}, 0, b.c.store.SetTerminalKeys, func(_ bool, err error) {
+	b.keys.submit(ctx, store.TerminalKeys{TerminalID: id, KeyIDs: kids}, nil, b.c.store.SetTerminalKeys, func(_ bool, err error) {
 		if err != nil {
 			b.c.log.Error("record terminal keys", "terminal", id, "err", err)
 		}
@@ -52,19 +205,17 @@ func (b *reportBatcher) trusts(ctx context.Context, id string, kids []string) {
 // delivered queues a delivery's move, as store.SetDelivery makes it, and
 // returns at once; then runs with whether it moved once it is stored.
 func (b *reportBatcher) delivered(ctx context.Context, d store.Delivery, then func(bool, error)) {
-	b.deliveries.submit(ctx, d, 0, b.c.store.SetDeliveries, then)
+	b.deliveries.submit(ctx, d, nil, b.c.store.SetDeliveries, then)
 }
 
-// apply stores rs, reports of terminal id in sequence order, as
-// store.ApplyReport does, in the same transaction.
-func (b *reportBatcher) apply(ctx context.Context, id string, rs []protocol.Report) ([]store.Applied, []error) {
-	ins := make([]store.ReportIn, len(rs))
-	for i, r := range rs {
-		ins[i] = store.ReportIn{TerminalID: id, Report: r}
-	}
-	return b.reports.doAll(ctx, ins, 0, func(ctx context.Context, ins []store.ReportIn) ([]store.Applied, []error) {
-		return b.c.store.ApplyReports(ctx, ins, b.c.now())
-	})
+// gatherHeartbeats waits heartbeatGather for more heartbeats to come, and
+// then, during a fan-out, for it to end, at most reportHold more, as
+// reports do (pacing.go): a terminal's heartbeat on starting to play is
+// one more write per terminal inside the fan-out, and the console shows
+// the fan-out's progress from the receipts.
+func (b *reportBatcher) gatherHeartbeats() {
+	time.Sleep(heartbeatGather)
+	b.c.media.pacer.holdReports(nil)
 }
 
 // heartbeat queues a terminal's status and a point of its history, to be
@@ -74,70 +225,42 @@ func (b *reportBatcher) apply(ctx context.Context, id string, rs []protocol.Repo
 // terminal's later status (offline among them, see Controller.setOffline)
 // is never overwritten by an earlier one.
 func (b *reportBatcher) heartbeat(ctx context.Context, id string, st store.Status, p store.HeartbeatPoint, done func(wrote bool, err error)) {
-	b.heartbeats.submit(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, heartbeatGather, b.c.store.ApplyHeartbeats, done)
+	b.heartbeats.submit(ctx, store.HeartbeatIn{TerminalID: id, Status: st, Point: p}, b.gatherHeartbeats, b.c.store.ApplyHeartbeats, done)
 }
 
 // groupCommit runs the items of concurrent callers through one store
 // call, in the order they came.
 type groupCommit[In, Out any] struct {
 	mu       sync.Mutex
-	queue    []*queued[In, Out]
+	queue    []queued[In, Out]
 	flushing bool
 }
 
 type queued[In, Out any] struct {
 	in   In
-	out  Out
-	err  error
-	done chan struct{}    // closed once stored; nil for submit's, which nobody waits on
-	then func(Out, error) // submit's callback, run by the flush
+	then func(Out, error) // run by the flush with in's result
 }
 
 // submit queues in and returns; then runs with its result once store has
-// handled it. When no flush is running, one is started: it waits gather
-// for others, then stores everything queued.
-func (g *groupCommit[In, Out]) submit(ctx context.Context, in In, gather time.Duration, store func(context.Context, []In) ([]Out, []error), then func(Out, error)) {
+// handled it. When no flush is running, one is started: it first runs
+// gather (if not nil), waiting for others, then stores everything queued,
+// at most maxReportBatch in one call, until nothing is left.
+func (g *groupCommit[In, Out]) submit(ctx context.Context, in In, gather func(), store func(context.Context, []In) ([]Out, []error), then func(Out, error)) {
 	g.mu.Lock()
-	g.queue = append(g.queue, &queued[In, Out]{in: in, then: then})
+	g.queue = append(g.queue, queued[In, Out]{in: in, then: then})
 	lead := !g.flushing
 	g.flushing = true
 	g.mu.Unlock()
-	if lead {
-		go func() {
-			time.Sleep(gather)
-			g.flushAll(context.WithoutCancel(ctx), store)
-		}()
+	if !lead {
+		return
 	}
-}
-
-// doAll queues ins together, in order, waits until store has handled them
-// and returns their results. The caller that finds no flush running leads
-// one: it waits gather for others, then stores everything queued.
-func (g *groupCommit[In, Out]) doAll(ctx context.Context, ins []In, gather time.Duration, store func(context.Context, []In) ([]Out, []error)) ([]Out, []error) {
-	qs := make([]queued[In, Out], len(ins))
-	g.mu.Lock()
-	for i := range qs {
-		qs[i] = queued[In, Out]{in: ins[i], done: make(chan struct{})}
-		g.queue = append(g.queue, &qs[i])
-	}
-	lead := !g.flushing
-	g.flushing = true
-	g.mu.Unlock()
-	if lead {
-		time.Sleep(gather)
-		// Flush what is queued, ours included; whoever queued meanwhile
-		// is served by a goroutine, so this session goes back to its
-		// terminal.
-		if g.flushOnce(ctx, store) {
-			go g.flushAll(context.WithoutCancel(ctx), store)
+	go func() {
+		if gather != nil {
+			gather()
 		}
-	}
-	outs, errs := make([]Out, len(qs)), make([]error, len(qs))
-	for i := range qs {
-		<-qs[i].done
-		outs[i], errs[i] = qs[i].out, qs[i].err
-	}
-	return outs, errs
+		for g.flushOnce(context.WithoutCancel(ctx), store) {
+		}
+	}()
 }
 
 // flushOnce stores one batch. It reports whether more is queued; when not,
@@ -152,14 +275,10 @@ func (g *groupCommit[In, Out]) flushOnce(ctx context.Context, store func(context
 	for i, q := range batch {
 		ins[i] = q.in
 	}
-	outs, errs := store(context.WithoutCancel(ctx), ins)
+	outs, errs := store(ctx, ins)
 	for i, q := range batch {
-		q.out, q.err = outs[i], errs[i]
-		if q.done != nil {
-			close(q.done)
-		}
 		if q.then != nil {
-			q.then(q.out, q.err)
+			q.then(outs[i], errs[i])
 		}
 	}
 	g.mu.Lock()
@@ -169,9 +288,4 @@ func (g *groupCommit[In, Out]) flushOnce(ctx context.Context, store func(context
 		return false
 	}
 	return true
-}
-
-func (g *groupCommit[In, Out]) flushAll(ctx context.Context, store func(context.Context, []In) ([]Out, []error)) {
-	for g.flushOnce(ctx, store) {
-	}
 }

@@ -54,11 +54,10 @@ type session struct {
 	live       [][]byte         // binary live speech frames (live.go): never behind media
 	media      [][]byte         // binary media chunks, at most mediaQueue
 	inbox      [][]byte         // frames read from the terminal, handled in order by handleLoop
-	reports    []protocol.Frame // reports, stored in order by persistLoop
-	full       chan struct{}    // the report queue filled up while persistLoop held it (pacing.go)
+	reports    []protocol.Frame // reports, stored in order by the report store (reportbatch.go)
 	writing    bool             // writer is running
 	handling   bool             // handleLoop is running
-	persisting bool             // persistLoop is running
+	persisting bool             // the report store has the session queued, or stores its reports
 	reading    bool             // a reader runs (readFrames or the handshake); false while parked
 	pending    bool             // the idle poller had news while a reader ran
 	nudged     bool             // woken by the hub, not the poller (nudgeQuietSince)
@@ -110,7 +109,7 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	c.hub.running.Add(1)
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
-		log: c.log.With("remote", r.RemoteAddr), reading: true, pollID: -1, admitted: func() {}, full: make(chan struct{}, 1)}
+		log: c.log.With("remote", r.RemoteAddr), reading: true, pollID: -1, admitted: func() {}}
 	s.wake.L = &s.mu
 	s.lastRead.Store(math.MaxInt64) // not silent while it handshakes and comes online, however long that takes
 	t, err := s.handshake(s.ctx)
