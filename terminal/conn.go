@@ -38,17 +38,18 @@ var errLinkDown = errors.New("controller link is down")
 // session is one welcomed connection. Only its writer goroutine writes to
 // the WebSocket (gorilla allows one writer); everyone else queues frames.
 type session struct {
-	url  string
-	ws   *websocket.Conn
-	out  chan []byte
-	kick chan struct{} // new reports spooled
-	done chan struct{}
-	once sync.Once
-	rbuf []byte // readLoop's buffer for text messages, kept from one to the next
+	url   string
+	ws    *websocket.Conn
+	out   chan []byte
+	batch *batchConn    // under ws; nil: frames are written one by one
+	kick  chan struct{} // new reports spooled
+	done  chan struct{}
+	once  sync.Once
+	rbuf  []byte // readLoop's buffer for text messages, kept from one to the next
 }
 
 func newSession(url string, ws *websocket.Conn) *session {
-	return &session{url: url, ws: ws, out: make(chan []byte, 64), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	return &session{url: url, ws: ws, batch: batchConnOf(ws), out: make(chan []byte, 64), kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // send queues a text frame; it fails once the session has ended.
@@ -88,8 +89,7 @@ func (s *session) writeLoop() {
 	for {
 		select {
 		case b := <-s.out:
-			s.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := s.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			if err := s.write(b); err != nil {
 				s.close()
 				return
 			}
@@ -97,6 +97,30 @@ func (s *session) writeLoop() {
 			return
 		}
 	}
+}
+
+// write writes frame b and, held together with it (batchConn), the frames
+// queued behind it, up to maxBatch bytes.
+func (s *session) write(b []byte) error {
+	s.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	bc := s.batch
+	if bc == nil || len(s.out) == 0 {
+		return s.ws.WriteMessage(websocket.TextMessage, b)
+	}
+	bc.hold()
+	err := s.ws.WriteMessage(websocket.TextMessage, b)
+	for more := true; more && err == nil && bc.heldLen() < maxBatch; {
+		select {
+		case b = <-s.out:
+			err = s.ws.WriteMessage(websocket.TextMessage, b)
+		default:
+			more = false
+		}
+	}
+	if serr := bc.send(); err == nil {
+		err = serr
+	}
+	return err
 }
 
 // deniedError is a controller's refusal.
@@ -196,6 +220,8 @@ func busyAfter(retryAfter string, most time.Duration) time.Duration {
 }
 
 // dialer builds the WebSocket dialer, trusting ca_file for wss:// when set.
+// Its connections are batchConns, so that frames queued together are
+// written together (session.write).
 //
 // Its read buffer is small on purpose. A read at least as long as the
 // buffer bypasses it (bufio), so a media chunk's bytes go from the socket
@@ -207,11 +233,18 @@ func busyAfter(retryAfter string, most time.Duration) time.Duration {
 // the terminals' CPU for an alert (docs/benchmarks.md, "A chunk read
 // once").
 func (t *Terminal) dialer() (*websocket.Dialer, error) {
-	d := &websocket.Dialer{HandshakeTimeout: handshakeWait, ReadBufferSize: 4 << 10}
+	nd := &net.Dialer{Timeout: handshakeWait}
 	if t.cfg.SourceAddr != "" {
-		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(t.cfg.SourceAddr)}, Timeout: handshakeWait}
-		d.NetDialContext = nd.DialContext
+		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(t.cfg.SourceAddr)}
 	}
+	d := &websocket.Dialer{HandshakeTimeout: handshakeWait, ReadBufferSize: 4 << 10,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &batchConn{Conn: c}, nil
+		}}
 	if t.cfg.CAFile != "" {
 		pem, err := os.ReadFile(t.cfg.CAFile)
 		if err != nil {
