@@ -2,7 +2,8 @@
 // stretch it is measuring: the first SIGUSR2 starts a CPU profile, the next
 // one stops it, and so on; each profile is written to its own file
 // (prefix.<pid>.<n>), to be read with `go tool pprof`. Each stop also
-// writes a heap profile (prefix.<pid>.<n>.heap) and the runtime's memory
+// writes a heap profile (prefix.<pid>.<n>.heap), the goroutines by where
+// they wait (prefix.<pid>.<n>.goroutines, text) and the runtime's memory
 // figures on standard error: after the stretch, because the collection it
 // forces takes seconds in a simulator holding thousands of terminals.
 package sigprof
@@ -13,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 )
 
@@ -32,6 +34,13 @@ func writeHeap(path string) {
 	}
 	defer f.Close()
 	pprof.WriteHeapProfile(f)
+	g, err := os.Create(strings.TrimSuffix(path, ".heap") + ".goroutines")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sigprof:", err)
+		return
+	}
+	defer g.Close()
+	pprof.Lookup("goroutine").WriteTo(g, 1)
 }
 
 // Listen starts the signal handler when prefix is not empty.
