@@ -56,7 +56,7 @@ func (t *Terminal) handleCommand(s *session, body json.RawMessage) {
 func (t *Terminal) act(cmd *protocol.Command) {
 	switch cmd.Kind {
 	case protocol.KindAlert:
-		t.receipt(cmd.ID, cmd.Alert.EBMID, protocol.DeliveryAccepted, "", "")
+		t.noteFlight(cmd.ID, cmd.Alert.EBMID, protocol.DeliveryAccepted) // before it can sound: a crash from here on reports it interrupted
 		t.player.enqueue(newAlertTask(cmd))
 	case protocol.KindSchedule:
 		t.table.apply(cmd)

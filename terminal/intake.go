@@ -9,11 +9,21 @@ import (
 	"dalaba/protocol"
 )
 
-// enqueue adds a verified alert and starts fetching its media.
+// enqueue accepts a verified alert, queues it and starts fetching its
+// media. Its "accepted" receipt is spooled by the player's emitter, ahead
+// of every receipt after it, so that the fetch does not wait for the
+// spool's disk sync (on a board's flash card, milliseconds); the journal
+// of alerts in flight has it already (act).
 func (p *player) enqueue(tk *task) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.cancelled[tk.id]; ok || p.closed {
+	accepted := func() { p.t.spoolReceipt(tk.cmdID, tk.id, protocol.DeliveryAccepted, "", "") }
+	if p.closed { // the emitter is closed: spooled here (the journal reports it interrupted on the next start)
+		accepted()
+		return
+	}
+	p.out.add(accepted)
+	if _, ok := p.cancelled[tk.id]; ok {
 		p.sendReceipt(tk, outcome{end: endCancelled, detail: "cancelled before it arrived"})
 		return
 	}

@@ -39,11 +39,21 @@ func (t *Terminal) spoolReport(r protocol.Report) {
 	}
 }
 
+// receipt spools a receipt and records its state in the journal of
+// alerts in flight.
 func (t *Terminal) receipt(cmdID, ebmID, state, reason, detail string) {
+	t.spoolReceipt(cmdID, ebmID, state, reason, detail)
+	t.noteFlight(cmdID, ebmID, state)
+}
+
+func (t *Terminal) spoolReceipt(cmdID, ebmID, state, reason, detail string) {
 	t.log.Info("receipt", "command", cmdID, "ebm_id", ebmID, "state", state, "reason", reason, "detail", detail)
 	t.spoolReport(protocol.Report{Kind: protocol.ReportReceipt, Receipt: &protocol.Receipt{
 		CommandID: cmdID, EBMID: ebmID, State: state, Reason: reason, Detail: detail,
 	}})
+}
+
+func (t *Terminal) noteFlight(cmdID, ebmID, state string) {
 	if err := t.flight.note(cmdID, ebmID, state); err != nil {
 		t.faults.raise(protocol.FaultDisk, "cannot record the alerts in flight: "+err.Error())
 	}
