@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -159,6 +160,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	w1, _ := ctrl.sent()
 	res.P50, res.P99, res.Max = sim.Quantile(a.Playing, 0.5), sim.Quantile(a.Playing, 0.99), sim.Quantile(a.Playing, 1)
 	res.CmdP50, res.CmdP99 = sim.Quantile(a.Fetching, 0.5), sim.Quantile(a.Fetching, 0.99)
+	fmt.Fprintf(o.Log, "   fetching and playing at p10 p50 p90 p95 p98 p99 max: %s; %s\n", quantiles(a.Fetching), quantiles(a.Playing))
 	res.BytesRatio = float64(w1-w0) / float64(n) / float64(len(o.Audio))
 	res.Paused, res.PausedMax = len(a.Paused), sim.Quantile(a.Paused, 1)
 	if len(a.Playing) != n {
@@ -312,4 +314,17 @@ func loadavg() string {
 	}
 	f := bytes.Fields(b)
 	return string(bytes.Join(f[:3], []byte(" ")))
+}
+
+// quantiles is the tail of sorted, for the log: a fan-out's slowest
+// terminals may be a wave of their own rather than the end of one spread.
+func quantiles(sorted []time.Duration) string {
+	var b strings.Builder
+	for i, q := range []float64{0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 1} {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(sim.Quantile(sorted, q).Round(10 * time.Millisecond).String())
+	}
+	return b.String()
 }
