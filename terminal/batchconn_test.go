@@ -1,7 +1,6 @@
 package terminal
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,15 +44,10 @@ func TestFramesQueuedTogetherAreWrittenTogether(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	var cc *countingConn
-	d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		cc = &countingConn{Conn: c}
-		return &batchConn{Conn: cc}, nil
-	}}
+	d, err := (&Terminal{}).dialer() // the terminal's own: its connections are batchConns
+	if err != nil {
+		t.Fatal(err)
+	}
 	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -63,11 +57,13 @@ func TestFramesQueuedTogetherAreWrittenTogether(t *testing.T) {
 		t.Fatal("the session found no batchConn under its WebSocket")
 	}
 	defer s.close()
+	cc := &countingConn{Conn: s.batch.Conn} // nothing writes yet
+	s.batch.Conn = cc
 	frames := []string{`{"type":"a"}`, `{"type":"b"}`, `{"type":"c"}`}
 	for _, f := range frames {
 		s.out <- []byte(f)
 	}
-	before := cc.writes.Load() // the handshake's
+	before := cc.writes.Load()
 	go s.writeLoop()
 	for _, want := range frames {
 		select {
