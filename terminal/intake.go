@@ -15,13 +15,14 @@ import (
 // spool's disk sync (on a board's flash card, milliseconds); the journal
 // of alerts in flight has it already (act).
 func (p *player) enqueue(tk *task) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	accepted := func() { p.t.spoolReceipt(tk.cmdID, tk.id, protocol.DeliveryAccepted, "", "") }
-	if p.closed { // the emitter is closed: spooled here (the journal reports it interrupted on the next start)
+	p.mu.Lock()
+	if p.closed { // the emitter is closed: spooled here, not under the player's lock (the journal reports it interrupted on the next start)
+		p.mu.Unlock()
 		accepted()
 		return
 	}
+	defer p.mu.Unlock()
 	p.out.add(accepted)
 	if _, ok := p.cancelled[tk.id]; ok {
 		p.sendReceipt(tk, outcome{end: endCancelled, detail: "cancelled before it arrived"})
