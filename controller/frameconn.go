@@ -24,6 +24,7 @@ type frameConn struct {
 	skip     int64     // bytes of the current frame's payload not yet seen
 	ends     []int64   // where each message read from the socket, not yet taken, ends
 	broken   bool      // a header made no sense: never report drained
+	more     bool      // the last read from the socket filled its buffer: the socket may hold more
 	special  bool      // a frame the library answers itself is among the bytes read and not yet returned
 	stash    *[]byte   // read by prime, not yet returned; from stashes
 	rest     []byte    // what of stash is left
@@ -53,6 +54,7 @@ func (c *frameConn) Read(p []byte) (int, error) {
 	} else {
 		n, err = c.Conn.Read(p)
 	}
+	c.more = n == len(p)
 	c.see(p[:n])
 	return n, err
 }
@@ -111,6 +113,7 @@ func (c *frameConn) prime() bool {
 		return err != syscall.EAGAIN
 	}
 	c.received = c.sock.received
+	c.more = n == len(*buf)
 	c.stash, c.rest = buf, (*buf)[:n]
 	c.see(c.rest)
 	return true
@@ -191,7 +194,10 @@ func (c *frameConn) frameEnd() {
 
 // took is called after each message the library returns, in order. It
 // reports whether the library has now returned every byte read from the
-// socket, so that nothing waits in its buffer.
+// socket, so that nothing waits in its buffer, and the socket held no
+// more than was read (the read did not fill its buffer). Only then may
+// the session park: the idle poller is edge-triggered, and has no news of
+// bytes that came before the session parked and were never read.
 func (c *frameConn) took() bool {
 	if len(c.ends) == 0 || c.broken {
 		return false
@@ -206,16 +212,17 @@ func (c *frameConn) took() bool {
 		return false
 	}
 	c.special = false // every byte read is returned, special frames too
-	return true
+	return !c.more
 }
 
 // whole returns how many messages the library can return from the bytes
 // read and not yet returned, when those are whole data messages and
-// nothing else; 0 when they end inside a message or hold a special frame
-// (one the library answers itself, with a write that may wait). Called
-// once everything before them was taken (took).
+// nothing else, and the socket holds no more (see took); 0 when they end
+// inside a message or hold a special frame (one the library answers
+// itself, with a write that may wait), or more may wait in the socket.
+// Called once everything before them was taken (took).
 func (c *frameConn) whole() int {
-	if c.broken || c.special || len(c.ends) == 0 || c.ends[len(c.ends)-1] != c.pos {
+	if c.broken || c.special || c.more || len(c.ends) == 0 || c.ends[len(c.ends)-1] != c.pos {
 		return 0
 	}
 	return len(c.ends)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +47,8 @@ func wsFrame(fin bool, opcode byte, payload []byte, form int) []byte {
 // A stream of messages (some fragmented, some with control frames among
 // them, lengths in every form) is read in pieces of every size: after each
 // message, took says whether every byte read so far was taken, and so
-// exactly when the stream read so far ends with that message.
+// exactly when the stream read so far ends with that message and the
+// read did not fill its buffer (when it did, the socket may hold more).
 func TestFrameConnFindsMessageEnds(t *testing.T) {
 	pay := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n) }
 	var stream []byte
@@ -67,18 +69,22 @@ func TestFrameConnFindsMessageEnds(t *testing.T) {
 	stream = append(stream, wsFrame(true, 10, pay(2), 0)...)                                     // a pong after: no message
 	msg(wsFrame(true, 1, pay(1), 0))
 
-	for _, piece := range []int{1, 2, 3, 7, 13, 100, 1024, len(stream)} {
+	for _, r := range []struct{ piece, buf int }{
+		{1, 4096}, {2, 4096}, {3, 4096}, {7, 4096}, {13, 4096}, {100, 4096}, {1024, 4096}, {len(stream), 4096},
+		{ends[2], ends[2]}, // the first read fills its buffer, exactly at a message's end
+	} {
+		piece := r.piece
 		c := &frameConn{Conn: &readOnly{r: bytes.NewReader(stream), max: piece}}
 		taken := 0
-		buf := make([]byte, 4096)
+		buf := make([]byte, r.buf)
 		for {
-			_, err := c.Read(buf)
+			n, err := c.Read(buf)
 			for len(c.ends) > 0 {
 				end := c.ends[0]
 				if int(end) != ends[taken] {
 					t.Fatalf("piece %d: message %d ends at %d, want %d", piece, taken, end, ends[taken])
 				}
-				if got, want := c.took(), end == c.pos; got != want {
+				if got, want := c.took(), end == c.pos && n < len(buf); got != want {
 					t.Fatalf("piece %d: after message %d (ends %d, read %d) took = %v", piece, taken, end, c.pos, got)
 				}
 				taken++
@@ -354,6 +360,14 @@ func TestFrameConnWhole(t *testing.T) {
 		}
 	}
 
+	// A read that filled its buffer may have left more in the socket: the
+	// messages it read are not all there is.
+	full := &frameConn{Conn: &readOnly{r: bytes.NewReader(bytes.Repeat(msg, 3)), max: 4096}}
+	full.Read(make([]byte, 2*len(msg)))
+	if got := full.whole(); got != 0 {
+		t.Errorf("two messages filling the read's buffer: whole = %d, want 0", got)
+	}
+
 	// Once every byte is taken, a control frame read before no longer
 	// counts against what comes next.
 	stream := append(wsFrame(true, 9, nil, 0), msg...)
@@ -365,6 +379,53 @@ func TestFrameConnWhole(t *testing.T) {
 	c.Read(make([]byte, 4096))
 	if got := c.whole(); got != 1 {
 		t.Fatalf("the next message alone: whole = %d, want 1", got)
+	}
+}
+
+// A parked session woken by a write larger than one read reads all of
+// it. The idle poller is edge-triggered: it says once that the socket has
+// data, so a session that parks while the socket still holds some hears
+// of it only when the terminal next sends. Here the first read (1,024
+// bytes, the poller's own) ends exactly at the end of a message, the
+// pings before it are answered, and the one after it must be too.
+func TestParkedSessionReadsAWriteLargerThanOneRead(t *testing.T) {
+	h := startController(t, nil)
+	rt, code := h.newRawTerminal(t, villageA, "一次写")
+	rt.connect(t, code)
+	rt.nothingQueued(t)
+	s := h.c.hub.get(rt.id)
+	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.pollID >= 0 })
+	stash := stashes.Get().(*[]byte)
+	first := len(*stash) // what the woken session reads first
+	stashes.Put(stash)
+	const pings = 4
+	var write []byte
+	var want []time.Time
+	for i := range pings + 1 {
+		at := time.Unix(int64(i+1), 0).UTC()
+		msg, err := protocol.Encode(protocol.TypePing, protocol.Ping{TerminalTime: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < pings { // pad the JSON so that the first pings fill the first read exactly
+			const frameHead = 4 + 4 // a 16-bit length and the mask
+			pad := first/pings - frameHead - len(msg)
+			if pad < 0 || first%pings != 0 {
+				t.Fatalf("cannot fit %d pings of %d bytes into %d", pings, len(msg), first)
+			}
+			msg = append([]byte("{"+strings.Repeat(" ", pad)), msg[1:]...)
+		}
+		write = append(write, wsFrame(true, 1, msg, 126)...)
+		want = append(want, at)
+	}
+	if _, err := rt.ws.NetConn().Write(write); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range want {
+		var p protocol.Pong
+		if f := rt.read(t); f.Type != protocol.TypePong || protocol.DecodeBody(f, &p) != nil || !p.TerminalTime.Equal(at) {
+			t.Fatalf("got %s %s, want the pong for %s", f.Type, f.Body, at)
+		}
 	}
 }
 
