@@ -382,6 +382,18 @@ func TestFrameConnWhole(t *testing.T) {
 	}
 }
 
+// parkedTerminal connects a terminal named name and waits for its session
+// to park.
+func parkedTerminal(t *testing.T, h *testController, name string) *rawTerminal {
+	t.Helper()
+	rt, code := h.newRawTerminal(t, villageA, name)
+	rt.connect(t, code)
+	rt.nothingQueued(t)
+	s := h.c.hub.get(rt.id)
+	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.pollID >= 0 })
+	return rt
+}
+
 // A parked session woken by a write larger than one read reads all of
 // it. The idle poller is edge-triggered: it says once that the socket has
 // data, so a session that parks while the socket still holds some hears
@@ -389,12 +401,7 @@ func TestFrameConnWhole(t *testing.T) {
 // bytes, the poller's own) ends exactly at the end of a message, the
 // pings before it are answered, and the one after it must be too.
 func TestParkedSessionReadsAWriteLargerThanOneRead(t *testing.T) {
-	h := startController(t, nil)
-	rt, code := h.newRawTerminal(t, villageA, "一次写")
-	rt.connect(t, code)
-	rt.nothingQueued(t)
-	s := h.c.hub.get(rt.id)
-	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.pollID >= 0 })
+	rt := parkedTerminal(t, startController(t, nil), "一次写")
 	stash := stashes.Get().(*[]byte)
 	first := len(*stash) // what the woken session reads first
 	stashes.Put(stash)
@@ -432,12 +439,7 @@ func TestParkedSessionReadsAWriteLargerThanOneRead(t *testing.T) {
 // A parked session's WebSocket ping (a control frame, answered by the
 // library itself) is answered, and so are its messages after it.
 func TestParkedSessionAnswersControlFrames(t *testing.T) {
-	h := startController(t, nil)
-	rt, code := h.newRawTerminal(t, villageA, "控制帧")
-	rt.connect(t, code)
-	rt.nothingQueued(t)
-	s := h.c.hub.get(rt.id)
-	waitFor(t, "the session parked", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.reading && s.pollID >= 0 })
+	rt := parkedTerminal(t, startController(t, nil), "控制帧")
 	ponged := make(chan string, 1)
 	rt.ws.SetPongHandler(func(data string) error { ponged <- data; return nil })
 	if err := rt.ws.WriteControl(websocket.PingMessage, []byte("在吗"), time.Now().Add(time.Second)); err != nil {
