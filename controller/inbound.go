@@ -24,7 +24,8 @@ import (
 
 // readFrames reads the terminal's frames into the inbox, for handleLoop.
 // Once the WebSocket library has returned every byte read from the
-// socket, the reader parks: it handles the inbox itself and ends, and the
+// socket, and the socket held no more than was read (frameConn.took),
+// the reader parks: it handles the inbox itself and ends, and the
 // idle poller has the session read again when the terminal sends
 // (idlepoll, wakeRead). A session that is not polled (TLS, or no epoll)
 // keeps its reader. A full inbox holds the reader back. A read that fails
