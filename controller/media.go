@@ -78,8 +78,10 @@ func (ms *mediaStore) chunkFrames(m protocol.Media) ([][]byte, error) {
 	var sum [32]byte
 	copy(sum[:], mustHex(m.SHA256))
 	var frames [][]byte
-	for off := 0; off < len(data); off += m.ChunkSize {
-		frames = append(frames, protocol.EncodeMediaChunk(sum, uint64(off), data[off:min(off+m.ChunkSize, len(data))]))
+	for off := int64(0); off < m.Size; {
+		_, n, _ := m.ChunkAt(off)
+		frames = append(frames, protocol.EncodeMediaChunk(sum, uint64(off), data[off:off+n]))
+		off += n
 	}
 	if m.Size > frameCacheBytes/4 {
 		return frames, nil // too big to keep
@@ -138,15 +140,17 @@ func (c *Controller) AddMedia(ctx context.Context, name string, data []byte) (st
 	return c.store.MediaByHash(ctx, m.SHA256)
 }
 
-// describeMedia hashes data whole and in DefaultChunkSize pieces.
+// describeMedia hashes data whole and in pieces from DefaultFirstChunk up
+// to DefaultChunkSize.
 func describeMedia(data []byte, format string, durationMS int64) protocol.Media {
 	sum := sha256.Sum256(data)
 	m := protocol.Media{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Format: format,
-		DurationMS: durationMS, ChunkSize: protocol.DefaultChunkSize}
-	for off := 0; off < len(data); off += m.ChunkSize {
-		end := min(off+m.ChunkSize, len(data))
-		s := sha256.Sum256(data[off:end])
+		DurationMS: durationMS, ChunkSize: protocol.DefaultChunkSize, FirstChunk: protocol.DefaultFirstChunk}
+	for off := int64(0); off < m.Size; {
+		_, n, _ := m.ChunkAt(off)
+		s := sha256.Sum256(data[off : off+n])
 		m.Chunks = append(m.Chunks, hex.EncodeToString(s[:]))
+		off += n
 	}
 	return m
 }

@@ -13,7 +13,7 @@ import (
 // its first chunk, not its whole file. So during a fan-out (paceFanOut
 // streamed fetches starting within paceQuiet), a streamed fetch's later
 // chunks wait until the terminal will soon need them (paceAfter), three
-// quarters of a chunk's audio ahead of the loudspeaker. Otherwise, and as
+// quarters of its first chunk's audio ahead of the loudspeaker. Otherwise, and as
 // soon as the fan-out's starts thin out, they go at once: a terminal
 // alone, or one of a few, has its whole file as soon as its link allows,
 // and a link cut after the first chunk does not leave it pausing
@@ -140,23 +140,23 @@ func (p *mediaPacer) quietCh() <-chan struct{} {
 	return p.quiet
 }
 
-// paceAfter is how long after a streamed fetch's first chunk went its k-th
-// chunk after that one goes, during a fan-out: the terminal cannot have
-// started sooner than the first came, so the k-th comes at least ¾ of a
-// chunk's audio (step) before its loudspeaker reaches it. Half a chunk
-// left 3 of 15,000 simulated terminals pausing (at most 0.2 s) on a
-// saturated bench machine, whose terminals took that long to take a chunk
-// in (docs/benchmarks.md, "First chunks first").
-func paceAfter(k int64, step time.Duration) time.Duration {
-	return time.Duration(k)*step - step*3/4
+// paceAfter is how long after a streamed fetch's first chunk (of first
+// bytes) went the chunk ahead bytes further on goes, during a fan-out: the
+// terminal cannot have started sooner than the first came, so that chunk
+// comes at least ¾ of the first chunk's audio before its loudspeaker
+// reaches it. Half a chunk left 3 of 15,000 simulated terminals pausing
+// (at most 0.2 s) on a saturated bench machine, whose terminals took that
+// long to take a chunk in (docs/benchmarks.md, "First chunks first").
+func paceAfter(m protocol.Media, ahead, first int64) time.Duration {
+	return audioOf(m, ahead) - audioOf(m, first)*3/4
 }
 
-// chunkAudio is how long the audio in one of m's chunks plays, at most
-// paceMaxStep; 0 when m does not say.
-func chunkAudio(m protocol.Media) time.Duration {
-	if m.Size <= 0 || m.DurationMS <= 0 {
+// audioOf is how long n bytes of m play, counting at most paceMaxStep for
+// a chunk; 0 when m does not say.
+func audioOf(m protocol.Media, n int64) time.Duration {
+	if m.Size <= 0 || m.DurationMS <= 0 || m.ChunkSize <= 0 {
 		return 0
 	}
-	d := time.Duration(m.DurationMS) * time.Millisecond * time.Duration(m.ChunkSize) / time.Duration(m.Size)
-	return min(d, paceMaxStep)
+	perByte := min(float64(m.DurationMS)*float64(time.Millisecond)/float64(m.Size), float64(paceMaxStep)/float64(m.ChunkSize))
+	return time.Duration(perByte * float64(n))
 }

@@ -12,8 +12,8 @@ import (
 
 // A terminal that plays an alert's file as it arrives gets its first chunk
 // at once and, during a fan-out (here two streamed fetches starting within
-// a second make one), each later one ¾ of a chunk's audio before its
-// loudspeaker needs it. A fetch that does not stream (a schedule's
+// a second make one), each later one ¾ of the first chunk's audio before
+// its loudspeaker needs it. A fetch that does not stream (a schedule's
 // prefetch) is not held back, and a terminal fetching alone gets all its
 // chunks at once.
 func TestStreamedMediaPaced(t *testing.T) {
@@ -21,9 +21,13 @@ func TestStreamedMediaPaced(t *testing.T) {
 	h := startController(t, nil)
 	h.c.media.pacer = newMediaPacer(2)
 	m := h.upload(t, audio.ToneWAV(1000, 6200*time.Millisecond, 16000, 0.5))
-	n, step := len(m.Chunks), chunkAudio(m.Media)
-	if n < 4 || step < 2*paceQuiet {
-		t.Fatalf("test media of %d chunks of %s each; the test wants 4 or more, longer than %s", n, step, 2*paceQuiet)
+	audio := func(bytes int64) time.Duration {
+		return time.Duration(m.DurationMS) * time.Millisecond * time.Duration(bytes) / time.Duration(m.Size)
+	}
+	// The pieces: 16, 16, 32, 64, 64 KiB and the rest.
+	n, step, lead := len(m.Chunks), audio(int64(m.ChunkSize)), audio(int64(m.FirstChunk))*3/4
+	if n < 6 || step < 2*paceQuiet {
+		t.Fatalf("test media of %d chunks of up to %s each; the test wants 6 or more, up to %s or longer", n, step, 2*paceQuiet)
 	}
 	a, codeA := h.newRawTerminal(t, villageA, "甲")
 	b, codeB := h.newRawTerminal(t, villageA, "乙")
@@ -38,12 +42,13 @@ func TestStreamedMediaPaced(t *testing.T) {
 	}
 	// chunks asks for the file and returns when each chunk came, by index,
 	// counted from the first.
-	chunks := func(stream bool) []time.Duration {
+	chunks := func(stream bool) ([]time.Duration, []int64) {
 		t.Helper()
 		if err := a.ws.WriteMessage(websocket.TextMessage, get(stream)); err != nil {
 			t.Fatal(err)
 		}
 		at := make([]time.Duration, n)
+		offsets := make([]int64, n)
 		var first time.Time
 		for got := 0; got < n; {
 			a.ws.SetReadDeadline(time.Now().Add(waitLimit))
@@ -61,29 +66,33 @@ func TestStreamedMediaPaced(t *testing.T) {
 			if got == 0 {
 				first = time.Now()
 			}
-			at[off/uint64(m.ChunkSize)] = time.Since(first)
+			i, _, ok := m.ChunkAt(int64(off))
+			if !ok {
+				t.Fatalf("a chunk at %d, where none starts", off)
+			}
+			at[i], offsets[i] = time.Since(first), int64(off)
 			got++
 		}
-		return at
+		return at, offsets
 	}
 
 	busy := make(chan struct{})
 	b.fetchEvery200ms(get(true), busy)
 	time.Sleep(300 * time.Millisecond)
-	at := chunks(true)
+	at, offsets := chunks(true)
 	for k := 1; k < n; k++ {
-		due := time.Duration(k)*step - step*3/4
+		due := audio(offsets[k]) - lead
 		if at[k] < due-100*time.Millisecond {
 			t.Errorf("streamed, while others started: chunk %d came %s after the first, before its time %s", k, at[k], due)
 		}
 	}
-	if at := chunks(false); at[n-1] > step/2 {
+	if at, _ := chunks(false); at[n-1] > step/2 {
 		t.Errorf("not streamed, while others started: the last chunk came %s after the first, paced", at[n-1])
 	}
 	close(busy)
 
 	time.Sleep(paceQuiet + 300*time.Millisecond) // nobody else is starting
-	if at := chunks(true); at[n-1] > step/2 {
+	if at, _ := chunks(true); at[n-1] > step/2 {
 		t.Errorf("streamed, alone: the last chunk came %s after the first, paced", at[n-1])
 	}
 }

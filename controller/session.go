@@ -456,7 +456,7 @@ func (s *session) online(ctx context.Context, t store.Terminal) {
 	s.c.scheduleOnline(ctx, s) // after any alert: those are urgent, this is days ahead
 }
 
-// sendMedia streams a media file from an offset in chunk-size pieces, the
+// sendMedia streams a media file from an offset in its pieces (chunks), the
 // pieces after the first at the pace of the audio when the terminal plays
 // it as it comes and others are starting too (pacing.go).
 func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
@@ -482,16 +482,16 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 		}
 	}
 	m, frames := f.m, f.chunks
-	if g.Offset < 0 || g.Offset >= m.Size || g.Offset%int64(m.ChunkSize) != 0 {
-		fail(fmt.Sprintf("offset %d is not a chunk boundary inside %d bytes", g.Offset, m.Size))
+	first, firstLen, ok := m.ChunkAt(g.Offset)
+	if !ok {
+		fail(fmt.Sprintf("offset %d is not where a chunk starts inside %d bytes", g.Offset, m.Size))
 		return
 	}
 	// The encoded chunks are shared by every terminal fetching the file.
-	first, step := g.Offset/int64(m.ChunkSize), chunkAudio(m)
 	var began time.Time
-	for i := first; i < int64(len(frames)); i++ {
+	for i, ahead := first, int64(0); i < len(frames); ahead, i = ahead+int64(len(frames[i])-protocol.MediaChunkHeader), i+1 {
 		if g.Stream && i > first { // pacing.go
-			s.c.media.pacer.wait(began.Add(paceAfter(i-first, step)), nil)
+			s.c.media.pacer.wait(began.Add(paceAfter(m, ahead, firstLen)), nil)
 		}
 		s.mu.Lock()
 		for len(s.media) >= mediaQueue && !s.closed {

@@ -84,11 +84,82 @@ type Media struct {
 	Format     string   `json:"format"` // "mp3" or "wav"
 	DurationMS int64    `json:"duration_ms"`
 	ChunkSize  int      `json:"chunk_size"`
-	Chunks     []string `json:"chunks"` // sha256 of each ChunkSize piece, in order
+	FirstChunk int      `json:"first_chunk,omitempty"` // the first piece's size; 0: ChunkSize
+	Chunks     []string `json:"chunks"`                // sha256 of each piece (ChunkAt), in order
 }
 
-// DefaultChunkSize is the piece size media is hashed and sent in.
-const DefaultChunkSize = 64 << 10
+// Media are hashed and sent in pieces (chunks). The first piece is small,
+// because a terminal may sound once it is verified (docs/protocol.md §6);
+// each piece after it is as large as all before it together, up to
+// ChunkSize, so a terminal playing as the file comes has as much audio
+// verified ahead of it as it has played, and a long file still needs few
+// hashes. A description without FirstChunk has pieces of ChunkSize only.
+const (
+	DefaultChunkSize  = 64 << 10
+	DefaultFirstChunk = 16 << 10
+)
+
+// ChunkAt returns the index and length of the piece of m's file that
+// starts at off; ok is false when off is not where a piece starts.
+// m must have passed Validate, or at least have positive chunk sizes.
+func (m *Media) ChunkAt(off int64) (i int, n int64, ok bool) {
+	chunk, first := int64(m.ChunkSize), int64(m.first())
+	if off < 0 || off >= m.Size {
+		return 0, 0, false
+	}
+	switch {
+	case off >= chunk: // past the ramp: pieces of ChunkSize
+		if off%chunk != 0 {
+			return 0, 0, false
+		}
+		i = m.rampLen() + int(off/chunk) - 1
+	case off == 0:
+		i = 0
+	default: // on the ramp: a piece starts at first << k
+		if off%first != 0 || (off/first)&(off/first-1) != 0 {
+			return 0, 0, false
+		}
+		for q := off / first; q > 0; q >>= 1 {
+			i++
+		}
+	}
+	n = chunk
+	if off < chunk {
+		n = max(first, off)
+	}
+	return i, min(n, m.Size-off), true
+}
+
+// ChunkCount returns how many pieces m's file has.
+func (m *Media) ChunkCount() int {
+	chunk := int64(m.ChunkSize)
+	if m.Size <= chunk {
+		n := 1
+		for off := int64(m.first()); off < m.Size; off <<= 1 {
+			n++
+		}
+		return n
+	}
+	return m.rampLen() + int((m.Size-chunk+chunk-1)/chunk)
+}
+
+// first is the first piece's size.
+func (m *Media) first() int {
+	if m.FirstChunk <= 0 {
+		return m.ChunkSize
+	}
+	return m.FirstChunk
+}
+
+// rampLen is how many pieces lie before offset ChunkSize: one of
+// FirstChunk, then one for each doubling up to ChunkSize.
+func (m *Media) rampLen() int {
+	n := 1
+	for q := m.ChunkSize / m.first(); q > 1; q >>= 1 {
+		n++
+	}
+	return n
+}
 
 // Cancel stops an alert wherever it is queued or playing.
 type Cancel struct {

@@ -103,12 +103,19 @@ func TestValidateRejectsSignedButInvalid(t *testing.T) {
 	ring.Add(issuer.Public().(ed25519.PublicKey))
 	me := Recipient{TerminalID: "64502241020030000000001", AreaCode: "450224102003"}
 	cases := map[string]func(c *Command){
-		"bad id":               func(c *Command) { c.ID = "xyz" },
-		"lifetime too long":    func(c *Command) { c.Expires = c.IssuedAt.Add(MaxCommandLifetime + time.Second) },
-		"level 5":              func(c *Command) { c.Alert.Level = 5 },
-		"msg type cancel":      func(c *Command) { c.Alert.MsgType = MsgCancel },
-		"no media":             func(c *Command) { c.Alert.Media = nil },
-		"chunk count wrong":    func(c *Command) { c.Alert.Media[0].Size = 2 * DefaultChunkSize },
+		"bad id":                               func(c *Command) { c.ID = "xyz" },
+		"lifetime too long":                    func(c *Command) { c.Expires = c.IssuedAt.Add(MaxCommandLifetime + time.Second) },
+		"level 5":                              func(c *Command) { c.Alert.Level = 5 },
+		"msg type cancel":                      func(c *Command) { c.Alert.MsgType = MsgCancel },
+		"no media":                             func(c *Command) { c.Alert.Media = nil },
+		"chunk count wrong":                    func(c *Command) { c.Alert.Media[0].Size = 2 * DefaultChunkSize },
+		"first chunk too small":                func(c *Command) { c.Alert.Media[0].FirstChunk = 2 << 10 },
+		"first chunk too large":                func(c *Command) { c.Alert.Media[0].FirstChunk = 2 * DefaultChunkSize },
+		"first chunk not a power of two below": func(c *Command) { c.Alert.Media[0].FirstChunk = DefaultChunkSize / 3 },
+		"ramp counted as uniform": func(c *Command) { // 3 pieces of 16, 16, 8 KiB, not 1
+			m := &c.Alert.Media[0]
+			m.Size, m.FirstChunk = 40<<10, DefaultFirstChunk
+		},
 		"bad area":             func(c *Command) { c.Targets.Areas = []string{"4502"} },
 		"no targets":           func(c *Command) { c.Targets = Targets{} },
 		"two bodies":           func(c *Command) { c.Cancel = &Cancel{EBMID: c.Alert.EBMID} },

@@ -140,9 +140,11 @@ func (m *Media) Validate() error {
 	if m.ChunkSize < 4<<10 || m.ChunkSize > 1<<20 {
 		return fmt.Errorf("chunk_size %d must be 4 KiB..1 MiB", m.ChunkSize)
 	}
-	want := (m.Size + int64(m.ChunkSize) - 1) / int64(m.ChunkSize)
-	if int64(len(m.Chunks)) != want {
-		return fmt.Errorf("%d chunk hashes for %d bytes in chunks of %d, want %d", len(m.Chunks), m.Size, m.ChunkSize, want)
+	if f := m.FirstChunk; f != 0 && (f < 4<<10 || f > m.ChunkSize || m.ChunkSize%f != 0 || (m.ChunkSize/f)&(m.ChunkSize/f-1) != 0) {
+		return fmt.Errorf("first_chunk %d must be 4 KiB or more and chunk_size %d divided by a power of two", f, m.ChunkSize)
+	}
+	if want := m.ChunkCount(); len(m.Chunks) != want {
+		return fmt.Errorf("%d chunk hashes for %d bytes in chunks of %d from a first of %d, want %d", len(m.Chunks), m.Size, m.ChunkSize, m.first(), want)
 	}
 	for i, h := range m.Chunks {
 		if !validSHA256(h) {

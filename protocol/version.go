@@ -20,8 +20,9 @@ package protocol
 //	  keys command, with the trusted key ids in the hello; signed schedules
 //	  with a media table, and occurrence and task-switch reports; alert
 //	  class test (a technician's test tone); signed live-speech sessions
-//	  with HMAC'd audio frames in the media-chunk layout. (All of it before
-//	  any terminal shipped, so still version 1.)
+//	  with HMAC'd audio frames in the media-chunk layout; media pieces
+//	  from a small first_chunk up to chunk_size. (All of it before any
+//	  terminal shipped, so still version 1.)
 //
 // Fields are never reused: a removed field is marked Deprecated and keeps its
 // name and meaning.

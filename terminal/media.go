@@ -159,7 +159,7 @@ func (e *mediaError) Error() string { return e.msg }
 // command that passed Validate, so its hashes are hex; one that is not
 // gives no chunk hash and fails any chunk checked against it.
 func manifest(m protocol.Media) mediacache.Manifest {
-	mf := mediacache.Manifest{Size: m.Size, ChunkSize: m.ChunkSize, Chunks: make([][32]byte, len(m.Chunks))}
+	mf := mediacache.Manifest{Size: m.Size, ChunkSize: m.ChunkSize, FirstChunk: m.FirstChunk, Chunks: make([][32]byte, len(m.Chunks))}
 	for i, h := range m.Chunks {
 		hex.Decode(mf.Chunks[i][:], []byte(h))
 	}

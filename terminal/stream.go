@@ -45,7 +45,8 @@ func (s *stream) startBytes() int64 {
 	if time.Duration(s.m.DurationMS)*time.Millisecond < streamMinDuration {
 		return s.m.Size
 	}
-	return min(s.m.Size, int64(s.m.ChunkSize))
+	_, n, _ := s.m.ChunkAt(0)
+	return n
 }
 
 // early reports whether sound may start before the file is complete: the

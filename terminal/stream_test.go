@@ -58,6 +58,22 @@ func TestStreamReaderReadsOnlyVerified(t *testing.T) {
 	}
 }
 
+// TestStreamStartsOnTheFirstPiece: a file cut into pieces from a small
+// first one up to the chunk size may start once that first piece is
+// verified, not a whole chunk.
+func TestStreamStartsOnTheFirstPiece(t *testing.T) {
+	m := protocol.Media{SHA256: strings.Repeat("0", 64), Size: 200 << 10, ChunkSize: 64 << 10, FirstChunk: 16 << 10, DurationMS: 25000}
+	st := newStream(m, nil)
+	st.progress("partial", 16<<10-1)
+	if st.canStart() {
+		t.Fatal("can start before the first piece is verified")
+	}
+	st.progress("partial", 16<<10)
+	if !st.canStart() {
+		t.Fatal("cannot start once the first 16 KiB piece is verified")
+	}
+}
+
 // TestShortMediaStartsWhole: a file shorter than streamMinDuration is
 // fetched whole before it plays.
 func TestShortMediaStartsWhole(t *testing.T) {

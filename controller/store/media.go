@@ -20,22 +20,22 @@ type Media struct {
 
 // PutMedia records a media file; storing the same content twice is a no-op.
 func (s *Store) PutMedia(ctx context.Context, m Media) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO media(sha256, name, size, format, duration_ms, chunk_size, chunks, created_at)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING`,
-		m.SHA256, m.Name, m.Size, m.Format, m.DurationMS, m.ChunkSize, strings.Join(m.Chunks, ","), ms(m.CreatedAt))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO media(sha256, name, size, format, duration_ms, chunk_size, first_chunk, chunks, created_at)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING`,
+		m.SHA256, m.Name, m.Size, m.Format, m.DurationMS, m.ChunkSize, m.FirstChunk, strings.Join(m.Chunks, ","), ms(m.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("save media %s: %w", m.SHA256, err)
 	}
 	return nil
 }
 
-const mediaCols = `sha256, name, size, format, duration_ms, chunk_size, chunks, created_at`
+const mediaCols = `sha256, name, size, format, duration_ms, chunk_size, first_chunk, chunks, created_at`
 
 func scanMedia(row interface{ Scan(...any) error }) (Media, error) {
 	var m Media
 	var chunks string
 	var created int64
-	if err := row.Scan(&m.SHA256, &m.Name, &m.Size, &m.Format, &m.DurationMS, &m.ChunkSize, &chunks, &created); err != nil {
+	if err := row.Scan(&m.SHA256, &m.Name, &m.Size, &m.Format, &m.DurationMS, &m.ChunkSize, &m.FirstChunk, &chunks, &created); err != nil {
 		return m, err
 	}
 	m.Chunks = strings.Split(chunks, ",")

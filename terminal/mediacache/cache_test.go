@@ -166,10 +166,18 @@ func TestKeyNamesTheChunkList(t *testing.T) {
 	coarser := Manifest{Size: m.Size, ChunkSize: 2000, Chunks: [][32]byte{sha256.Sum256(a)}}
 	longer := m
 	longer.Size++
-	for name, o := range map[string]Manifest{"another chunk": other, "another chunk size": coarser, "another size": longer} {
+	ramp := m // 500, 500, 500 bytes: as many hashes as m's 1000 and 500
+	ramp.FirstChunk = 500
+	ramp.Chunks = append(ramp.Chunks, m.Chunks[1])
+	for name, o := range map[string]Manifest{"another chunk": other, "another chunk size": coarser, "another size": longer, "another first piece": ramp} {
 		if o.Key() == m.Key() {
 			t.Errorf("%s: same key %s", name, m.Key())
 		}
+	}
+	same := m
+	same.FirstChunk = m.ChunkSize
+	if same.Key() != m.Key() {
+		t.Error("a first piece of the chunk size changed the key of the same pieces")
 	}
 	if m.Key() != manifest(bytes.Clone(a)).Key() {
 		t.Error("the same manifest gave two keys")
@@ -188,7 +196,10 @@ func TestNewWriterRefusesManifest(t *testing.T) {
 		{"bigger than the cache", Manifest{Size: 1001, ChunkSize: 1000, Chunks: [][32]byte{one, one}}, "does not fit the cache bound"},
 		{"negative", Manifest{Size: -1, ChunkSize: 1000}, "want a size ≥ 0"},
 		{"no chunk size", Manifest{Size: 1, Chunks: [][32]byte{one}}, "chunk size > 0"},
-		{"a chunk hash missing", Manifest{Size: 1001, ChunkSize: 1000, Chunks: [][32]byte{one}}, "1 chunk hashes for 1001 bytes in chunks of 1000, want 2"},
+		{"a chunk hash missing", Manifest{Size: 1001, ChunkSize: 1000, Chunks: [][32]byte{one}}, "1 chunk hashes for 1001 bytes in chunks of 1000 from a first of 0, want 2"},
+		{"a ramp", Manifest{Size: 1000, ChunkSize: 1000, FirstChunk: 250, Chunks: [][32]byte{one, one, one}}, ""},
+		{"a ramp's hash missing", Manifest{Size: 1000, ChunkSize: 1000, FirstChunk: 250, Chunks: [][32]byte{one}}, "want 3"},
+		{"a first piece that does not double up to the chunk size", Manifest{Size: 1000, ChunkSize: 1000, FirstChunk: 300, Chunks: [][32]byte{one}}, "divided by a power of two"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,5 +343,40 @@ func BenchmarkDownload(b *testing.B) {
 		c.forget(m.Key(), c.files[m.Key()])
 		c.mu.Unlock()
 		os.Remove(path)
+	}
+}
+
+// A ramped download takes its pieces at the ramp's lengths, first piece
+// small, and refuses one cut as if the pieces were all of the chunk size.
+func TestWriterTakesARamp(t *testing.T) {
+	c := openT(t, t.TempDir(), 1<<20)
+	data := bytes.Repeat([]byte("0123456789"), 260) // 2,600 bytes: 250, 250, 500, 1000, 600
+	m := Manifest{Size: int64(len(data)), ChunkSize: 1000, FirstChunk: 250}
+	lens := []int{250, 250, 500, 1000, 600}
+	for off, i := 0, 0; i < len(lens); off, i = off+lens[i], i+1 {
+		m.Chunks = append(m.Chunks, sha256.Sum256(data[off:off+lens[i]]))
+	}
+	w, err := c.NewWriter(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data[:1000]); !errors.Is(err, ErrChunkMismatch) {
+		t.Fatalf("a first piece of the chunk size: %v, want ErrChunkMismatch", err)
+	}
+	w.Abort()
+	if w, err = c.NewWriter(m); err != nil {
+		t.Fatal(err)
+	}
+	for rest, i := data, 0; len(rest) > 0; rest, i = rest[lens[i]:], i+1 {
+		if _, err := w.Write(rest[:lens[i]]); err != nil {
+			t.Fatalf("piece %d: %v", i, err)
+		}
+	}
+	path, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("cached file: %d bytes, %v", len(got), err)
 	}
 }

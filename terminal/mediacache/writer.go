@@ -8,45 +8,65 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"dalaba/protocol"
 )
 
 // ErrChunkMismatch is returned by Write for a chunk whose length or
 // SHA-256 differs from the manifest's.
 var ErrChunkMismatch = errors.New("not the chunk the manifest lists")
 
-// Manifest describes a file by the SHA-256 of each ChunkSize piece of it, in
-// order (the last may be shorter). A file is cached under its manifest's
+// Manifest describes a file by the SHA-256 of each piece of it, in order:
+// pieces of ChunkSize, or, with FirstChunk, a first piece of FirstChunk
+// and each after it as large as all before it up to ChunkSize
+// (protocol.Media.ChunkAt); the last may be shorter. A file is cached under its manifest's
 // Key: the terminal takes both from a signed command, so a name in the
 // cache stands for bytes that a signed chunk list vouched for, and a
 // command with another chunk list for the same file never reuses them.
 type Manifest struct {
-	Size      int64
-	ChunkSize int
-	Chunks    [][32]byte
+	Size       int64
+	ChunkSize  int
+	FirstChunk int // 0: ChunkSize
+	Chunks     [][32]byte
 }
 
 // Key returns the name of m's file in the cache: the SHA-256, in hex, of
-// its size, chunk size and chunk hashes.
+// its size, chunk size, first piece's size when smaller than the chunk
+// size, and chunk hashes.
 func (m Manifest) Key() string {
 	h := sha256.New()
-	var n [16]byte
-	binary.BigEndian.PutUint64(n[:8], uint64(m.Size))
-	binary.BigEndian.PutUint64(n[8:], uint64(m.ChunkSize))
+	n := make([]byte, 0, 24)
+	n = binary.BigEndian.AppendUint64(n, uint64(m.Size))
+	n = binary.BigEndian.AppendUint64(n, uint64(m.ChunkSize))
+	if m.FirstChunk > 0 && m.FirstChunk < m.ChunkSize {
+		n = binary.BigEndian.AppendUint64(n, uint64(m.FirstChunk))
+	}
 	h.Write([]byte("dalaba media manifest\n"))
-	h.Write(n[:])
+	h.Write(n)
 	for _, c := range m.Chunks {
 		h.Write(c[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// layout is m's pieces as protocol.Media cuts them.
+func (m Manifest) layout() protocol.Media {
+	return protocol.Media{Size: m.Size, ChunkSize: m.ChunkSize, FirstChunk: m.FirstChunk}
+}
+
 // check reports whether m's chunk list fits its size.
 func (m Manifest) check() error {
-	if m.Size < 0 || m.ChunkSize <= 0 {
-		return fmt.Errorf("manifest of %d bytes in chunks of %d: want a size ≥ 0 and a chunk size > 0", m.Size, m.ChunkSize)
+	if m.Size < 0 || m.ChunkSize <= 0 || m.FirstChunk < 0 || m.FirstChunk > m.ChunkSize ||
+		m.FirstChunk > 0 && (m.ChunkSize%m.FirstChunk != 0 || (m.ChunkSize/m.FirstChunk)&(m.ChunkSize/m.FirstChunk-1) != 0) {
+		return fmt.Errorf("manifest of %d bytes in chunks of %d from a first of %d: want a size ≥ 0, a chunk size > 0 and a first piece of it divided by a power of two", m.Size, m.ChunkSize, m.FirstChunk)
 	}
-	if want := (m.Size + int64(m.ChunkSize) - 1) / int64(m.ChunkSize); int64(len(m.Chunks)) != want {
-		return fmt.Errorf("manifest has %d chunk hashes for %d bytes in chunks of %d, want %d", len(m.Chunks), m.Size, m.ChunkSize, want)
+	want := 0
+	if m.Size > 0 {
+		l := m.layout()
+		want = l.ChunkCount()
+	}
+	if len(m.Chunks) != want {
+		return fmt.Errorf("manifest has %d chunk hashes for %d bytes in chunks of %d from a first of %d, want %d", len(m.Chunks), m.Size, m.ChunkSize, m.FirstChunk, want)
 	}
 	return nil
 }
@@ -94,8 +114,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.err = fmt.Errorf("mediacache: write %s: %d bytes past its end of %d bytes: %w", w.key, len(p), w.m.Size, ErrChunkMismatch)
 		return 0, w.err
 	}
-	i := w.written / int64(w.m.ChunkSize)
-	if want := min(int64(w.m.ChunkSize), w.m.Size-w.written); int64(len(p)) != want {
+	l := w.m.layout()
+	i, want, _ := l.ChunkAt(w.written) // written is where a piece starts
+	if int64(len(p)) != want {
 		w.err = fmt.Errorf("mediacache: write %s: chunk %d has %d bytes, want %d: %w", w.key, i, len(p), want, ErrChunkMismatch)
 		return 0, w.err
 	}
