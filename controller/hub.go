@@ -175,12 +175,15 @@ func (c *Controller) deliverAll(ctx context.Context, alertID string, signed []by
 	}
 	now := c.now()
 	ds := make([]store.Delivery, len(targets))
+	sent := 0
 	for i, id := range targets {
 		ds[i] = store.Delivery{AlertID: alertID, TerminalID: id, State: protocol.DeliveryOffline, UpdatedAt: now}
 		if s := c.hub.get(id); s != nil && s.send(msg) {
 			ds[i].State = protocol.DeliverySent
+			sent++
 		}
 	}
+	c.media.pacer.expect(sent) // they may all fetch its files at once (pacing.go)
 	moved, errs := c.store.SetDeliveries(ctx, ds)
 	if len(errs) > 0 && errs[0] != nil { // one transaction: all or none
 		c.log.Error("record deliveries", "alert", alertID, "err", errs[0])

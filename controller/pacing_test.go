@@ -300,3 +300,68 @@ func TestPacerWaitsOnlyDuringAFanOut(t *testing.T) {
 		t.Errorf("wait during a fan-out returned %s after it began, before it could end (%s)", took, paceQuiet)
 	}
 }
+
+// A streamed fetch's lead is ¾ of its first chunk's audio unless the
+// fan-out's other terminals will take longer to start, at the pace they
+// have been starting (three times that), or the fan-out has gone on
+// longer: then that, up to ¾ of a whole chunk's audio. Before the pace is
+// known, the most.
+func TestPacerLeadCoversTheFanOutStillToStart(t *testing.T) {
+	const least, most = 500 * time.Millisecond, 6 * time.Second
+	p := newMediaPacer(1000) // more than this test's starts: no fan-out, until the one below
+	if got := p.lead(least, most); got != least {
+		t.Fatalf("no alert sent: lead %s, want %s", got, least)
+	}
+	p.expect(1000 + paceRateOver)
+	for range paceRateOver / 2 {
+		p.started()
+	}
+	if got := p.lead(least, most); got != most {
+		t.Fatalf("%d starts, no pace yet: lead %s, want %s", paceRateOver/2, got, most)
+	}
+	// paceRateOver starts a millisecond apart, 1,000 terminals still to
+	// start: 3 s.
+	p.mu.Lock()
+	at := time.Now()
+	for i := range p.recent {
+		p.recent[i] = at.Add(time.Duration(i-paceRateOver) * time.Millisecond)
+	}
+	p.nextRecent, p.expected = 0, 1000
+	p.mu.Unlock()
+	if got := p.lead(least, most); got != 3*time.Second {
+		t.Fatalf("1,000 to start at 1 ms each: lead %s, want 3s", got)
+	}
+	p.mu.Lock()
+	p.expected = 100
+	p.mu.Unlock()
+	if got := p.lead(least, most); got != least {
+		t.Fatalf("100 to start at 1 ms each: lead %s, want %s", got, least)
+	}
+	// The same in a fan-out 2 s on (a pacer of its own, with no timer to
+	// end the fan-out).
+	on := newMediaPacer(paceFanOut)
+	on.quiet, on.began = make(chan struct{}), time.Now().Add(-2*time.Second)
+	on.expected, on.expectedAt = p.expected, p.expectedAt
+	copy(on.recent, p.recent)
+	if got := on.lead(least, most); got < 2*time.Second || got > 2100*time.Millisecond {
+		t.Fatalf("100 to start at 1 ms each, in a fan-out 2 s on: lead %s, want 2s", got)
+	}
+	p.mu.Lock()
+	p.expected = 100000
+	p.mu.Unlock()
+	if got := p.lead(least, most); got != most {
+		t.Fatalf("100,000 to start at 1 ms each: lead %s, want %s", got, most)
+	}
+	p.mu.Lock()
+	p.expectedAt = at.Add(-paceExpectFor - time.Second)
+	p.mu.Unlock()
+	if got := p.lead(least, most); got != least {
+		t.Fatalf("terminals sent an alert %s ago still counted: lead %s, want %s", paceExpectFor, got, least)
+	}
+	p.expect(5) // the old ones are forgotten
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.expected != 5 {
+		t.Fatalf("expected %d after the old ones were forgotten, want 5", p.expected)
+	}
+}

@@ -489,9 +489,10 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 	}
 	// The encoded chunks are shared by every terminal fetching the file.
 	var began time.Time
+	var lead time.Duration
 	for i, ahead := first, int64(0); i < len(frames); ahead, i = ahead+int64(len(frames[i])-protocol.MediaChunkHeader), i+1 {
 		if g.Stream && i > first { // pacing.go
-			s.c.media.pacer.wait(began.Add(paceAfter(m, ahead, firstLen)), nil)
+			s.c.media.pacer.wait(began.Add(paceAfter(m, ahead, lead)), nil)
 		}
 		s.mu.Lock()
 		for len(s.media) >= mediaQueue && !s.closed {
@@ -507,6 +508,7 @@ func (s *session) sendMedia(ctx context.Context, g protocol.MediaGet) {
 		if g.Stream && i == first {
 			began = time.Now()
 			s.c.media.pacer.started()
+			lead = s.c.media.pacer.leadFor(m, firstLen)
 		}
 	}
 }
