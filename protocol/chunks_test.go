@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -59,4 +60,37 @@ func TestMediaChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzMediaChunks: for any description that passes Validate's checks of
+// its sizes, ChunkAt's pieces cover the file end to end, each where the
+// walk expects it, no larger than chunk_size, and ChunkCount counts them.
+func FuzzMediaChunks(f *testing.F) {
+	f.Add(int64(167<<10), 16<<10, 64<<10)
+	f.Add(int64(1), 4<<10, 4<<10)
+	f.Add(int64(MaxMediaSize), 4<<10, 1<<20)
+	f.Add(int64(40<<10), 0, 64<<10)
+	f.Fuzz(func(t *testing.T, size int64, first, chunk int) {
+		m := Media{SHA256: strings.Repeat("0", 64), Size: size, Format: "mp3", DurationMS: 1000, ChunkSize: chunk, FirstChunk: first}
+		if err := m.Validate(); err != nil && !strings.Contains(err.Error(), "chunk hashes") {
+			return // sizes refused: the pieces are not counted
+		}
+		want := m.ChunkCount()
+		i := 0
+		for off := int64(0); off < m.Size; i++ {
+			j, l, ok := m.ChunkAt(off)
+			if !ok || j != i || l <= 0 || l > int64(chunk) {
+				t.Fatalf("%+v: ChunkAt(%d) = %d, %d, %v; want piece %d", m, off, j, l, ok, i)
+			}
+			if off > 0 {
+				if _, _, ok := m.ChunkAt(off - 1); ok {
+					t.Fatalf("%+v: a piece starts at %d, inside piece %d", m, off-1, i-1)
+				}
+			}
+			off += l
+		}
+		if i != want {
+			t.Fatalf("%+v: %d pieces walked, ChunkCount %d", m, i, want)
+		}
+	})
 }
