@@ -143,6 +143,20 @@ func (m *Media) ChunkCount() int {
 	return m.rampLen() + int((m.Size-chunk+chunk-1)/chunk)
 }
 
+// FirstChunkFits reports whether pieces can grow from a first of first
+// bytes to chunk bytes, each as large as all before it: first is 0 (no
+// ramp: every piece is chunk bytes), or chunk divided by a power of two.
+func FirstChunkFits(chunk, first int) bool {
+	if first == 0 {
+		return true
+	}
+	if first < 0 || first > chunk || chunk%first != 0 {
+		return false
+	}
+	q := chunk / first
+	return q&(q-1) == 0
+}
+
 // first is the first piece's size.
 func (m *Media) first() int {
 	if m.FirstChunk <= 0 {

@@ -140,7 +140,7 @@ func (m *Media) Validate() error {
 	if m.ChunkSize < 4<<10 || m.ChunkSize > 1<<20 {
 		return fmt.Errorf("chunk_size %d must be 4 KiB..1 MiB", m.ChunkSize)
 	}
-	if f := m.FirstChunk; f != 0 && (f < 4<<10 || f > m.ChunkSize || m.ChunkSize%f != 0 || (m.ChunkSize/f)&(m.ChunkSize/f-1) != 0) {
+	if f := m.FirstChunk; f != 0 && (f < 4<<10 || !FirstChunkFits(m.ChunkSize, f)) {
 		return fmt.Errorf("first_chunk %d must be 4 KiB or more and chunk_size %d divided by a power of two", f, m.ChunkSize)
 	}
 	if want := m.ChunkCount(); len(m.Chunks) != want {

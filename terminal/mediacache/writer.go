@@ -19,10 +19,11 @@ var ErrChunkMismatch = errors.New("not the chunk the manifest lists")
 // Manifest describes a file by the SHA-256 of each piece of it, in order:
 // pieces of ChunkSize, or, with FirstChunk, a first piece of FirstChunk
 // and each after it as large as all before it up to ChunkSize
-// (protocol.Media.ChunkAt); the last may be shorter. A file is cached under its manifest's
-// Key: the terminal takes both from a signed command, so a name in the
-// cache stands for bytes that a signed chunk list vouched for, and a
-// command with another chunk list for the same file never reuses them.
+// (protocol.Media.ChunkAt); the last may be shorter. A file is cached
+// under its manifest's Key: the terminal takes both from a signed command,
+// so a name in the cache stands for bytes that a signed chunk list vouched
+// for, and a command with another chunk list for the same file never
+// reuses them.
 type Manifest struct {
 	Size       int64
 	ChunkSize  int
@@ -56,8 +57,7 @@ func (m Manifest) layout() protocol.Media {
 
 // check reports whether m's chunk list fits its size.
 func (m Manifest) check() error {
-	if m.Size < 0 || m.ChunkSize <= 0 || m.FirstChunk < 0 || m.FirstChunk > m.ChunkSize ||
-		m.FirstChunk > 0 && (m.ChunkSize%m.FirstChunk != 0 || (m.ChunkSize/m.FirstChunk)&(m.ChunkSize/m.FirstChunk-1) != 0) {
+	if m.Size < 0 || m.ChunkSize <= 0 || !protocol.FirstChunkFits(m.ChunkSize, m.FirstChunk) {
 		return fmt.Errorf("manifest of %d bytes in chunks of %d from a first of %d: want a size ≥ 0, a chunk size > 0 and a first piece of it divided by a power of two", m.Size, m.ChunkSize, m.FirstChunk)
 	}
 	want := 0
