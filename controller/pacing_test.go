@@ -326,31 +326,27 @@ func TestPacerLeadCoversTheFanOutStillToStart(t *testing.T) {
 	for i := range p.recent {
 		p.recent[i] = at.Add(time.Duration(i-paceRateOver) * time.Millisecond)
 	}
-	p.nextRecent, p.expected = 0, 1000
+	p.nextRecent = 0
 	p.mu.Unlock()
-	if got := p.lead(least, most); got != 3*time.Second {
-		t.Fatalf("1,000 to start at 1 ms each: lead %s, want 3s", got)
+	for _, c := range []struct {
+		toStart int
+		want    time.Duration
+	}{{1000, 3 * time.Second}, {100, least}, {100000, most}} {
+		p.mu.Lock()
+		p.expected = c.toStart
+		p.mu.Unlock()
+		if got := p.lead(least, most); got != c.want {
+			t.Fatalf("%d to start at 1 ms each: lead %s, want %s", c.toStart, got, c.want)
+		}
 	}
-	p.mu.Lock()
-	p.expected = 100
-	p.mu.Unlock()
-	if got := p.lead(least, most); got != least {
-		t.Fatalf("100 to start at 1 ms each: lead %s, want %s", got, least)
-	}
-	// The same in a fan-out 2 s on (a pacer of its own, with no timer to
-	// end the fan-out).
+	// 100 to start in a fan-out 2 s on (a pacer of its own, with no timer
+	// to end the fan-out).
 	on := newMediaPacer(paceFanOut)
 	on.quiet, on.began = make(chan struct{}), time.Now().Add(-2*time.Second)
-	on.expected, on.expectedAt = p.expected, p.expectedAt
+	on.expected, on.expectedAt = 100, p.expectedAt
 	copy(on.recent, p.recent)
 	if got := on.lead(least, most); got < 2*time.Second || got > 2100*time.Millisecond {
 		t.Fatalf("100 to start at 1 ms each, in a fan-out 2 s on: lead %s, want 2s", got)
-	}
-	p.mu.Lock()
-	p.expected = 100000
-	p.mu.Unlock()
-	if got := p.lead(least, most); got != most {
-		t.Fatalf("100,000 to start at 1 ms each: lead %s, want %s", got, most)
 	}
 	p.mu.Lock()
 	p.expectedAt = at.Add(-paceExpectFor - time.Second)
