@@ -66,6 +66,20 @@ func (h *hub) attach(s *session) bool {
 	return true
 }
 
+// enter counts a new terminal connection in running, unless the
+// controller is stopping. A stop waits on running after closeAll, so no
+// connection may be counted once it waits: a WebSocket's handler runs on
+// after the upgrade, which the HTTP server's Shutdown does not wait for.
+func (h *hub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing.Load() {
+		return false
+	}
+	h.running.Add(1)
+	return true
+}
+
 // detach removes s if it is still the terminal's current session.
 func (h *hub) detach(s *session) bool {
 	h.mu.Lock()
@@ -151,13 +165,13 @@ func (h *hub) closeSilentSince(t time.Time) {
 
 // closeAll closes every session, and keeps any more from coming online.
 func (h *hub) closeAll() {
+	h.mu.Lock() // after it, enter counts no connection in running
 	h.closing.Store(true)
-	h.mu.RLock()
 	all := make([]*session, 0, len(h.sessions))
 	for _, s := range h.sessions {
 		all = append(all, s)
 	}
-	h.mu.RUnlock()
+	h.mu.Unlock()
 	for _, s := range all {
 		s.close()
 	}

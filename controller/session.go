@@ -106,7 +106,11 @@ func (c *Controller) serveTerminal(w http.ResponseWriter, r *http.Request) {
 		c.hub.conns.Add(-1)
 		return // the upgrader already answered
 	}
-	c.hub.running.Add(1)
+	if !c.hub.enter() {
+		conn.Close() // the terminal comes back to the next start
+		c.hub.conns.Add(-1)
+		return
+	}
 	conn.SetReadLimit(protocol.MaxFrameBytes)
 	s := &session{c: c, conn: conn, fc: fw.fc, ctx: context.WithoutCancel(r.Context()), remote: r.RemoteAddr,
 		log: c.log.With("remote", r.RemoteAddr), reading: true, pollID: -1, admitted: func() {}}

@@ -332,3 +332,20 @@ func TestPacer(t *testing.T) {
 		}
 	}
 }
+
+// Once a stop has closed the hub, no new connection is counted among the
+// running ones that the stop waits for: a WebSocket handler runs on after
+// its upgrade, which the HTTP server's Shutdown does not wait for, and a
+// count added while the stop waits was a data race (sync.WaitGroup).
+func TestNoConnectionCountedOnceStopping(t *testing.T) {
+	h := startController(t, nil)
+	if !h.c.hub.enter() {
+		t.Fatal("a running controller refused to count a connection")
+	}
+	h.c.hub.running.Done()
+	h.c.hub.closeAll()
+	if h.c.hub.enter() {
+		h.c.hub.running.Done()
+		t.Fatal("a stopping controller counted a new connection")
+	}
+}
