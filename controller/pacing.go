@@ -93,12 +93,13 @@ func (p *mediaPacer) expect(n int) {
 // lead returns how far ahead of its loudspeaker a streamed fetch that
 // starts now gets its later chunks during a fan-out: at least least, ¾ of
 // its first chunk's audio, and at most most, ¾ of a whole chunk's. While
-// terminals sent an alert are still to start, within those, three times as long as the fan-out's other terminals will take
-// to start at the pace the last paceRateOver started, and as long as the
-// fan-out has gone on: a chunk sent now waits behind their commands and
-// first chunks, and the later chunks of those started before, on the
-// controller and, in a simulated fleet, in the terminals' own processes;
-// and the pace slows as more terminals play. Without a pace yet, most.
+// terminals sent an alert are still to start, within those: three times
+// as long as they will take to start at the pace the last paceRateOver
+// started, and at least as long as the fan-out has gone on. A chunk sent
+// now waits behind their commands and first chunks, and the later chunks
+// of those started before, on the controller and, in a simulated fleet,
+// in the terminals' own processes; and the pace slows as more terminals
+// play. Without a pace yet, most.
 func (p *mediaPacer) lead(least, most time.Duration) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -119,6 +120,9 @@ func (p *mediaPacer) lead(least, most time.Duration) time.Duration {
 		return most
 	}
 	perStart := newest.Sub(oldest) / (paceRateOver - 1)
+	if perStart >= most { // starts long apart; and the product below cannot overflow
+		return most
+	}
 	return min(max(perStart*time.Duration(p.expected)*3, least), most)
 }
 

@@ -339,6 +339,15 @@ func TestPacerLeadCoversTheFanOutStillToStart(t *testing.T) {
 			t.Fatalf("%d to start at 1 ms each: lead %s, want %s", c.toStart, got, c.want)
 		}
 	}
+	// Starts an hour apart, and more to start than the product fits in.
+	long := newMediaPacer(1000)
+	long.expected, long.expectedAt = 1<<30, time.Now()
+	for i := range long.recent {
+		long.recent[i] = at.Add(time.Duration(i-paceRateOver) * time.Hour)
+	}
+	if got := long.lead(least, most); got != most {
+		t.Fatalf("%d to start, an hour apart: lead %s, want %s", long.expected, got, most)
+	}
 	// 100 to start in a fan-out 2 s on (a pacer of its own, with no timer
 	// to end the fan-out).
 	on := newMediaPacer(paceFanOut)
