@@ -72,16 +72,17 @@ func (ms *mediaStore) chunkFrames(m protocol.Media) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(data)) != m.Size || m.ChunkSize <= 0 {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("media %s as stored: %w", m.SHA256, err)
+	}
+	if int64(len(data)) != m.Size {
 		return nil, fmt.Errorf("media %s: %d bytes on disk, %d recorded", m.SHA256, len(data), m.Size)
 	}
 	var sum [32]byte
 	copy(sum[:], mustHex(m.SHA256))
 	var frames [][]byte
-	for off := int64(0); off < m.Size; {
-		_, n, _ := m.ChunkAt(off)
+	for off, n := range m.Pieces() {
 		frames = append(frames, protocol.EncodeMediaChunk(sum, uint64(off), data[off:off+n]))
-		off += n
 	}
 	if m.Size > frameCacheBytes/4 {
 		return frames, nil // too big to keep
@@ -146,11 +147,9 @@ func describeMedia(data []byte, format string, durationMS int64) protocol.Media 
 	sum := sha256.Sum256(data)
 	m := protocol.Media{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Format: format,
 		DurationMS: durationMS, ChunkSize: protocol.DefaultChunkSize, FirstChunk: protocol.DefaultFirstChunk}
-	for off := int64(0); off < m.Size; {
-		_, n, _ := m.ChunkAt(off)
+	for off, n := range m.Pieces() {
 		s := sha256.Sum256(data[off : off+n])
 		m.Chunks = append(m.Chunks, hex.EncodeToString(s[:]))
-		off += n
 	}
 	return m
 }

@@ -50,6 +50,13 @@ func TestMediaChunks(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("pieces %v, want %v", got, want)
 			}
+			var pieces []int64
+			for _, n := range m.Pieces() {
+				pieces = append(pieces, n)
+			}
+			if !slices.Equal(pieces, want) {
+				t.Fatalf("Pieces yields %v, want %v", pieces, want)
+			}
 			if n := m.ChunkCount(); n != len(want) {
 				t.Fatalf("ChunkCount = %d, want %d", n, len(want))
 			}

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"iter"
 	"time"
 )
 
@@ -128,6 +129,21 @@ func (m *Media) ChunkAt(off int64) (i int, n int64, ok bool) {
 		n = max(first, off)
 	}
 	return i, min(n, m.Size-off), true
+}
+
+// Pieces yields the offset and length of each piece of m's file, in
+// order. It stops early at an offset where no piece starts, which a
+// description that passed Validate never has.
+func (m *Media) Pieces() iter.Seq2[int64, int64] {
+	return func(yield func(off, n int64) bool) {
+		for off := int64(0); off < m.Size; {
+			_, n, ok := m.ChunkAt(off)
+			if !ok || !yield(off, n) {
+				return
+			}
+			off += n
+		}
+	}
 }
 
 // ChunkCount returns how many pieces m's file has.
