@@ -25,14 +25,15 @@ import (
 
 // Options choose what to run.
 type Options struct {
-	Sizes []int         // fleet sizes
-	Runs  int           // runs per size; medians are reported
-	Idle  time.Duration // idle window for RSS and heartbeat CPU (0: skip)
-	Storm bool          // a reconnect storm at the largest size
-	Audio []byte        // the alert's MP3
-	Out   string        // folder for results.csv and fanout.svg
-	Self  string        // this program (runs workers, the controller, the floor server)
-	Log   io.Writer
+	Sizes      []int         // fleet sizes
+	Runs       int           // runs per size; medians are reported
+	Idle       time.Duration // idle window for RSS and heartbeat CPU (0: skip)
+	Storm      bool          // a reconnect storm at the largest size
+	PerProcess int           // simulated terminals per worker process
+	Audio      []byte        // the alert's MP3
+	Out        string        // folder for results.csv and fanout.svg
+	Self       string        // this program (runs workers, the controller, the floor server)
+	Log        io.Writer
 }
 
 // Result is one run at one size.
@@ -104,7 +105,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	defer func() { ctrl.stop() }()
 	before, _ := readProc(ctrl.pid())
 	fl, err := sim.Start(ctx, sim.Options{API: ctrl.base, Token: ctrl.admin, AlertToken: ctrl.officer, County: County,
-		N: n, Townships: 10, Villages: 20, PerProcess: 2500, RampPerSec: 2000, Bound: 30 * time.Minute,
+		N: n, Townships: 10, Villages: 20, PerProcess: o.PerProcess, RampPerSec: 2000, Bound: 30 * time.Minute,
 		Spawn: func() *exec.Cmd { return exec.Command(o.Self, "worker") }, Progress: io.Discard})
 	if fl != nil {
 		defer fl.Stop()

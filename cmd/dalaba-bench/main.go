@@ -47,14 +47,18 @@ func run() error {
 	storm := flag.Bool("storm", true, "restart the controller under the largest fleet")
 	audioFile := flag.String("audio", "", "the alert's MP3 (default: a 20.9 s MP3 built from audio/testdata)")
 	out := flag.String("out", "bench-results", "folder for results.csv and fanout.svg")
+	perProcess := flag.Int("per-process", 2500, fmt.Sprintf("simulated terminals per worker process (1..%d)", sim.MaxPerProcess))
 	flag.Parse()
-	o := bench.Options{Runs: *runs, Idle: *idle, Storm: *storm, Out: *out, Log: os.Stderr}
+	o := bench.Options{Runs: *runs, Idle: *idle, Storm: *storm, PerProcess: *perProcess, Out: *out, Log: os.Stderr}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > sim.MaxTerminals {
 			return fmt.Errorf("-sizes: %q is not a fleet size (1..%d)", s, sim.MaxTerminals)
 		}
 		o.Sizes = append(o.Sizes, n)
+	}
+	if o.PerProcess < 1 || o.PerProcess > sim.MaxPerProcess {
+		return fmt.Errorf("-per-process: %d is outside 1..%d", o.PerProcess, sim.MaxPerProcess)
 	}
 	if o.Runs < 1 || o.Runs > 20 {
 		return fmt.Errorf("-runs: %d is outside 1..20", o.Runs)
