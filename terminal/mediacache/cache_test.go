@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"dalaba/protocol"
 )
 
 func openT(t testing.TB, dir string, max int64) *Cache {
@@ -317,11 +319,17 @@ func TestConcurrentCommits(t *testing.T) {
 
 // BenchmarkDownload writes the bench's 167 KB alert file into the cache in
 // 64 KiB chunks, each checked against its hash, and commits it.
+// BenchmarkDownload writes the fleet bench's alert file (167 KB) into the
+// cache in the pieces a controller cuts it into (16, 16, 32, 64 and 39
+// KiB), each checked against its hash, then commits it.
 func BenchmarkDownload(b *testing.B) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 167180/16)
-	m := Manifest{Size: int64(len(data)), ChunkSize: 64 << 10}
-	for rest := data; len(rest) > 0; rest = rest[min(m.ChunkSize, len(rest)):] {
-		m.Chunks = append(m.Chunks, sha256.Sum256(rest[:min(m.ChunkSize, len(rest))]))
+	layout := protocol.Media{Size: int64(len(data)), ChunkSize: protocol.DefaultChunkSize, FirstChunk: protocol.DefaultFirstChunk}
+	m := Manifest{Size: layout.Size, ChunkSize: layout.ChunkSize, FirstChunk: layout.FirstChunk}
+	var pieces [][]byte
+	for off, n := range layout.Pieces() {
+		pieces = append(pieces, data[off:off+n])
+		m.Chunks = append(m.Chunks, sha256.Sum256(data[off:off+n]))
 	}
 	c := openT(b, b.TempDir(), 1<<30)
 	b.SetBytes(int64(len(data)))
@@ -330,8 +338,8 @@ func BenchmarkDownload(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for rest := data; len(rest) > 0; rest = rest[min(m.ChunkSize, len(rest)):] {
-			if _, err := w.Write(rest[:min(m.ChunkSize, len(rest))]); err != nil {
+		for _, p := range pieces {
+			if _, err := w.Write(p); err != nil {
 				b.Fatal(err)
 			}
 		}
