@@ -317,8 +317,6 @@ func TestConcurrentCommits(t *testing.T) {
 	}
 }
 
-// BenchmarkDownload writes the bench's 167 KB alert file into the cache in
-// 64 KiB chunks, each checked against its hash, and commits it.
 // BenchmarkDownload writes the fleet bench's alert file (167 KB) into the
 // cache in the pieces a controller cuts it into (16, 16, 32, 64 and 39
 // KiB), each checked against its hash, then commits it.
