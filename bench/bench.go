@@ -57,6 +57,10 @@ type Result struct {
 	FloorFaultsClients int64         // its clients' in that time
 	FloorP50, FloorP99 time.Duration // the same file from http.FileServer
 	FloorMax           time.Duration
+	// Ratio is P99 ÷ FloorP99 of this run, both measured on the machine
+	// as it was then; in a size's medians (Median), the median of its
+	// runs' ratios.
+	Ratio              float64
 	BytesRatio         float64 // bytes of messages to terminals per terminal / media size
 	RepeatFetched      int     // terminals that fetched the media of the repeated alert
 	RepeatBytesPerTerm float64
@@ -234,6 +238,7 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fr.times, 0.5), sim.Quantile(fr.times, 0.99), sim.Quantile(fr.times, 1)
 	res.FloorCPUServer, res.FloorCPUClients = fr.server.CPU, fr.clients.CPU
 	res.FloorFaultsServer, res.FloorFaultsClients = fr.server.Faults, fr.clients.Faults
+	res.Ratio = float64(res.P99) / float64(max(res.FloorP99, 1))
 	return res, nil
 }
 

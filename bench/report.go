@@ -41,6 +41,7 @@ func Median(rs []Result) []Result {
 		m.PlayFaultsCtrl, m.PlayFaultsSim = mdi(func(r Result) int64 { return r.PlayFaultsCtrl }), mdi(func(r Result) int64 { return r.PlayFaultsSim })
 		m.FloorFaultsServer, m.FloorFaultsClients = mdi(func(r Result) int64 { return r.FloorFaultsServer }), mdi(func(r Result) int64 { return r.FloorFaultsClients })
 		m.BytesRatio = mdf(func(r Result) float64 { return r.BytesRatio })
+		m.Ratio = mdf(func(r Result) float64 { return r.Ratio })
 		m.IdleRSSPerTerm = mdf(func(r Result) float64 { return r.IdleRSSPerTerm })
 		m.IdleCPU = mdf(func(r Result) float64 { return r.IdleCPU })
 		m.IdleSwitches = mdf(func(r Result) float64 { return r.IdleSwitches })
@@ -69,7 +70,7 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float
 // Print writes the medians as a table.
 func Print(w io.Writer, med []Result, runs int) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "terminals\tramp-up\tcommand p99\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ratio\taudio paused: terminals, longest\tCPU/terminal: controller, sim\tto the last playing\tfloor: server, clients\tpage faults/terminal: controller, sim; floor\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
+	fmt.Fprintf(tw, "terminals\tramp-up\tcommand p99\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ÷ floor p99\tthe runs' own, median\taudio paused: terminals, longest\tCPU/terminal: controller, sim\tto the last playing\tfloor: server, clients\tpage faults/terminal: controller, sim; floor\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
 	for _, r := range med {
 		ratio := float64(r.P99) / float64(max(r.FloorP99, 1))
 		perTerm := func(a, b time.Duration) string {
@@ -82,12 +83,14 @@ func Print(w io.Writer, med []Result, runs int) {
 			}
 			return strings.Join(s[:2], ", ") + "; " + strings.Join(s[2:], ", ")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%d, %s\t%s\t%s\t%s\t%s\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.CmdP99), ms(r.P50), ms(r.P99), ms(r.Max),
-			ms(r.FloorP50), ms(r.FloorP99), ratio, r.Paused, ms(r.PausedMax), perTerm(r.AlertCPUCtrl, r.AlertCPUSim), perTerm(r.PlayCPUCtrl, r.PlayCPUSim),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d, %s\t%s\t%s\t%s\t%s\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.CmdP99), ms(r.P50), ms(r.P99), ms(r.Max),
+			ms(r.FloorP50), ms(r.FloorP99), ratio, r.Ratio, r.Paused, ms(r.PausedMax), perTerm(r.AlertCPUCtrl, r.AlertCPUSim), perTerm(r.PlayCPUCtrl, r.PlayCPUSim),
 			perTerm(r.FloorCPUServer, r.FloorCPUClients), faults(r.PlayFaultsCtrl, r.PlayFaultsSim, r.FloorFaultsServer, r.FloorFaultsClients), r.BytesRatio, r.RepeatFetched, r.RepeatBytesPerTerm)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "(medians of %d runs; the repeat columns are from the first run; command: the alert verified and accepted;\n"+
+	fmt.Fprintf(w, "(medians of %d runs; p99 ÷ floor p99: of those medians, then the median of each run's own ratio, our p99\n"+
+		" and the floor's measured one after the other, on the machine as it was then; the repeat columns are from the first run;\n"+
+		" command: the alert verified and accepted;\n"+
 		" CPU: the processes' CPU time from the alert to every delivery done, per terminal; then only until the last\n"+
 		" terminal played; the floor's from its start to the last client having the whole file, per client;\n"+
 		" page faults: minor faults (memory touched afresh) in those same stretches, per terminal or client)\n\n", runs)
@@ -121,7 +124,7 @@ func WriteCSV(path string, rs []Result) error {
 		"bytes_ratio", "repeat_fetched", "repeat_bytes_per_terminal", "idle_rss_per_terminal", "idle_cpu", "storm_back_ms", "storm_peak_cpu", "storm_peak_rss",
 		"command_p50_ms", "command_p99_ms", "alert_cpu_controller_ms", "alert_cpu_sim_ms", "storm_resumed_ms", "storm_pending_done", "idle_switches_per_s", "paused_terminals", "paused_max_ms",
 		"play_cpu_controller_ms", "play_cpu_sim_ms", "floor_cpu_server_ms", "floor_cpu_clients_ms",
-		"play_faults_controller", "play_faults_sim", "floor_faults_server", "floor_faults_clients"})
+		"play_faults_controller", "play_faults_sim", "floor_faults_server", "floor_faults_clients", "p99_floor_ratio"})
 	m := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 	for _, r := range rs {
 		w.Write([]string{fmt.Sprint(r.N), r.Load, m(r.RampUp), m(r.P50), m(r.P99), m(r.Max), m(r.FloorP50), m(r.FloorP99), m(r.FloorMax),
@@ -129,7 +132,7 @@ func WriteCSV(path string, rs []Result) error {
 			fmt.Sprintf("%.0f", r.IdleRSSPerTerm), fmt.Sprintf("%.4f", r.IdleCPU), m(r.StormBack), fmt.Sprintf("%.2f", r.StormPeakCPU), fmt.Sprint(r.StormPeakRSS),
 			m(r.CmdP50), m(r.CmdP99), m(r.AlertCPUCtrl), m(r.AlertCPUSim), m(r.StormResumed), fmt.Sprint(r.StormPending), fmt.Sprintf("%.0f", r.IdleSwitches), fmt.Sprint(r.Paused), m(r.PausedMax),
 			m(r.PlayCPUCtrl), m(r.PlayCPUSim), m(r.FloorCPUServer), m(r.FloorCPUClients),
-			fmt.Sprint(r.PlayFaultsCtrl), fmt.Sprint(r.PlayFaultsSim), fmt.Sprint(r.FloorFaultsServer), fmt.Sprint(r.FloorFaultsClients)})
+			fmt.Sprint(r.PlayFaultsCtrl), fmt.Sprint(r.PlayFaultsSim), fmt.Sprint(r.FloorFaultsServer), fmt.Sprint(r.FloorFaultsClients), fmt.Sprintf("%.3f", r.Ratio)})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {

@@ -1,6 +1,11 @@
 package bench
 
 import (
+	"bytes"
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,5 +33,48 @@ func TestMedian(t *testing.T) {
 	}
 	if med[1].IdleCPU != 0.11 {
 		t.Errorf("a size run once keeps its figures: idle CPU %v, want 0.11", med[1].IdleCPU)
+	}
+}
+
+// The ratio to the floor is given two ways: of the medians, and as the
+// median of the runs' own ratios, which can differ a lot when the floor
+// moves between runs (2026-11-29 at 15,000: 1.47 against 1.15).
+func TestRatioOfMediansAndOfRuns(t *testing.T) {
+	run := func(p99, floor time.Duration) Result {
+		return Result{N: 15000, P99: p99, FloorP99: floor, Ratio: float64(p99) / float64(floor)}
+	}
+	rs := []Result{run(7636*time.Millisecond, 3305*time.Millisecond), run(5987*time.Millisecond, 5200*time.Millisecond), run(4539*time.Millisecond, 4078*time.Millisecond)}
+	med := Median(rs)
+	if got := med[0].Ratio; got < 1.14 || got > 1.16 {
+		t.Fatalf("median of the runs' ratios = %.3f, want 1.15 (5.987 s ÷ 5.200 s)", got)
+	}
+	var out bytes.Buffer
+	Print(&out, med, len(rs))
+	var row string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "15000") {
+			row = l
+			break
+		}
+	}
+	if !strings.Contains(row, "1.47") || !strings.Contains(row, "1.15") {
+		t.Errorf("table row %q: want the ratio of the medians (1.47) and the median of the runs' (1.15)", row)
+	}
+	path := filepath.Join(t.TempDir(), "results.csv")
+	if err := WriteCSV(path, rs); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := len(rows[0]) - 1
+	if rows[0][last] != "p99_floor_ratio" || rows[1][last] != "2.310" || rows[2][last] != "1.151" {
+		t.Errorf("CSV's last column: %q, %q, %q; want p99_floor_ratio, 2.310, 1.151", rows[0][last], rows[1][last], rows[2][last])
 	}
 }
