@@ -121,6 +121,7 @@ type Summary struct {
 	AlertID  string
 	Accepted time.Time       // the API accepted the alert
 	Playing  []time.Duration // per terminal, accept → first sound, sorted
+	Paused   []time.Duration // per terminal whose audio paused waiting for its media, how long in all, sorted
 	Counts   map[string]int  // the controller's deliveries by state
 	Done     time.Duration   // accept → every delivery done
 }
@@ -141,7 +142,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer cancel()
 	a, err := fl.Alert(ctx, o.Audio, o.AudioName)
 	if a != nil {
-		sum.AlertID, sum.Accepted, sum.Playing, sum.Counts, sum.Done = a.ID, a.Accepted, a.Playing, a.Counts, a.Done
+		sum.AlertID, sum.Accepted, sum.Playing, sum.Paused, sum.Counts, sum.Done = a.ID, a.Accepted, a.Playing, a.Paused, a.Counts, a.Done
 	}
 	return sum, err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,9 @@ func TestFleet(t *testing.T) {
 	if len(sum.Playing) != n || sum.Counts[protocol.DeliveryDone] != n {
 		t.Fatalf("%d of %d terminals played the alert; deliveries %v", len(sum.Playing), n, sum.Counts)
 	}
+	if len(sum.Paused) != 0 || !strings.Contains(table.String(), "audio paused waiting for media  none") {
+		t.Errorf("a 2 s file plays only once whole, so none can pause: %d paused; summary:\n%s", len(sum.Paused), table.String())
+	}
 
 	// Every terminal sent each receipt of the alert once, and the
 	// controller stored each once.
@@ -189,5 +193,17 @@ func TestFirstUps(t *testing.T) {
 	case <-fired:
 		t.Fatal("fired twice")
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// The summary says how many terminals' audio paused waiting for media
+// (the fleet's link or the controller not keeping up), and the longest.
+func TestSummaryNamesPausedAudio(t *testing.T) {
+	s := Summary{Terminals: 3, AlertID: "x", Playing: []time.Duration{time.Second, time.Second, 2 * time.Second},
+		Paused: []time.Duration{300 * time.Millisecond, 1520 * time.Millisecond}}
+	var out bytes.Buffer
+	s.Print(&out)
+	if !strings.Contains(out.String(), "audio paused waiting for media  2 terminals, the longest 1.52s in all") {
+		t.Errorf("summary:\n%s\nwant 2 terminals paused, the longest 1.52s", out.String())
 	}
 }

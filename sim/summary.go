@@ -31,6 +31,11 @@ func (s *Summary) Print(w io.Writer) {
 		row("accept → playing p50", Quantile(s.Playing, 0.5).Round(time.Millisecond))
 		row("accept → playing p99", Quantile(s.Playing, 0.99).Round(time.Millisecond))
 		row("accept → playing max", Quantile(s.Playing, 1).Round(time.Millisecond))
+		paused := "none"
+		if len(s.Paused) > 0 {
+			paused = fmt.Sprintf("%d terminals, the longest %s in all", len(s.Paused), s.Paused[len(s.Paused)-1].Round(time.Millisecond))
+		}
+		row("audio paused waiting for media", paused)
 		row("accept → all done", s.Done.Round(time.Millisecond))
 		row("deliveries by state", s.Counts)
 	}
