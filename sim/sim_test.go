@@ -197,13 +197,17 @@ func TestFirstUps(t *testing.T) {
 }
 
 // The summary says how many terminals' audio paused waiting for media
-// (the fleet's link or the controller not keeping up), and the longest.
+// (the fleet's link or the controller not keeping up), and the longest,
+// and the deliveries by state.
 func TestSummaryNamesPausedAudio(t *testing.T) {
 	s := Summary{Terminals: 3, AlertID: "x", Playing: []time.Duration{time.Second, time.Second, 2 * time.Second},
-		Paused: []time.Duration{300 * time.Millisecond, 1520 * time.Millisecond}}
+		Paused: []time.Duration{300 * time.Millisecond, 1520 * time.Millisecond},
+		Counts: map[string]int{"playing": 1, "done": 2}}
 	var out bytes.Buffer
 	s.Print(&out)
-	if !strings.Contains(out.String(), "audio paused waiting for media  2 terminals, the longest 1.52s in all") {
-		t.Errorf("summary:\n%s\nwant 2 terminals paused, the longest 1.52s", out.String())
+	for _, want := range []string{"audio paused waiting for media  2 terminals, the longest 1.52s in all", "deliveries by state             done 2, playing 1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary:\n%s\nwant a line %q", out.String(), want)
+		}
 	}
 }

@@ -3,6 +3,9 @@ package sim
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -37,7 +40,7 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		row("audio paused waiting for media", paused)
 		row("accept → all done", s.Done.Round(time.Millisecond))
-		row("deliveries by state", s.Counts)
+		row("deliveries by state", states(s.Counts))
 	}
 	tw.Flush()
 	for i, f := range s.Failed {
@@ -47,4 +50,17 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		fmt.Fprintln(w, f)
 	}
+}
+
+// states lists deliveries by state, as "done 998, failed 2", states in
+// order of name.
+func states(counts map[string]int) string {
+	if len(counts) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
 }
