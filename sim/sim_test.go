@@ -210,4 +210,10 @@ func TestSummaryNamesPausedAudio(t *testing.T) {
 			t.Errorf("summary:\n%s\nwant a line %q", out.String(), want)
 		}
 	}
+	s.Paused = s.Paused[1:]
+	out.Reset()
+	s.Print(&out)
+	if want := "audio paused waiting for media  1 terminal, the longest 1.52s in all"; !strings.Contains(out.String(), want) {
+		t.Errorf("summary:\n%s\nwant a line %q", out.String(), want)
+	}
 }

@@ -35,8 +35,12 @@ func (s *Summary) Print(w io.Writer) {
 		row("accept → playing p99", Quantile(s.Playing, 0.99).Round(time.Millisecond))
 		row("accept → playing max", Quantile(s.Playing, 1).Round(time.Millisecond))
 		paused := "none"
-		if len(s.Paused) > 0 {
-			paused = fmt.Sprintf("%d terminals, the longest %s in all", len(s.Paused), s.Paused[len(s.Paused)-1].Round(time.Millisecond))
+		if n := len(s.Paused); n > 0 {
+			who := fmt.Sprintf("%d terminals", n)
+			if n == 1 {
+				who = "1 terminal"
+			}
+			paused = fmt.Sprintf("%s, the longest %s in all", who, s.Paused[n-1].Round(time.Millisecond))
 		}
 		row("audio paused waiting for media", paused)
 		row("accept → all done", s.Done.Round(time.Millisecond))
