@@ -21,11 +21,12 @@ type TTSConfig struct {
 	Voices         map[string]string `json:"voices"`  // language → voice
 	TimeoutSeconds int               `json:"timeout_seconds"`
 	MaxChars       int               `json:"max_chars"`
+	Encode         []string          `json:"encode"` // argv; WAV on stdin, MP3 on stdout; empty: keep the WAV
 }
 
 func (t TTSConfig) engineConfig(maxUploadMB int) tts.Config {
 	return tts.Config{Command: t.Command, Voices: t.Voices, Timeout: time.Duration(t.TimeoutSeconds) * time.Second,
-		MaxOutput: int64(maxUploadMB) << 20, MaxText: t.MaxChars}
+		MaxOutput: int64(maxUploadMB) << 20, MaxText: t.MaxChars, Encode: t.Encode}
 }
 
 // validate checks the "tts" key.
@@ -52,8 +53,9 @@ type TTSRequest struct {
 // ErrSpeech marks a failure of the speech engine itself (not of the text).
 var ErrSpeech = errors.New("text to speech failed")
 
-// SpeakMedia speaks a text with the configured engine and stores the WAV
-// exactly like an upload (AddMedia). Nothing is stored when it fails.
+// SpeakMedia speaks a text with the configured engine and stores the WAV,
+// or the MP3 the configured encoder made of it, exactly like an upload
+// (AddMedia). Nothing is stored when it fails.
 func (c *Controller) SpeakMedia(ctx context.Context, req TTSRequest) (store.Media, error) {
 	if req.Lang == "" {
 		req.Lang = "zh"
@@ -62,7 +64,7 @@ func (c *Controller) SpeakMedia(ctx context.Context, req TTSRequest) (store.Medi
 	if err != nil {
 		return store.Media{}, fmt.Errorf("%w: %v", ErrSpeech, err)
 	}
-	wav, _, err := eng.Speak(ctx, tts.Request{Text: req.Text, Lang: req.Lang, AttentionTone: req.AttentionTone})
+	speech, info, err := eng.Speak(ctx, tts.Request{Text: req.Text, Lang: req.Lang, AttentionTone: req.AttentionTone})
 	switch {
 	case errors.Is(err, tts.ErrInput) && strings.Contains(err.Error(), "lang "):
 		return store.Media{}, invalid("lang", "%v", strings.TrimPrefix(err.Error(), "tts: "))
@@ -71,16 +73,17 @@ func (c *Controller) SpeakMedia(ctx context.Context, req TTSRequest) (store.Medi
 	case err != nil:
 		return store.Media{}, fmt.Errorf("%w: %v", ErrSpeech, err)
 	}
-	return c.AddMedia(ctx, ttsName(req), wav)
+	return c.AddMedia(ctx, ttsName(req, info.Format), speech)
 }
 
-// ttsName names spoken media after its language and first words.
-func ttsName(req TTSRequest) string {
+// ttsName names spoken media after its language and first words, with
+// the extension of its format.
+func ttsName(req TTSRequest, format string) string {
 	words := strings.Join(strings.Fields(req.Text), " ")
 	if utf8.RuneCountInString(words) > 24 {
 		words = string([]rune(words)[:24]) + "…"
 	}
-	return "tts-" + req.Lang + "-" + strings.NewReplacer("/", "_", "\\", "_").Replace(words) + ".wav"
+	return "tts-" + req.Lang + "-" + strings.NewReplacer("/", "_", "\\", "_").Replace(words) + "." + format
 }
 
 func (c *Controller) apiTTS(w http.ResponseWriter, r *http.Request, p *principal) {

@@ -69,6 +69,45 @@ func TestTTSMedia(t *testing.T) {
 	h.admin.refused(t, http.StatusBadRequest, "sha256", "GET", "/api/v1/media/..%2f..%2fetc", nil)
 }
 
+// TestTTSMediaEncoded: with tts.encode (lame), typed text is stored as an
+// MP3, a seventh of the WAV's bytes or less, previewed as one, and an
+// alert carrying it plays to the end on a terminal.
+func TestTTSMediaEncoded(t *testing.T) {
+	t.Parallel()
+	ttstest.RequireEncoder(t)
+	h := startController(t, func(c *Config) { c.TTS.Encode = ttstest.Lame })
+	h.setPolicy(t, noApproval())
+	_, termA := h.enrolledTerminal(t, villageA, "大巷村一号")
+	cadre := h.user(t, "cadre-a", []string{"cadre"}, villageA)
+
+	var m store.Media
+	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/media/tts",
+		TTSRequest{Text: "各位村民请注意，今晚八点在村委会开会，请大家准时参加。", Lang: "zh", AttentionTone: true}, &m)
+	if m.Format != "mp3" || m.DurationMS < 5000 || !strings.HasPrefix(m.Name, "tts-zh-各位村民") || !strings.HasSuffix(m.Name, ".mp3") {
+		t.Fatalf("media %+v: want an MP3 of over 5 s (streamed to the terminal) named after the text", m)
+	}
+	if wavBytes := m.DurationMS * 44100 / 1000; m.Size*7 > wavBytes {
+		t.Fatalf("%d bytes for %d ms: not a seventh of a 22,050 Hz WAV's %d", m.Size, m.DurationMS, wavBytes)
+	}
+	resp, mp3 := request(t, apiClient, "GET", h.base+"/api/v1/media/"+m.SHA256, http.Header{"Authorization": {"Bearer " + h.token}}, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "audio/mpeg" || int64(len(mp3)) != m.Size {
+		t.Fatalf("preview: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(mp3))
+	}
+	v := AlertView{}
+	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/alerts",
+		AlertRequest{Class: "daily", Title: "开会通知", Areas: []string{villageA}, Media: []string{m.SHA256}}, &v)
+	h.waitDelivery(t, v.ID, termA, "done")
+}
+
+// TestTTSConfigEncodeRefused: an encoder without a program is refused
+// when the config is loaded, naming the key.
+func TestTTSConfigEncodeRefused(t *testing.T) {
+	err := TTSConfig{Encode: []string{" "}}.validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "tts.encode: the program name is empty") {
+		t.Fatalf("validate = %v", err)
+	}
+}
+
 // TestTTSEngineFailure: a broken speech command is a 503 naming the
 // failure, and stores nothing.
 func TestTTSEngineFailure(t *testing.T) {

@@ -38,6 +38,12 @@ type Config struct {
 	MaxOutput int64
 	// MaxText bounds the text, in characters.
 	MaxText int
+	// Encode, when set, is a program and its arguments that read the
+	// spoken WAV on standard input and write it as one MP3 on standard
+	// output (lame, say). Empty: the WAV is kept. A spoken alert goes to
+	// every terminal, and a speech MP3 is a seventh of the WAV's bytes or
+	// less (docs/operations.md, "The network an alert needs").
+	Encode []string
 }
 
 // Default speaks Mandarin with espeak-ng's pinyin voice (its plain "cmn"
@@ -76,6 +82,8 @@ func New(cfg Config) (*Engine, error) {
 	switch {
 	case strings.TrimSpace(cfg.Command[0]) == "":
 		return nil, errors.New("command: the program name is empty")
+	case len(cfg.Encode) > 0 && strings.TrimSpace(cfg.Encode[0]) == "":
+		return nil, errors.New("encode: the program name is empty (leave encode out to keep the WAV)")
 	case cfg.Timeout < 0 || cfg.MaxOutput < 0 || cfg.MaxText < 0:
 		return nil, errors.New("timeout, output and text limits must be positive")
 	}
@@ -108,14 +116,18 @@ type Request struct {
 	AttentionTone bool   // a two-note chime before the speech
 }
 
-// Speak renders a request as one 16-bit PCM mono WAV file and returns it
-// with its measurements.
+// Speak renders a request as one 16-bit PCM mono WAV file, or with
+// Config.Encode the MP3 made of it, and returns it with its measurements.
 func (e *Engine) Speak(ctx context.Context, req Request) ([]byte, audio.Info, error) {
 	voice, err := e.check(req)
 	if err != nil {
 		return nil, audio.Info{}, err
 	}
-	raw, err := e.run(ctx, voice, req.Text)
+	args := make([]string, len(e.cfg.Command))
+	for i, a := range e.cfg.Command {
+		args[i] = strings.ReplaceAll(a, "{voice}", voice)
+	}
+	raw, err := e.run(ctx, "speech command", args, strings.NewReader(req.Text))
 	if err != nil {
 		return nil, audio.Info{}, err
 	}
@@ -139,8 +151,38 @@ func (e *Engine) Speak(ctx context.Context, req Request) ([]byte, audio.Info, er
 	if err != nil {
 		return nil, audio.Info{}, fmt.Errorf("speech: %w", err)
 	}
-	return wav, info, nil
+	if len(e.cfg.Encode) == 0 {
+		return wav, info, nil
+	}
+	return e.encode(ctx, wav, info)
 }
+
+// encode runs Config.Encode on wav and checks that what it wrote is an
+// MP3 of the same speech: one the terminals' decoder reads, as long as
+// the WAV give or take the encoder's padding (encodeSlack).
+func (e *Engine) encode(ctx context.Context, wav []byte, in audio.Info) ([]byte, audio.Info, error) {
+	mp3, err := e.run(ctx, "audio encoder", e.cfg.Encode, bytes.NewReader(wav))
+	if err != nil {
+		return nil, audio.Info{}, err
+	}
+	info, err := audio.Probe(mp3)
+	if err == nil && info.Format != "mp3" {
+		err = fmt.Errorf("it is %s", strings.ToUpper(info.Format))
+	}
+	if err != nil {
+		return nil, audio.Info{}, fmt.Errorf("audio encoder %s wrote no usable MP3 (%v): it must read a WAV on standard input and write an MP3 on standard output", e.cfg.Encode[0], err)
+	}
+	if d := info.Duration - in.Duration; d < -encodeSlack || d > encodeSlack+in.Duration/100 {
+		return nil, audio.Info{}, fmt.Errorf("audio encoder %s wrote %s of MP3 for %s of speech", e.cfg.Encode[0], info.Duration, in.Duration)
+	}
+	return mp3, info, nil
+}
+
+// encodeSlack is how much shorter or longer (and 1 % more) an encoded
+// file may be than its WAV: an MP3 encoder pads the start and the last
+// frame (lame: about 0.1 s at 22,050 Hz), and a first frame may carry only
+// its tag.
+const encodeSlack = 250 * time.Millisecond
 
 // check validates a request and returns its voice.
 func (e *Engine) check(req Request) (string, error) {
@@ -160,17 +202,13 @@ func (e *Engine) check(req Request) (string, error) {
 	return voice, nil
 }
 
-// run executes the command with text on stdin and returns its stdout,
-// bounded by the timeout and the output limit.
-func (e *Engine) run(ctx context.Context, voice, text string) ([]byte, error) {
+// run executes argv, the speech command or the encoder (what), with stdin
+// and returns its stdout, bounded by the timeout and the output limit.
+func (e *Engine) run(ctx context.Context, what string, argv []string, stdin io.Reader) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	args := make([]string, len(e.cfg.Command)-1)
-	for i, a := range e.cfg.Command[1:] {
-		args[i] = strings.ReplaceAll(a, "{voice}", voice)
-	}
-	cmd := exec.CommandContext(ctx, e.cfg.Command[0], args...)
-	cmd.Stdin = strings.NewReader(text)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin = stdin
 	// The command runs in its own process group, so that a timeout or the
 	// output limit ends whatever it started too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -183,7 +221,7 @@ func (e *Engine) run(ctx context.Context, voice, text string) ([]byte, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start speech command %s: %w (is it installed? see docs/sources.md)", e.cfg.Command[0], err)
+		return nil, fmt.Errorf("start %s %s: %w (is it installed? see docs/sources.md)", what, argv[0], err)
 	}
 	out, rerr := io.ReadAll(io.LimitReader(stdout, e.cfg.MaxOutput+1))
 	tooBig := int64(len(out)) > e.cfg.MaxOutput
@@ -194,13 +232,13 @@ func (e *Engine) run(ctx context.Context, voice, text string) ([]byte, error) {
 	msg := strings.TrimSpace(stderr.String())
 	switch {
 	case tooBig:
-		return nil, fmt.Errorf("%w: the speech command wrote more than the limit of %d bytes; shorten the text", ErrInput, e.cfg.MaxOutput)
+		return nil, fmt.Errorf("%w: the %s wrote more than the limit of %d bytes; shorten the text", ErrInput, what, e.cfg.MaxOutput)
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("speech command %s did not finish within %s", e.cfg.Command[0], e.cfg.Timeout)
+		return nil, fmt.Errorf("%s %s did not finish within %s", what, argv[0], e.cfg.Timeout)
 	case werr != nil:
-		return nil, fmt.Errorf("speech command %s failed: %v: %s", e.cfg.Command[0], werr, msg)
+		return nil, fmt.Errorf("%s %s failed: %v: %s", what, argv[0], werr, msg)
 	case rerr != nil:
-		return nil, fmt.Errorf("read speech command output: %w", rerr)
+		return nil, fmt.Errorf("read %s output: %w", what, rerr)
 	}
 	return out, nil
 }

@@ -1,8 +1,11 @@
 package tts
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -168,9 +171,98 @@ func TestCommandFailures(t *testing.T) {
 	}
 }
 
+// TestSpeakEncodesMP3: with an encoder (lame), the speech and its chime
+// come back as an MP3 of the same length, a seventh of the WAV's bytes or
+// less, that the terminals' decoder plays: the chime first, at its pitch,
+// then sound.
+func TestSpeakEncodesMP3(t *testing.T) {
+	ttstest.RequireEncoder(t)
+	req := Request{Text: "请注意，明天白天有暴雨，请村民们做好防汛准备。", Lang: "zh", AttentionTone: true}
+	wav, plain, err := engine(t, Config{}).Speak(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp3, info, err := engine(t, Config{Encode: ttstest.Lame}).Speak(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if probed, err := audio.Probe(mp3); err != nil || probed != info || info.Format != "mp3" || info.Channels != 1 {
+		t.Fatalf("Probe: %+v, %v; Speak said %+v", probed, err, info)
+	}
+	if d := absDur(info.Duration - plain.Duration); d > encodeSlack {
+		t.Fatalf("MP3 of %s for a WAV of %s", info.Duration, plain.Duration)
+	}
+	if len(mp3)*7 > len(wav) {
+		t.Fatalf("MP3 of %d bytes for a WAV of %d: not a seventh", len(mp3), len(wav))
+	}
+	t.Logf("%s of speech: WAV %d bytes (%d Hz), MP3 %d bytes (%.1f times fewer)", plain.Duration, len(wav), plain.SampleRate, len(mp3), float64(len(wav))/float64(len(mp3)))
+	r, err := audio.Decode(bytes.NewReader(mp3), "mp3", 48000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := make([]float32, 0, len(pcm)/4)
+	var sum float64
+	for i := 0; i+4 <= len(pcm); i += 4 {
+		v := float32(int16(binary.LittleEndian.Uint16(pcm[i:]))) / 32768
+		left = append(left, v)
+		sum += float64(v) * float64(v)
+	}
+	if rms := math.Sqrt(sum / float64(len(left))); rms < 0.01 {
+		t.Fatalf("decoded RMS %.4f: nearly silent", rms)
+	}
+	// The encoder's delay comes first: lame writing to a pipe cannot go back
+	// to write the gapless tag that lets a decoder drop it (about 50 ms).
+	const delay = 100 * time.Millisecond
+	chime := left[:int((2*toneNote+delay).Seconds()*48000)]
+	var shift time.Duration
+	for i, c := range []struct {
+		f          float64
+		start, end time.Duration
+	}{{toneHigh, 0, toneNote}, {toneLow, toneNote, 2 * toneNote}} {
+		segs := audio.ToneSegments(chime, 48000, c.f)
+		if len(segs) == 1 && i == 0 {
+			shift = segs[0].Start
+		}
+		if len(segs) != 1 || shift < 0 || shift > delay || absDur(segs[0].Start-shift-c.start) > 30*time.Millisecond || absDur(segs[0].End-shift-c.end) > 30*time.Millisecond {
+			t.Fatalf("decoded note %d (%.0f Hz): segments %v, want one at %s..%s after a delay of at most %s", i, c.f, segs, c.start, c.end, delay)
+		}
+	}
+}
+
+// TestEncoderFailures: an encoder that fails, writes something other than
+// an MP3, or an MP3 of other audio, is an error naming it; nothing is
+// returned.
+func TestEncoderFailures(t *testing.T) {
+	ttstest.RequireEncoder(t)
+	other := filepath.Join(t.TempDir(), "other.wav")
+	if err := os.WriteFile(other, audio.ToneWAV(440, 10*time.Second, 22050, 0.5), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		cmd  []string
+		want string
+	}{
+		"fails":       {[]string{"sh", "-c", "echo bad bitrate >&2; exit 1"}, "bad bitrate"},
+		"keeps a WAV": {[]string{"cat"}, "no usable MP3 (it is WAV)"},
+		"not audio":   {[]string{"echo", "hello"}, "no usable MP3"},
+		"other audio": {[]string{"sh", "-c", "cat >/dev/null; lame --quiet -m m -b 48 " + other + " -"}, "of MP3 for"},
+		"not found":   {[]string{"/nonexistent/lame"}, "is it installed"},
+	} {
+		mp3, _, err := engine(t, Config{Encode: c.cmd}).Speak(context.Background(), Request{Text: "请注意", Lang: "zh"})
+		if err == nil || !strings.Contains(err.Error(), c.want) || mp3 != nil {
+			t.Errorf("%s: %d bytes, %v; want an error containing %q", name, len(mp3), err, c.want)
+		}
+	}
+}
+
 func TestConfigRefused(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"empty program": {Command: []string{""}},
+		"empty encoder": {Encode: []string{" "}},
 		"option voice":  {Voices: map[string]string{"zh": "--stdout"}},
 		"no language":   {Voices: map[string]string{"": "en"}},
 		"negative":      {Timeout: -time.Second},

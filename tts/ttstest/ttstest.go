@@ -11,8 +11,24 @@ import (
 // under CI (CI set), where scripts/test-deps.sh must have installed it.
 func Require(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		msg := "espeak-ng is not installed; run scripts/test-deps.sh (apt-get install -y --no-install-recommends espeak-ng)"
+	need(t, "espeak-ng")
+}
+
+// RequireEncoder is Require for the tests that also encode the speech as
+// MP3 with lame (tts.Config.Encode).
+func RequireEncoder(t testing.TB) {
+	t.Helper()
+	need(t, "espeak-ng")
+	need(t, "lame")
+}
+
+// Lame is an encoder for tts.Config.Encode: lame, writing 48 kbit/s mono.
+var Lame = []string{"lame", "--quiet", "-m", "m", "-b", "48", "-", "-"}
+
+func need(t testing.TB, program string) {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		msg := program + " is not installed; run scripts/test-deps.sh (apt-get install -y --no-install-recommends " + program + ")"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
