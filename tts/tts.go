@@ -41,8 +41,8 @@ type Config struct {
 	// Encode, when set, is a program and its arguments that read the
 	// spoken WAV on standard input and write it as one MP3 on standard
 	// output (lame, say). Empty: the WAV is kept. A spoken alert goes to
-	// every terminal, and a speech MP3 is a seventh of the WAV's bytes or
-	// less (docs/operations.md, "The network an alert needs").
+	// every terminal, and at 48 kbit/s a speech MP3 is a seventh of the
+	// WAV's bytes (docs/operations.md, "The network an alert needs").
 	Encode []string
 }
 
@@ -172,16 +172,16 @@ func (e *Engine) encode(ctx context.Context, wav []byte, in audio.Info) ([]byte,
 	if err != nil {
 		return nil, audio.Info{}, fmt.Errorf("audio encoder %s wrote no usable MP3 (%v): it must read a WAV on standard input and write an MP3 on standard output", e.cfg.Encode[0], err)
 	}
-	if d := info.Duration - in.Duration; d < -encodeSlack || d > encodeSlack+in.Duration/100 {
+	if d, slack := info.Duration-in.Duration, encodeSlack+in.Duration/100; d < -slack || d > slack {
 		return nil, audio.Info{}, fmt.Errorf("audio encoder %s wrote %s of MP3 for %s of speech", e.cfg.Encode[0], info.Duration, in.Duration)
 	}
 	return mp3, info, nil
 }
 
-// encodeSlack is how much shorter or longer (and 1 % more) an encoded
-// file may be than its WAV: an MP3 encoder pads the start and the last
-// frame (lame: about 0.1 s at 22,050 Hz), and a first frame may carry only
-// its tag.
+// encodeSlack, and 1 % of the speech, is how much shorter or longer an
+// encoded file may be than its WAV: an MP3 encoder pads the start and the
+// last frame (lame: about 0.1 s at 22,050 Hz), and a first frame may carry
+// only its tag.
 const encodeSlack = 250 * time.Millisecond
 
 // check validates a request and returns its voice.
