@@ -21,12 +21,23 @@ type TTSConfig struct {
 	Voices         map[string]string `json:"voices"`  // language → voice
 	TimeoutSeconds int               `json:"timeout_seconds"`
 	MaxChars       int               `json:"max_chars"`
-	Encode         []string          `json:"encode"` // argv; WAV on stdin, MP3 on stdout; empty: keep the WAV
+	Encode         []string          `json:"encode"` // argv; WAV on stdin, MP3 on stdout; absent: DefaultTTSEncode; []: keep the WAV
 }
 
+// DefaultTTSEncode is the encoder of spoken media when the config names
+// none: Debian's lame, 48 kbit/s mono MP3, a seventh of espeak-ng's WAV.
+// A spoken alert goes to every terminal (docs/operations.md, "The network
+// an alert needs"); as WAV, a 5,000-terminal fan-out left three
+// loudspeakers in five pausing mid-alert (docs/benchmarks.md).
+var DefaultTTSEncode = []string{"lame", "--quiet", "-m", "m", "-b", "48", "-", "-"}
+
 func (t TTSConfig) engineConfig(maxUploadMB int) tts.Config {
+	encode := t.Encode
+	if encode == nil {
+		encode = DefaultTTSEncode
+	}
 	return tts.Config{Command: t.Command, Voices: t.Voices, Timeout: time.Duration(t.TimeoutSeconds) * time.Second,
-		MaxOutput: int64(maxUploadMB) << 20, MaxText: t.MaxChars, Encode: t.Encode}
+		MaxOutput: int64(maxUploadMB) << 20, MaxText: t.MaxChars, Encode: encode}
 }
 
 // validate checks the "tts" key.
@@ -53,9 +64,9 @@ type TTSRequest struct {
 // ErrSpeech marks a failure of the speech engine itself (not of the text).
 var ErrSpeech = errors.New("text to speech failed")
 
-// SpeakMedia speaks a text with the configured engine and stores the WAV,
-// or the MP3 the configured encoder made of it, exactly like an upload
-// (AddMedia). Nothing is stored when it fails.
+// SpeakMedia speaks a text with the configured engine and stores the MP3
+// the encoder makes of it (or, with "encode": [], the WAV) exactly like an
+// upload (AddMedia). Nothing is stored when it fails.
 func (c *Controller) SpeakMedia(ctx context.Context, req TTSRequest) (store.Media, error) {
 	if req.Lang == "" {
 		req.Lang = "zh"

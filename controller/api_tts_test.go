@@ -1,6 +1,9 @@
 package controller
 
 import (
+	"bytes"
+	"encoding/binary"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,12 +14,13 @@ import (
 	"dalaba/tts/ttstest"
 )
 
-// TestTTSMedia: typed text is spoken by the real espeak-ng, stored as media
-// like an upload (the same description, the file previewable at its URL),
-// audited, and an alert carrying it plays to the end on a terminal.
+// TestTTSMedia: typed text is spoken by the real espeak-ng and encoded by
+// the real lame (the default tts.encode), stored as media like an upload
+// (the same description, the file previewable at its URL), audited, and
+// an alert carrying it plays to the end on a terminal.
 func TestTTSMedia(t *testing.T) {
 	t.Parallel()
-	ttstest.Require(t)
+	ttstest.RequireEncoder(t)
 	h := startController(t, nil)
 	h.setPolicy(t, noApproval())
 	_, termA := h.enrolledTerminal(t, villageA, "大巷村一号")
@@ -24,9 +28,12 @@ func TestTTSMedia(t *testing.T) {
 
 	var m store.Media
 	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/media/tts",
-		TTSRequest{Text: "各位村民请注意，今晚八点在村委会开会。", Lang: "zh", AttentionTone: true}, &m)
-	if m.Format != "wav" || m.DurationMS < 2000 || !strings.HasPrefix(m.Name, "tts-zh-各位村民") {
-		t.Fatalf("media %+v: want a WAV of a few seconds named after the text", m)
+		TTSRequest{Text: "各位村民请注意，今晚八点在村委会开会，请大家准时参加。", Lang: "zh", AttentionTone: true}, &m)
+	if m.Format != "mp3" || m.DurationMS < 5000 || !strings.HasPrefix(m.Name, "tts-zh-各位村民") || !strings.HasSuffix(m.Name, ".mp3") {
+		t.Fatalf("media %+v: want an MP3 of over 5 s (streamed to the terminal) named after the text", m)
+	}
+	if wavBytes := m.DurationMS * 44100 / 1000; m.Size*7 > wavBytes {
+		t.Fatalf("%d bytes for %d ms: not a seventh of a 22,050 Hz WAV's %d", m.Size, m.DurationMS, wavBytes)
 	}
 	var listed []store.Media
 	h.admin.mustCall(t, http.StatusOK, "GET", "/api/v1/media", nil, &listed)
@@ -34,17 +41,29 @@ func TestTTSMedia(t *testing.T) {
 		t.Fatalf("media list %+v, want the spoken file", listed)
 	}
 
-	// The preview is the stored file itself: real speech after the chime.
-	resp, wav := request(t, apiClient, "GET", h.base+"/api/v1/media/"+m.SHA256, http.Header{"Authorization": {"Bearer " + h.token}}, nil)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "audio/wav" || int64(len(wav)) != m.Size {
-		t.Fatalf("preview: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(wav))
+	// The preview is the stored file itself: the chime, decoded as a
+	// terminal decodes it, after lame's padding.
+	resp, mp3 := request(t, apiClient, "GET", h.base+"/api/v1/media/"+m.SHA256, http.Header{"Authorization": {"Bearer " + h.token}}, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "audio/mpeg" || int64(len(mp3)) != m.Size {
+		t.Fatalf("preview: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(mp3))
 	}
-	info, err := audio.Probe(wav)
+	info, err := audio.Probe(mp3)
 	if err != nil || info.Duration.Milliseconds() != m.DurationMS {
 		t.Fatalf("preview probe %+v, %v; media says %d ms", info, err, m.DurationMS)
 	}
-	s, rate, _ := audio.ReadWAV(wav)
-	if segs := audio.ToneSegments(s[:rate], rate, 880); len(segs) != 1 || segs[0].Start > 10*time.Millisecond {
+	r, err := audio.Decode(bytes.NewReader(mp3), "mp3", 48000, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := make([]byte, 48000*4)
+	if _, err := io.ReadFull(r, pcm); err != nil {
+		t.Fatal(err)
+	}
+	left := make([]float32, 48000)
+	for i := range left {
+		left[i] = float32(int16(binary.LittleEndian.Uint16(pcm[4*i:]))) / 32768
+	}
+	if segs := audio.ToneSegments(left, 48000, 880); len(segs) != 1 || segs[0].Start > 100*time.Millisecond {
 		t.Fatalf("chime at the start: %v", segs)
 	}
 	if !hasAudit(h.auditEntries(t, ""), "media.tts", "cadre-a", m.SHA256) {
@@ -69,29 +88,33 @@ func TestTTSMedia(t *testing.T) {
 	h.admin.refused(t, http.StatusBadRequest, "sha256", "GET", "/api/v1/media/..%2f..%2fetc", nil)
 }
 
-// TestTTSMediaEncoded: with tts.encode (lame), typed text is stored as an
-// MP3, a seventh of the WAV's bytes or less, previewed as one, and an
-// alert carrying it plays to the end on a terminal.
-func TestTTSMediaEncoded(t *testing.T) {
+// TestTTSMediaKeepsWAV: with "encode": [] the spoken WAV itself is stored
+// (the chime at its very start), and an alert carrying it plays to the
+// end on a terminal.
+func TestTTSMediaKeepsWAV(t *testing.T) {
 	t.Parallel()
-	ttstest.RequireEncoder(t)
-	h := startController(t, func(c *Config) { c.TTS.Encode = ttstest.Lame })
+	ttstest.Require(t)
+	h := startController(t, func(c *Config) { c.TTS.Encode = []string{} })
 	h.setPolicy(t, noApproval())
 	_, termA := h.enrolledTerminal(t, villageA, "大巷村一号")
 	cadre := h.user(t, "cadre-a", []string{"cadre"}, villageA)
 
 	var m store.Media
 	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/media/tts",
-		TTSRequest{Text: "各位村民请注意，今晚八点在村委会开会，请大家准时参加。", Lang: "zh", AttentionTone: true}, &m)
-	if m.Format != "mp3" || m.DurationMS < 5000 || !strings.HasPrefix(m.Name, "tts-zh-各位村民") || !strings.HasSuffix(m.Name, ".mp3") {
-		t.Fatalf("media %+v: want an MP3 of over 5 s (streamed to the terminal) named after the text", m)
+		TTSRequest{Text: "各位村民请注意，今晚八点在村委会开会。", Lang: "zh", AttentionTone: true}, &m)
+	if m.Format != "wav" || m.DurationMS < 2000 || !strings.HasPrefix(m.Name, "tts-zh-各位村民") || !strings.HasSuffix(m.Name, ".wav") {
+		t.Fatalf("media %+v: want a WAV of a few seconds named after the text", m)
 	}
-	if wavBytes := m.DurationMS * 44100 / 1000; m.Size*7 > wavBytes {
-		t.Fatalf("%d bytes for %d ms: not a seventh of a 22,050 Hz WAV's %d", m.Size, m.DurationMS, wavBytes)
+	resp, wav := request(t, apiClient, "GET", h.base+"/api/v1/media/"+m.SHA256, http.Header{"Authorization": {"Bearer " + h.token}}, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "audio/wav" || int64(len(wav)) != m.Size {
+		t.Fatalf("preview: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(wav))
 	}
-	resp, mp3 := request(t, apiClient, "GET", h.base+"/api/v1/media/"+m.SHA256, http.Header{"Authorization": {"Bearer " + h.token}}, nil)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "audio/mpeg" || int64(len(mp3)) != m.Size {
-		t.Fatalf("preview: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(mp3))
+	s, rate, err := audio.ReadWAV(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if segs := audio.ToneSegments(s[:rate], rate, 880); len(segs) != 1 || segs[0].Start > 10*time.Millisecond {
+		t.Fatalf("chime at the start: %v", segs)
 	}
 	v := AlertView{}
 	cadre.mustCall(t, http.StatusCreated, "POST", "/api/v1/alerts",

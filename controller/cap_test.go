@@ -113,7 +113,7 @@ func capMessages(t *testing.T, h *testController) int {
 // unknown input is refused naming the element, and nothing is stored.
 func TestCAPIngest(t *testing.T) {
 	t.Parallel()
-	ttstest.Require(t)
+	ttstest.RequireEncoder(t)
 	h := startController(t, func(c *Config) {
 		c.Sources = []SourceConfig{{Kind: SourceCAP, Sender: weatherSender, Name: "融安县气象台"},
 			{Kind: SourceCAP, Sender: "KARO@CLETS.DOJ.CA.GOV"}, {Kind: SourceCAP, Sender: "KSTO@NWS.NOAA.GOV"}}
@@ -251,7 +251,7 @@ func readSample(t *testing.T, name string) []byte {
 // tampered or foreign-signed ones are refused and leave nothing behind.
 func TestCAPSigned(t *testing.T) {
 	t.Parallel()
-	ttstest.Require(t)
+	ttstest.RequireEncoder(t)
 	key, cert := capKeyPair(t, "融安县气象台")
 	intruderKey, intruderCert := capKeyPair(t, "intruder")
 	certFile := filepath.Join(t.TempDir(), "weather.pem")
@@ -312,7 +312,7 @@ func capKeyPair(t *testing.T, name string) (*rsa.PrivateKey, *x509.Certificate) 
 // often the feed is read.
 func TestCAPFeed(t *testing.T) {
 	t.Parallel()
-	ttstest.Require(t)
+	ttstest.RequireEncoder(t)
 	var reads atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/feed.atom", func(w http.ResponseWriter, r *http.Request) {

@@ -416,7 +416,7 @@ func TestEBDMessages(t *testing.T) {
 // TestEBDSpokenText: an EBM with no recording is spoken by TTS and plays.
 func TestEBDSpokenText(t *testing.T) {
 	t.Parallel()
-	ttstest.Require(t)
+	ttstest.RequireEncoder(t)
 	r := newEBDRig(t)
 	e, _ := r.ebm("1", 20, "450224102003")
 	e.EBM.Content.Auxiliary = nil

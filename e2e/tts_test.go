@@ -16,13 +16,13 @@ import (
 )
 
 // TestTextToSpeechEndToEnd: an officer types a Chinese notice into the CLI
-// (`alert send --text --tone`); the controller speaks it with espeak-ng, and
-// a terminal process plays it through PulseAudio: the recording holds the
-// chime, then speech for as long as the spoken media lasts, and the relay
-// switched on once and off after it.
+// (`alert send --text --tone`); the controller speaks it with espeak-ng and
+// encodes it with lame (MP3), and a terminal process plays it through
+// PulseAudio: the recording holds the chime, then speech for as long as the
+// spoken media lasts, and the relay switched on once and off after it.
 func TestTextToSpeechEndToEnd(t *testing.T) {
 	pulsetest.Require(t, "pulseaudio", "parecord")
-	ttstest.Require(t)
+	ttstest.RequireEncoder(t)
 	f := newField(t)
 	f.noApproval()
 	pulse := pulsetest.Start(t)

@@ -140,12 +140,15 @@ func (r *rig) lastLive(t *testing.T, who string, minFrames int) string {
 }
 
 // TestComposeByText: a village cadre types a notice instead of uploading a
-// recording; espeak-ng speaks it, the preview plays it before sending, and
-// the notice goes to the village's two terminals, which report done.
+// recording; espeak-ng speaks it and lame encodes it (MP3), the preview
+// plays it before sending, and the notice goes to the village's two
+// terminals, which report done.
 func TestComposeByText(t *testing.T) {
 	chrome := chromium(t)
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		missing(t, "espeak-ng")
+	for _, p := range []string{"espeak-ng", "lame"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing(t, p)
+		}
 	}
 	r := startRig(t)
 	shots := artifacts(t)
