@@ -403,8 +403,11 @@ func TestConsole(t *testing.T) {
 	shots := artifacts(t)
 	b := browser(t, chrome)
 	dir := t.TempDir()
-	badFile, goodFile := filepath.Join(dir, "录音.wav"), filepath.Join(dir, "防汛通知.wav")
+	badFile, heavyFile, goodFile := filepath.Join(dir, "录音.wav"), filepath.Join(dir, "手机录音.wav"), filepath.Join(dir, "防汛通知.wav")
 	if err := os.WriteFile(badFile, []byte("这不是音频 — not audio at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(heavyFile, audio.ToneWAV(880, time.Second, 48000, 0.5), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(goodFile, audio.ToneWAV(880, time.Second, 8000, 0.5), 0o644); err != nil {
@@ -457,8 +460,18 @@ func TestConsole(t *testing.T) {
 		t.Errorf("bad audio error %q: want 音频文件无法使用", got)
 	}
 	zhang.shot("compose-bad-audio-desktop")
+	// A 48 kHz WAV (768 kbit/s) is taken, with a note that it is heavy for
+	// a fan-out; the 8 kHz one (128 kbit/s) is not flagged.
+	zhang.do("upload a heavy recording", chromedp.SetUploadFiles(chromedp.ID("f-audio"), []string{heavyFile}))
+	zhang.wait("the heavy upload", `document.querySelector('#audio-status').textContent.includes('手机录音')`)
+	if got := zhang.text("#audio-status"); !strings.Contains(got, "码率 768 kbit/s") || !strings.Contains(got, "MP3") {
+		t.Errorf("status after a 768 kbit/s WAV %q: want the bitrate named and MP3 suggested", got)
+	}
 	zhang.do("upload the recording", chromedp.SetUploadFiles(chromedp.ID("f-audio"), []string{goodFile}))
-	zhang.wait("the upload", `document.querySelector('#audio-status').textContent.includes('已上传') && !document.querySelector('#audio-preview').classList.contains('hidden')`)
+	zhang.wait("the upload", `document.querySelector('#audio-status').textContent.includes('防汛通知') && !document.querySelector('#audio-preview').classList.contains('hidden')`)
+	if got := zhang.text("#audio-status"); !strings.Contains(got, "已上传") || strings.Contains(got, "码率") {
+		t.Errorf("status after a 128 kbit/s WAV %q: want it uploaded, not flagged", got)
+	}
 	if got := zhang.text("#e-audio"); got != "" && !strings.Contains(zhang.eval(`document.querySelector('#e-audio').className`), "hidden") {
 		t.Errorf("audio error still shown after a good upload: %q", got)
 	}

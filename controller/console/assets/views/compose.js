@@ -16,6 +16,9 @@ const fieldOf = {
 };
 
 // Common event type codes (GB/T 35561 classes); any 5 characters may be typed.
+// heavyKbps is the bitrate above which an upload is flagged: twice a
+// 64 kbit/s MP3, under any uncompressed WAV but an 8 kHz mono one.
+const heavyKbps = 128;
 const eventTypes = ['00000', '11000', '11A00', '11B00', '11C00', '11D00', '12000', '13000', '14000'];
 
 export async function render(main, app) {
@@ -68,6 +71,11 @@ export async function render(main, app) {
       media = await api('POST', '/api/v1/media?name=' + encodeURIComponent(file.name), file);
       player.classList.remove('hidden');
       audioStatus.textContent = t('compose.uploaded', {name: media.name || file.name, format: media.format.toUpperCase(), duration: duration(media.duration_ms)});
+      // Every terminal gets its own copy, paced as it plays: a heavy file
+      // (an uncompressed WAV) makes a large fan-out stall
+      // (docs/operations.md, "The network an alert needs").
+      const kbps = Math.round(media.size * 8 / Math.max(media.duration_ms, 1));
+      if (kbps > heavyKbps) audioStatus.textContent += ' ' + t('compose.heavy', {kbps});
     } catch (e) {
       audioStatus.textContent = t('compose.audio_hint');
       showError('audio', e.status === 413 ? t('srv.too_big') : t('compose.bad_audio', {msg: message(e)}));
