@@ -463,12 +463,12 @@ func TestConsole(t *testing.T) {
 	// A 48 kHz WAV (768 kbit/s) is taken, with a note that it is heavy for
 	// a fan-out; the 8 kHz one (128 kbit/s) is not flagged.
 	zhang.do("upload a heavy recording", chromedp.SetUploadFiles(chromedp.ID("f-audio"), []string{heavyFile}))
-	zhang.wait("the heavy upload", `document.querySelector('#audio-status').textContent.includes('手机录音')`)
+	zhang.wait("the heavy upload", `document.querySelector('#audio-status').textContent.includes('已上传：手机录音')`)
 	if got := zhang.text("#audio-status"); !strings.Contains(got, "码率 768 kbit/s") || !strings.Contains(got, "MP3") {
 		t.Errorf("status after a 768 kbit/s WAV %q: want the bitrate named and MP3 suggested", got)
 	}
 	zhang.do("upload the recording", chromedp.SetUploadFiles(chromedp.ID("f-audio"), []string{goodFile}))
-	zhang.wait("the upload", `document.querySelector('#audio-status').textContent.includes('防汛通知') && !document.querySelector('#audio-preview').classList.contains('hidden')`)
+	zhang.wait("the upload", `document.querySelector('#audio-status').textContent.includes('已上传：防汛通知') && !document.querySelector('#audio-preview').classList.contains('hidden')`)
 	if got := zhang.text("#audio-status"); !strings.Contains(got, "已上传") || strings.Contains(got, "码率") {
 		t.Errorf("status after a 128 kbit/s WAV %q: want it uploaded, not flagged", got)
 	}
