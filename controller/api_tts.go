@@ -21,20 +21,18 @@ type TTSConfig struct {
 	Voices         map[string]string `json:"voices"`  // language → voice
 	TimeoutSeconds int               `json:"timeout_seconds"`
 	MaxChars       int               `json:"max_chars"`
-	Encode         []string          `json:"encode"` // argv; WAV on stdin, MP3 on stdout; absent: DefaultTTSEncode; []: keep the WAV
+	Encode         []string          `json:"encode"` // argv; WAV on stdin, MP3 on stdout; absent: tts.Lame; []: keep the WAV
 }
 
-// DefaultTTSEncode is the encoder of spoken media when the config names
-// none: Debian's lame, 48 kbit/s mono MP3, a seventh of espeak-ng's WAV.
-// A spoken alert goes to every terminal (docs/operations.md, "The network
-// an alert needs"); as WAV, a 5,000-terminal fan-out left three
+// engineConfig is the tts engine's config. Spoken media are encoded by
+// lame (tts.Lame) unless the config names another encoder, or none ([]):
+// a spoken alert goes to every terminal (docs/operations.md, "The network
+// an alert needs"), and as WAV a 5,000-terminal fan-out left three
 // loudspeakers in five pausing mid-alert (docs/benchmarks.md).
-var DefaultTTSEncode = []string{"lame", "--quiet", "-m", "m", "-b", "48", "-", "-"}
-
 func (t TTSConfig) engineConfig(maxUploadMB int) tts.Config {
 	encode := t.Encode
 	if encode == nil {
-		encode = DefaultTTSEncode
+		encode = tts.Lame
 	}
 	return tts.Config{Command: t.Command, Voices: t.Voices, Timeout: time.Duration(t.TimeoutSeconds) * time.Second,
 		MaxOutput: int64(maxUploadMB) << 20, MaxText: t.MaxChars, Encode: encode}

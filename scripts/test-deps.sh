@@ -14,7 +14,7 @@ command -v chromium >/dev/null 2>&1 || need="$need chromium"
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need="$need fonts-wqy-microhei"
 # espeak-ng: text to speech (tts/), with its Mandarin voice cmn-latn-pinyin.
 command -v espeak-ng >/dev/null 2>&1 || need="$need espeak-ng"
-# lame: the MP3 encoder the text-to-speech tests give tts.encode.
+# lame: the controller's default encoder of spoken alerts (tts.encode, MP3).
 command -v lame >/dev/null 2>&1 || need="$need lame"
 # iproute2 (ip netns, veth pairs) and util-linux (mount): the fault
 # scenarios cut links between namespaces and give a terminal a small tmpfs.

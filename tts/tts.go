@@ -46,6 +46,10 @@ type Config struct {
 	Encode []string
 }
 
+// Lame is Debian's lame as Config.Encode: 48 kbit/s mono MP3, a seventh
+// of espeak-ng's 22,050 Hz WAV.
+var Lame = []string{"lame", "--quiet", "-m", "m", "-b", "48", "-", "-"}
+
 // Default speaks Mandarin with espeak-ng's pinyin voice (its plain "cmn"
 // voice reads hanzi as English letter names) and English with en-us.
 func Default() Config {

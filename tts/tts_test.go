@@ -182,7 +182,7 @@ func TestSpeakEncodesMP3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp3, info, err := engine(t, Config{Encode: ttstest.Lame}).Speak(context.Background(), req)
+	mp3, info, err := engine(t, Config{Encode: Lame}).Speak(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}

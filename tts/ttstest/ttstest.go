@@ -22,9 +22,6 @@ func RequireEncoder(t testing.TB) {
 	need(t, "lame")
 }
 
-// Lame is an encoder for tts.Config.Encode: lame, writing 48 kbit/s mono.
-var Lame = []string{"lame", "--quiet", "-m", "m", "-b", "48", "-", "-"}
-
 func need(t testing.TB, program string) {
 	t.Helper()
 	if _, err := exec.LookPath(program); err != nil {

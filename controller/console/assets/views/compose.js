@@ -15,10 +15,11 @@ const fieldOf = {
   not_before: 'start', play_at: 'start', issue_now: 'issue-now',
 };
 
-// Common event type codes (GB/T 35561 classes); any 5 characters may be typed.
 // heavyKbps is the bitrate above which an upload is flagged: twice a
 // 64 kbit/s MP3, under any uncompressed WAV but an 8 kHz mono one.
 const heavyKbps = 128;
+
+// Common event type codes (GB/T 35561 classes); any 5 characters may be typed.
 const eventTypes = ['00000', '11000', '11A00', '11B00', '11C00', '11D00', '12000', '13000', '14000'];
 
 export async function render(main, app) {
