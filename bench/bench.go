@@ -238,9 +238,12 @@ func runOne(ctx context.Context, o Options, n int, idle, storm bool) (Result, er
 	res.FloorP50, res.FloorP99, res.FloorMax = sim.Quantile(fr.times, 0.5), sim.Quantile(fr.times, 0.99), sim.Quantile(fr.times, 1)
 	res.FloorCPUServer, res.FloorCPUClients = fr.server.CPU, fr.clients.CPU
 	res.FloorFaultsServer, res.FloorFaultsClients = fr.server.Faults, fr.clients.Faults
-	res.Ratio = float64(res.P99) / float64(max(res.FloorP99, 1))
+	res.Ratio = res.floorRatio()
 	return res, nil
 }
+
+// floorRatio is r's P99 ÷ FloorP99.
+func (r Result) floorRatio() float64 { return float64(r.P99) / float64(max(r.FloorP99, 1)) }
 
 func signalAll(sig syscall.Signal, pids ...int) {
 	for _, pid := range pids {

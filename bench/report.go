@@ -72,7 +72,6 @@ func Print(w io.Writer, med []Result, runs int) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "terminals\tramp-up\tcommand p99\tplaying p50\tp99\tmax\tfloor p50\tfloor p99\tp99 ÷ floor p99\tthe runs' own, median\taudio paused: terminals, longest\tCPU/terminal: controller, sim\tto the last playing\tfloor: server, clients\tpage faults/terminal: controller, sim; floor\tbytes/terminal ÷ media\trepeat: fetched\trepeat: bytes/terminal\t\n")
 	for _, r := range med {
-		ratio := float64(r.P99) / float64(max(r.FloorP99, 1))
 		perTerm := func(a, b time.Duration) string {
 			return fmt.Sprintf("%.2f, %.2f ms", float64(a)/float64(time.Millisecond)/float64(r.N), float64(b)/float64(time.Millisecond)/float64(r.N))
 		}
@@ -84,7 +83,7 @@ func Print(w io.Writer, med []Result, runs int) {
 			return strings.Join(s[:2], ", ") + "; " + strings.Join(s[2:], ", ")
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d, %s\t%s\t%s\t%s\t%s\t%.3f\t%d\t%.0f B\t\n", r.N, ms(r.RampUp), ms(r.CmdP99), ms(r.P50), ms(r.P99), ms(r.Max),
-			ms(r.FloorP50), ms(r.FloorP99), ratio, r.Ratio, r.Paused, ms(r.PausedMax), perTerm(r.AlertCPUCtrl, r.AlertCPUSim), perTerm(r.PlayCPUCtrl, r.PlayCPUSim),
+			ms(r.FloorP50), ms(r.FloorP99), r.floorRatio(), r.Ratio, r.Paused, ms(r.PausedMax), perTerm(r.AlertCPUCtrl, r.AlertCPUSim), perTerm(r.PlayCPUCtrl, r.PlayCPUSim),
 			perTerm(r.FloorCPUServer, r.FloorCPUClients), faults(r.PlayFaultsCtrl, r.PlayFaultsSim, r.FloorFaultsServer, r.FloorFaultsClients), r.BytesRatio, r.RepeatFetched, r.RepeatBytesPerTerm)
 	}
 	tw.Flush()
